@@ -1,0 +1,181 @@
+//! Packet decoding: from a captured frame to a TCP segment.
+//!
+//! [`Decoder::decode`] strips the link layer ([`link`]), reads IPv4 or IPv6
+//! and reassembles fragments ([`ip`]), and returns a [`TcpSegment`] that
+//! borrows its header and payload from the frame (or, for a reassembled
+//! datagram, from the decoder). Nothing is copied per packet.
+
+pub mod ip;
+pub mod link;
+pub mod tcp;
+
+use std::net::IpAddr;
+
+use crate::capture::Frame;
+pub use tcp::{flags, TcpHeader, TcpOptions};
+
+/// A TCP segment as captured.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpSegment<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// The header view (at least 16 bytes captured).
+    pub header: TcpHeader<'a>,
+    /// Captured payload bytes (fewer than `payload_len` when the snaplen cut them).
+    pub payload: &'a [u8],
+    /// Payload length on the wire, from the IP header; `None` when it cannot
+    /// be known: the header claims more bytes than the datagram holds, or the
+    /// segment is the first piece of a fragmented datagram.
+    pub payload_len: Option<u32>,
+    /// Outermost VLAN id.
+    pub vlan: Option<u16>,
+}
+
+impl TcpSegment<'_> {
+    /// Payload bytes on the wire that the capture does not hold.
+    pub fn missing_bytes(&self) -> u32 {
+        self.payload_len
+            .unwrap_or(0)
+            .saturating_sub(self.payload.len() as u32)
+    }
+}
+
+/// Why a frame yields no TCP segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Skip {
+    /// The link type is not one chattcp decodes.
+    UnsupportedLinkType,
+    /// Not an IP packet (ARP, LLDP, ...).
+    NotIp,
+    /// IP, but not TCP (UDP, ICMP, ...).
+    NotTcp,
+    /// A fragment held until its datagram is complete.
+    FragmentHeld,
+    /// A later fragment of a datagram that could not be reassembled.
+    FragmentUnusable,
+    /// The headers were cut by the snaplen before the TCP window field.
+    HeadersCut,
+    /// An impossible IP header.
+    MalformedIp,
+}
+
+impl Skip {
+    /// A stable name, for counters in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Skip::UnsupportedLinkType => "unsupported_link_type",
+            Skip::NotIp => "not_ip",
+            Skip::NotTcp => "not_tcp",
+            Skip::FragmentHeld => "fragment_held",
+            Skip::FragmentUnusable => "fragment_unusable",
+            Skip::HeadersCut => "headers_cut",
+            Skip::MalformedIp => "malformed_ip",
+        }
+    }
+}
+
+/// Turns frames into TCP segments.
+pub struct Decoder {
+    defrag: ip::Defragmenter,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new(ip::DefragLimits::default())
+    }
+}
+
+impl Decoder {
+    /// A decoder with the given fragment reassembly limits.
+    pub fn new(limits: ip::DefragLimits) -> Self {
+        Decoder {
+            defrag: ip::Defragmenter::new(limits),
+        }
+    }
+
+    /// Fragment reassembly counters.
+    pub fn defrag_stats(&self) -> ip::DefragStats {
+        self.defrag.stats
+    }
+
+    /// Decodes one frame.
+    pub fn decode<'a>(&'a mut self, frame: &Frame<'a>) -> Result<TcpSegment<'a>, Skip> {
+        let net = link::network_layer(frame.link_type, frame.data, frame.original_len as usize)
+            .map_err(|e| match e {
+                link::LinkSkip::UnsupportedLinkType => Skip::UnsupportedLinkType,
+                link::LinkSkip::NotIp => Skip::NotIp,
+                link::LinkSkip::Truncated => Skip::HeadersCut,
+            })?;
+        let packet = ip::parse(net.bytes, net.reported_len).map_err(|e| match e {
+            ip::IpProblem::Truncated => Skip::HeadersCut,
+            ip::IpProblem::Malformed => Skip::MalformedIp,
+        })?;
+        if packet.protocol != 6 {
+            if packet.fragment.is_some_and(|f| f.offset > 0) {
+                // Later fragments do not say what they carry; count them as
+                // held so that a UDP fragment is not mistaken for TCP.
+                self.defrag.add(&packet, frame.timestamp);
+            }
+            return Err(Skip::NotTcp);
+        }
+        let (bytes, wire_len) = match packet.fragment {
+            None => (packet.payload, Some(packet.payload_len)),
+            Some(frag) => {
+                let src = packet.src;
+                let dst = packet.dst;
+                let first_piece = (packet.payload, frag.offset == 0);
+                match self.defrag.add(&packet, frame.timestamp) {
+                    Some(whole) => {
+                        let len = whole.len();
+                        return segment(src, dst, whole, Some(len), net.vlan);
+                    }
+                    None if first_piece.1 && first_piece.0.len() < packet.payload_len => {
+                        // A cut first fragment cannot be reassembled; like
+                        // Wireshark, read its TCP header with no known length.
+                        (first_piece.0, None)
+                    }
+                    None => {
+                        return Err(if frag.offset == 0 || frag.more {
+                            Skip::FragmentHeld
+                        } else {
+                            Skip::FragmentUnusable
+                        })
+                    }
+                }
+            }
+        };
+        segment(packet.src, packet.dst, bytes, wire_len, net.vlan)
+    }
+}
+
+fn segment(
+    src: IpAddr,
+    dst: IpAddr,
+    bytes: &[u8],
+    wire_len: Option<usize>,
+    vlan: Option<u16>,
+) -> Result<TcpSegment<'_>, Skip> {
+    let header = TcpHeader::new(bytes).ok_or(Skip::HeadersCut)?;
+    let header_len = header.header_len();
+    let payload_len = wire_len.and_then(|len| {
+        // Wireshark computes no length when the header claims more than the
+        // segment holds; with a header length below 20 it still does.
+        len.checked_sub(header_len).map(|l| l as u32)
+    });
+    let start = header_len.max(tcp::MIN_HEADER_LEN);
+    let payload_end = match payload_len {
+        Some(l) => (header_len + l as usize).min(bytes.len()),
+        None => bytes.len(),
+    };
+    let payload = bytes.get(start..payload_end).unwrap_or(&[]);
+    Ok(TcpSegment {
+        src,
+        dst,
+        header,
+        payload,
+        payload_len,
+        vlan,
+    })
+}

@@ -1,0 +1,69 @@
+//! The event stream: the one interface between TCP tracking and everything
+//! downstream (dissectors, the script host, renderers).
+//!
+//! Events arrive in capture order. For each TCP packet: [`Event::Opened`]
+//! when it starts a connection, then [`Event::Packet`], then
+//! [`Event::Handshake`] when it completes the three-way handshake, then the
+//! [`Event::Data`] chunks its bytes made deliverable. [`Event::Closed`]
+//! carries a connection's summary once the connection is retired (at the end
+//! of the capture at the latest); [`Event::End`] comes last. Events borrow
+//! from the packet being processed: a consumer that keeps anything copies it.
+
+use crate::capture::Timestamp;
+use crate::reassembly::Chunk;
+use crate::tracking::{ConnectionInfo, ConnectionSummary, Direction, PacketRecord, RunSummary};
+
+/// One event of the stream.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// A new connection (tshark's next `tcp.stream` number).
+    Opened(&'a ConnectionInfo),
+    /// A TCP packet, analysed.
+    Packet(&'a PacketRecord<'a>),
+    /// The three-way handshake completed with this packet.
+    Handshake(&'a Handshake),
+    /// Reassembled bytes (or a gap) of one direction.
+    Data(&'a DataChunk<'a>),
+    /// A connection's summary; no more events name it.
+    Closed(&'a ConnectionSummary),
+    /// The end of the capture.
+    End(&'a RunSummary),
+}
+
+/// The completion of a three-way handshake.
+#[derive(Clone, Copy, Debug)]
+pub struct Handshake {
+    /// Connection number.
+    pub conn: u64,
+    /// Frame of the client's final ACK.
+    pub frame: u64,
+    /// Its capture time.
+    pub time: Timestamp,
+    /// Frames of the SYN and SYN-ACK.
+    pub syn_frame: u64,
+    /// Frame of the SYN-ACK.
+    pub syn_ack_frame: u64,
+    /// Initial RTT (Wireshark's iRTT: SYN to first ACK), nanoseconds.
+    pub irtt_ns: Option<i64>,
+}
+
+/// Bytes of one direction, in stream order.
+#[derive(Clone, Copy, Debug)]
+pub struct DataChunk<'a> {
+    /// Connection number.
+    pub conn: u64,
+    /// Which way the bytes flow.
+    pub dir: Direction,
+    /// The bytes, or a gap.
+    pub chunk: Chunk<'a>,
+    /// Frame that carried them (for a gap: the frame that revealed it).
+    pub frame: u64,
+    /// Its capture time.
+    pub time: Timestamp,
+}
+
+/// A consumer of events.
+pub trait EventSink {
+    /// Receives one event. Errors stop the run (a closed output pipe, say).
+    fn event(&mut self, event: &Event<'_>) -> std::io::Result<()>;
+}

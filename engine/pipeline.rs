@@ -1,0 +1,110 @@
+//! One pass over a capture: read, decode, track, emit events.
+
+use std::io::Read;
+
+use crate::capture::{CaptureError, CaptureReader, ReaderLimits};
+use crate::decode::ip::DefragLimits;
+use crate::decode::{Decoder, Skip};
+use crate::events::{Event, EventSink};
+use crate::reassembly::ReassemblyLimits;
+use crate::tracking::{RunSummary, Tracker, TrackerConfig};
+
+/// Every limit of a run, in one place.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// Capture reading.
+    pub reader: ReaderLimits,
+    /// IP fragment reassembly.
+    pub defrag: DefragLimits,
+    /// TCP reassembly.
+    pub reassembly: ReassemblyLimits,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// What was analysed.
+    pub summary: RunSummary,
+    /// A damaged record that stopped reading early; everything before it
+    /// was analysed and reported.
+    pub damage: Option<CaptureError>,
+}
+
+/// Why a run could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The capture could not be opened (not a capture, empty, unsupported).
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// The output could not be written.
+    #[error("writing output failed: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+const SKIPS: [Skip; 7] = [
+    Skip::UnsupportedLinkType,
+    Skip::NotIp,
+    Skip::NotTcp,
+    Skip::FragmentHeld,
+    Skip::FragmentUnusable,
+    Skip::HeadersCut,
+    Skip::MalformedIp,
+];
+
+/// Reads a whole capture from `source` and sends its events to `sink`.
+pub fn run<R: Read + Send>(
+    source: R,
+    limits: Limits,
+    sink: &mut dyn EventSink,
+) -> Result<RunOutcome, RunError> {
+    let mut reader = CaptureReader::new(source, limits.reader)?;
+    let mut decoder = Decoder::new(limits.defrag);
+    let mut tracker = Tracker::new(TrackerConfig {
+        reassembly: limits.reassembly,
+    });
+    let mut summary = RunSummary::default();
+    let mut skipped = [0u64; SKIPS.len()];
+    let mut damage = None;
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) if e.is_truncation() => {
+                summary.warnings.push(e.to_string());
+                break;
+            }
+            Err(e) => {
+                damage = Some(e);
+                break;
+            }
+        };
+        summary.frames += 1;
+        summary.start.get_or_insert(frame.timestamp);
+        summary.end = Some(frame.timestamp);
+        tracker.set_capture_start(frame.timestamp);
+        match decoder.decode(&frame) {
+            Ok(segment) => tracker.process(frame.number, frame.timestamp, &segment, sink)?,
+            Err(skip) => {
+                if let Some(i) = SKIPS.iter().position(|s| *s == skip) {
+                    skipped[i] += 1;
+                }
+            }
+        }
+    }
+    tracker.finish(sink)?;
+    summary.tcp_packets = tracker.packets();
+    summary.connections = tracker.connections();
+    summary.reassembly_cap_hits = tracker.reassembly_cap_hits();
+    summary.ip_reassembled = decoder.defrag_stats().reassembled;
+    summary.skipped = SKIPS
+        .iter()
+        .zip(skipped)
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| (s.name(), n))
+        .collect();
+    if let Some(e) = &damage {
+        summary.warnings.push(e.to_string());
+    }
+    sink.event(&Event::End(&summary))?;
+    Ok(RunOutcome { summary, damage })
+}

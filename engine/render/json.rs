@@ -1,0 +1,260 @@
+//! JSON Lines output: one object per packet or per connection.
+//!
+//! Field names are a contract (other tools parse them): extend, never rename.
+//! `docs/json.md` lists every field.
+
+use std::io::{self, Write};
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+use crate::decode::tcp::flag_names;
+use crate::events::{Event, EventSink};
+use crate::tracking::analysis::{AnalysisFlags, Flag};
+use crate::tracking::summary::completeness_label;
+use crate::tracking::{ConnectionSummary, Insights, PacketRecord, Role};
+
+fn secs(ns: i64) -> f64 {
+    ns as f64 / 1e9
+}
+
+struct FlagList(AnalysisFlags);
+
+impl Serialize for FlagList {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for f in self.0.iter() {
+            seq.serialize_element(f.name())?;
+        }
+        seq.end()
+    }
+}
+
+struct InsightList(Insights);
+
+impl Serialize for InsightList {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for i in self.0.iter() {
+            seq.serialize_element(i.name())?;
+        }
+        seq.end()
+    }
+}
+
+struct Options<'a>(&'a PacketRecord<'a>);
+
+impl Serialize for Options<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let o = &self.0.options;
+        let mut m = s.serialize_map(None)?;
+        if let Some(mss) = o.mss {
+            m.serialize_entry("mss", &mss)?;
+        }
+        if let Some(ws) = o.window_scale {
+            m.serialize_entry("window_scale", &ws)?;
+        }
+        if o.sack_permitted {
+            m.serialize_entry("sack_permitted", &true)?;
+        }
+        if o.sack_count > 0 {
+            let base = self.0.ack_raw.wrapping_sub(self.0.ack);
+            let blocks: Vec<[u32; 2]> = o
+                .sack_blocks()
+                .iter()
+                .map(|(l, r)| [l.wrapping_sub(base), r.wrapping_sub(base)])
+                .collect();
+            m.serialize_entry("sack", &blocks)?;
+        }
+        if let Some((val, ecr)) = o.timestamps {
+            m.serialize_entry("tsval", &val)?;
+            m.serialize_entry("tsecr", &ecr)?;
+        }
+        if o.fast_open {
+            m.serialize_entry("fast_open", &true)?;
+        }
+        if o.mptcp {
+            m.serialize_entry("mptcp", &true)?;
+        }
+        if o.malformed {
+            m.serialize_entry("malformed", &true)?;
+        }
+        if o.cut_by_snaplen {
+            m.serialize_entry("cut_by_snaplen", &true)?;
+        }
+        m.end()
+    }
+}
+
+/// A packet as a JSON object.
+pub struct PacketJson<'a>(pub &'a PacketRecord<'a>);
+
+impl Serialize for PacketJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.0;
+        let d = &p.details;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("frame", &p.frame)?;
+        m.serialize_entry("conn", &p.conn)?;
+        m.serialize_entry("time", &secs(p.rel_time_ns))?;
+        m.serialize_entry("epoch", &p.time.as_secs_f64())?;
+        m.serialize_entry("src", &p.src.to_string())?;
+        m.serialize_entry("dst", &p.dst.to_string())?;
+        m.serialize_entry("dir", p.dir.name())?;
+        m.serialize_entry("flags", &flag_names(p.flags))?;
+        m.serialize_entry("seq", &p.seq)?;
+        m.serialize_entry("ack", &p.ack)?;
+        m.serialize_entry("seq_raw", &p.seq_raw)?;
+        m.serialize_entry("ack_raw", &p.ack_raw)?;
+        m.serialize_entry("next_seq", &p.next_seq)?;
+        m.serialize_entry("len", &p.len)?;
+        m.serialize_entry("captured_len", &p.payload.len())?;
+        if p.missing > 0 {
+            m.serialize_entry("missing", &p.missing)?;
+        }
+        m.serialize_entry("win", &p.win)?;
+        m.serialize_entry("win_raw", &p.win_raw)?;
+        m.serialize_entry("win_scale", &p.win_shift.map(|s| 1u32 << s))?;
+        m.serialize_entry("header_len", &p.header_len)?;
+        m.serialize_entry("state", p.state.name())?;
+        m.serialize_entry("analysis", &FlagList(p.analysis))?;
+        m.serialize_entry("insight", &InsightList(p.insight))?;
+        if p.analysis.has(Flag::DuplicateAck) {
+            m.serialize_entry("dup_ack_num", &d.dup_ack_num)?;
+            m.serialize_entry("dup_ack_frame", &d.dup_ack_frame)?;
+        }
+        if d.acks_frame != 0 {
+            m.serialize_entry("acks_frame", &d.acks_frame)?;
+            m.serialize_entry("ack_rtt", &secs(d.ack_rtt_ns))?;
+        }
+        if p.analysis.has(Flag::Retransmission) && d.rto_ns != 0 {
+            m.serialize_entry("rto", &secs(d.rto_ns))?;
+            m.serialize_entry("rto_frame", &d.rto_frame)?;
+        }
+        if d.bytes_in_flight != 0 {
+            m.serialize_entry("bytes_in_flight", &d.bytes_in_flight)?;
+        }
+        m.serialize_entry("irtt", &p.irtt_ns.map(secs))?;
+        m.serialize_entry("options", &Options(p))?;
+        m.end()
+    }
+}
+
+fn role(r: Option<Role>) -> Option<&'static str> {
+    r.map(Role::name)
+}
+
+/// A connection summary as a JSON object.
+pub struct ConnJson<'a>(pub &'a ConnectionSummary);
+
+impl Serialize for ConnJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("conn", &c.conn)?;
+        m.serialize_entry("client", &c.client.to_string())?;
+        m.serialize_entry("server", &c.server.to_string())?;
+        m.serialize_entry("roles_from", c.roles.name())?;
+        m.serialize_entry("start", &secs(c.start_rel_ns))?;
+        m.serialize_entry("end", &secs(c.end_rel_ns))?;
+        m.serialize_entry("duration", &secs(c.duration_ns()))?;
+        m.serialize_entry("first_frame", &c.first_frame)?;
+        m.serialize_entry("last_frame", &c.last_frame)?;
+        m.serialize_entry("packets", &(c.packets[0] + c.packets[1]))?;
+        m.serialize_entry("packets_c2s", &c.packets[0])?;
+        m.serialize_entry("packets_s2c", &c.packets[1])?;
+        m.serialize_entry("bytes_c2s", &c.bytes[0])?;
+        m.serialize_entry("bytes_s2c", &c.bytes[1])?;
+        m.serialize_entry("handshake", c.handshake.name())?;
+        m.serialize_entry("close", c.close.name())?;
+        m.serialize_entry("closed_by", &role(c.closed_by))?;
+        m.serialize_entry("reset_by", &role(c.reset_by))?;
+        m.serialize_entry("reset_after", &c.reset_after)?;
+        m.serialize_entry("completeness", &c.completeness)?;
+        m.serialize_entry("completeness_label", &completeness_label(c.completeness))?;
+        m.serialize_entry("conn_state", c.conn_state)?;
+        m.serialize_entry("history", &c.history)?;
+        m.serialize_entry("irtt", &c.irtt_ns.map(secs))?;
+        for (i, flag) in Flag::ALL.iter().enumerate() {
+            m.serialize_entry(flag.name(), &c.flag_counts[i])?;
+        }
+        m.serialize_entry("keep_alives", &c.keep_alives)?;
+        let intervals: Vec<f64> = c.keep_alive_intervals_ns.iter().map(|n| secs(*n)).collect();
+        m.serialize_entry("keep_alive_intervals", &intervals)?;
+        m.serialize_entry(
+            "final_states",
+            &[c.final_states[0].name(), c.final_states[1].name()],
+        )?;
+        m.serialize_entry("missing_c2s", &c.reassembly[0].missing)?;
+        m.serialize_entry("missing_s2c", &c.reassembly[1].missing)?;
+        m.end()
+    }
+}
+
+/// What a JSON Lines writer prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonKind {
+    /// One object per TCP packet.
+    Packets,
+    /// One object per connection.
+    Conns,
+}
+
+/// Writes JSON Lines to `out`.
+pub struct JsonLines<W: Write> {
+    out: W,
+    kind: JsonKind,
+    /// Flush after every line (for live pipes).
+    pub flush_each: bool,
+    /// Connection summaries held back to be written in connection order.
+    pending: std::collections::BTreeMap<u64, ConnectionSummary>,
+    next_conn: u64,
+}
+
+impl<W: Write> JsonLines<W> {
+    /// A writer of `kind` objects.
+    pub fn new(out: W, kind: JsonKind) -> Self {
+        JsonLines {
+            out,
+            kind,
+            flush_each: false,
+            pending: Default::default(),
+            next_conn: 0,
+        }
+    }
+
+    fn line<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, value)?;
+        self.out.write_all(b"\n")?;
+        if self.flush_each {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> EventSink for JsonLines<W> {
+    fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
+        match (self.kind, event) {
+            (JsonKind::Packets, Event::Packet(p)) => self.line(&PacketJson(p)),
+            (JsonKind::Conns, Event::Closed(c)) => {
+                // Summaries come out as connections retire; print them in
+                // connection order.
+                self.pending.insert(c.conn, (*c).clone());
+                while let Some(c) = self.pending.remove(&self.next_conn) {
+                    self.line(&ConnJson(&c))?;
+                    self.next_conn += 1;
+                }
+                Ok(())
+            }
+            (_, Event::End(_)) => {
+                let rest = std::mem::take(&mut self.pending);
+                for c in rest.values() {
+                    self.line(&ConnJson(c))?;
+                }
+                self.out.flush()
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Renderers: the event stream as text or JSON.
+
+pub mod json;
+pub mod text;

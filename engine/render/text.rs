@@ -1,0 +1,245 @@
+//! Plain text output that fits an 80-column terminal.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use crate::decode::flags::{ACK, CWR, ECE, FIN, PSH, RST, SYN, URG};
+use crate::events::{Event, EventSink};
+use crate::tracking::analysis::Flag;
+use crate::tracking::summary::completeness_label;
+use crate::tracking::{ConnectionSummary, Direction, PacketRecord, RunSummary};
+
+/// tcpdump's compact flag letters: `S`, `S.`, `P.`, `F.`, `R`, ...
+pub fn flag_letters(bits: u16) -> String {
+    let mut s = String::with_capacity(6);
+    for (bit, c) in [
+        (SYN, 'S'),
+        (FIN, 'F'),
+        (PSH, 'P'),
+        (RST, 'R'),
+        (URG, 'U'),
+        (ECE, 'E'),
+        (CWR, 'W'),
+    ] {
+        if bits & bit != 0 {
+            s.push(c);
+        }
+    }
+    if bits & ACK != 0 {
+        s.push('.');
+    }
+    if s.is_empty() {
+        s.push('-');
+    }
+    s
+}
+
+/// Seconds with millisecond precision and a unit, e.g. `0.102 s`, `15.000 s`.
+pub fn seconds(ns: i64) -> String {
+    if ns.abs() < 1_000_000 {
+        format!("{:.3} ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.3} s", ns as f64 / 1e9)
+    }
+}
+
+/// Writes the text views.
+pub struct TextWriter<W: Write> {
+    out: W,
+    kind: TextKind,
+    header_done: bool,
+    line: String,
+    pending: std::collections::BTreeMap<u64, ConnectionSummary>,
+    next_conn: u64,
+    /// Flush after every line (for live pipes).
+    pub flush_each: bool,
+}
+
+/// Which view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextKind {
+    /// A line per packet.
+    Packets,
+    /// A block per connection.
+    Conns,
+}
+
+impl<W: Write> TextWriter<W> {
+    /// A writer of the `kind` view.
+    pub fn new(out: W, kind: TextKind) -> Self {
+        TextWriter {
+            out,
+            kind,
+            header_done: false,
+            line: String::with_capacity(160),
+            pending: Default::default(),
+            next_conn: 0,
+            flush_each: false,
+        }
+    }
+
+    fn packet(&mut self, p: &PacketRecord<'_>) -> io::Result<()> {
+        if !self.header_done {
+            self.header_done = true;
+            writeln!(
+                self.out,
+                "{:>5} {:>9} {:>4}   {:<5} {:>10} {:>10} {:>5} {:>7} STATE",
+                "FRAME", "TIME", "CONN", "FLAGS", "SEQ", "ACK", "LEN", "WIN"
+            )?;
+        }
+        let line = &mut self.line;
+        line.clear();
+        let arrow = match p.dir {
+            Direction::ClientToServer => '>',
+            Direction::ServerToClient => '<',
+        };
+        let len = p.len.map_or_else(|| "?".to_string(), |l| l.to_string());
+        let _ = write!(
+            line,
+            "{:>5} {:>9.6} {:>4} {}  {:<5} {:>10} {:>10} {:>5} {:>7} {}",
+            p.frame,
+            p.rel_time_ns as f64 / 1e9,
+            p.conn,
+            arrow,
+            flag_letters(p.flags),
+            p.seq,
+            p.ack,
+            len,
+            p.win,
+            p.state.name()
+        );
+        if !p.analysis.is_empty() || !p.insight.is_empty() || p.missing > 0 {
+            line.push_str("\n                        ");
+            let mut first = true;
+            for f in p.analysis.iter() {
+                if !first {
+                    line.push_str(", ");
+                }
+                first = false;
+                line.push_str(f.name());
+                match f {
+                    Flag::DuplicateAck => {
+                        let _ = write!(
+                            line,
+                            " #{} of {}",
+                            p.details.dup_ack_num, p.details.dup_ack_frame
+                        );
+                    }
+                    Flag::Retransmission if p.details.rto_frame != 0 => {
+                        let _ = write!(
+                            line,
+                            " of {} after {}",
+                            p.details.rto_frame,
+                            seconds(p.details.rto_ns)
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            for i in p.insight.iter() {
+                if !first {
+                    line.push_str(", ");
+                }
+                first = false;
+                let _ = write!(line, "really: {}", i.name());
+            }
+            if p.missing > 0 {
+                if !first {
+                    line.push_str(", ");
+                }
+                let _ = write!(line, "{} payload bytes not captured", p.missing);
+            }
+        }
+        line.push('\n');
+        self.out.write_all(line.as_bytes())?;
+        if self.flush_each {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    fn conn(&mut self, c: &ConnectionSummary) -> io::Result<()> {
+        let mut s = String::with_capacity(400);
+        let _ = writeln!(s, "#{:<4} {} > {}", c.conn, c.client, c.server);
+        let _ = writeln!(
+            s,
+            "      {} packets ({} > / {} <), {} bytes > / {} bytes <, {} from {}",
+            c.packets[0] + c.packets[1],
+            c.packets[0],
+            c.packets[1],
+            c.bytes[0],
+            c.bytes[1],
+            seconds(c.duration_ns()),
+            seconds(c.start_rel_ns),
+        );
+        let closed_by = c
+            .closed_by
+            .map_or(String::new(), |r| format!(" by {}", r.name()));
+        let irtt = c
+            .irtt_ns
+            .map_or(String::new(), |n| format!(", iRTT {}", seconds(n)));
+        let _ = writeln!(
+            s,
+            "      handshake {}{}; close {}{}",
+            c.handshake.name(),
+            irtt,
+            c.close.name(),
+            closed_by
+        );
+        let _ = writeln!(
+            s,
+            "      completeness {} ({}); zeek {} {}",
+            c.completeness,
+            completeness_label(c.completeness),
+            c.conn_state,
+            c.history
+        );
+        let counts: Vec<String> = Flag::ALL
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| c.flag_counts[*i] > 0)
+            .map(|(i, f)| format!("{} {}", f.name(), c.flag_counts[i]))
+            .collect();
+        if !counts.is_empty() {
+            let _ = writeln!(s, "      {}", counts.join(", "));
+        }
+        self.out.write_all(s.as_bytes())
+    }
+
+    fn end(&mut self, r: &RunSummary) -> io::Result<()> {
+        if self.kind == TextKind::Conns {
+            let rest = std::mem::take(&mut self.pending);
+            for c in rest.values() {
+                self.conn(c)?;
+            }
+            let span = match (r.start, r.end) {
+                (Some(a), Some(b)) => seconds(b.since(a)),
+                _ => "0 s".into(),
+            };
+            writeln!(
+                self.out,
+                "{} connections, {} TCP packets of {} frames, over {}",
+                r.connections, r.tcp_packets, r.frames, span
+            )?;
+        }
+        self.out.flush()
+    }
+}
+
+impl<W: Write> EventSink for TextWriter<W> {
+    fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
+        match (self.kind, event) {
+            (TextKind::Packets, Event::Packet(p)) => self.packet(p),
+            (TextKind::Conns, Event::Closed(c)) => {
+                self.pending.insert(c.conn, (*c).clone());
+                while let Some(c) = self.pending.remove(&self.next_conn) {
+                    self.conn(&c)?;
+                    self.next_conn += 1;
+                }
+                Ok(())
+            }
+            (_, Event::End(r)) => self.end(r),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,867 @@
+//! TCP tracking: connections, Wireshark's analysis, states, summaries and
+//! reassembly, turned into the event stream.
+//!
+//! [`Tracker::process`] takes one decoded segment and emits its events. It
+//! follows the order of Wireshark's `dissect_tcp()` step by step (conversation
+//! lookup and port reuse, base sequence numbers, sequence analysis,
+//! completeness, iRTT, options), because the agreement with tshark depends
+//! on that order as much as on the rules themselves.
+
+pub mod analysis;
+pub mod state;
+pub mod summary;
+pub mod zeek;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::capture::Timestamp;
+use crate::decode::flags::{ACK, FIN, RST, SYN};
+use crate::decode::{TcpOptions, TcpSegment};
+use crate::events::{DataChunk, Event, EventSink, Handshake};
+use crate::reassembly::{Budget, Origin, Reassembler, ReassemblyLimits};
+pub use analysis::Flag;
+use analysis::{AnalysisFlags, FlowAnalysis, SegmentAnalysis, SegmentFacts, WindowScale};
+pub use state::TcpState;
+use summary::SummaryBuilder;
+pub use summary::{CloseStyle, ConnectionSummary, HandshakeOutcome};
+
+/// An address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// IP address.
+    pub ip: IpAddr,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    /// `1.2.3.4:80`, or `[::1]:80` for IPv6.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
+        }
+    }
+}
+
+/// Which way a packet goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From the client to the server.
+    ClientToServer,
+    /// From the server to the client.
+    ServerToClient,
+}
+
+impl Direction {
+    /// `c2s` or `s2c`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::ClientToServer => "c2s",
+            Direction::ServerToClient => "s2c",
+        }
+    }
+
+    /// 0 for client to server, 1 for server to client.
+    pub fn index(self) -> usize {
+        match self {
+            Direction::ClientToServer => 0,
+            Direction::ServerToClient => 1,
+        }
+    }
+
+    /// The role that sends in this direction.
+    pub fn sender(self) -> Role {
+        match self {
+            Direction::ClientToServer => Role::Client,
+            Direction::ServerToClient => Role::Server,
+        }
+    }
+}
+
+/// A side of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The side that opened (or, mid-stream, is taken to have opened).
+    Client,
+    /// The other side.
+    Server,
+}
+
+impl Role {
+    /// `client` or `server`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Server => "server",
+        }
+    }
+
+    /// The other side.
+    pub fn peer(self) -> Role {
+        match self {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        }
+    }
+
+    /// 0 for the client, 1 for the server.
+    pub fn index(self) -> usize {
+        match self {
+            Role::Client => 0,
+            Role::Server => 1,
+        }
+    }
+}
+
+/// How the client and server were told apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleEvidence {
+    /// The client sent the first SYN without ACK.
+    Syn,
+    /// The server sent the first SYN-ACK.
+    SynAck,
+    /// No handshake seen: the side on a service port (below 32768, or below
+    /// 1024) facing an ephemeral one is the server.
+    Ports,
+    /// No handshake and no telling port: the first packet's sender is the client.
+    FirstPacket,
+}
+
+impl RoleEvidence {
+    /// A stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RoleEvidence::Syn => "syn",
+            RoleEvidence::SynAck => "syn_ack",
+            RoleEvidence::Ports => "ports",
+            RoleEvidence::FirstPacket => "first_packet",
+        }
+    }
+}
+
+/// What is known of a connection when it opens.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionInfo {
+    /// Connection number, from 0 in order of first appearance (tshark's `tcp.stream`).
+    pub conn: u64,
+    /// The client's address.
+    pub client: Endpoint,
+    /// The server's address.
+    pub server: Endpoint,
+    /// How the roles were decided.
+    pub roles: RoleEvidence,
+    /// The frame that opened it.
+    pub first_frame: u64,
+    /// Its time.
+    pub start: Timestamp,
+    /// A new SYN reused the 4-tuple of an earlier connection.
+    pub reused_ports: bool,
+}
+
+/// A reading of a packet that differs from tshark's, where tshark is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Insight {
+    /// A 0-byte segment one below the next sequence number sent into a zero
+    /// window: Linux's zero-window probe, which tshark 4.0 calls keep-alive.
+    ZeroWindowProbe,
+    /// The answer to such a probe, which tshark 4.0 calls keep-alive ACK.
+    ZeroWindowProbeAck,
+    /// The TCP options were cut by the snaplen: tshark stops before it
+    /// reports this packet's analysis flags; `analysis` is empty to agree.
+    AnalysisHiddenBySnaplen,
+}
+
+impl Insight {
+    /// Every insight.
+    pub const ALL: [Insight; 3] = [
+        Insight::ZeroWindowProbe,
+        Insight::ZeroWindowProbeAck,
+        Insight::AnalysisHiddenBySnaplen,
+    ];
+
+    /// A stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Insight::ZeroWindowProbe => "zero_window_probe",
+            Insight::ZeroWindowProbeAck => "zero_window_probe_ack",
+            Insight::AnalysisHiddenBySnaplen => "analysis_hidden_by_snaplen",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Insight::ZeroWindowProbe => 1,
+            Insight::ZeroWindowProbeAck => 2,
+            Insight::AnalysisHiddenBySnaplen => 4,
+        }
+    }
+}
+
+/// A set of [`Insight`]s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Insights(u8);
+
+impl Insights {
+    /// Adds one.
+    pub fn set(&mut self, i: Insight) {
+        self.0 |= i.bit();
+    }
+
+    /// Whether `i` is present.
+    pub fn has(self, i: Insight) -> bool {
+        self.0 & i.bit() != 0
+    }
+
+    /// The insights present.
+    pub fn iter(self) -> impl Iterator<Item = Insight> {
+        Insight::ALL.into_iter().filter(move |i| self.has(*i))
+    }
+
+    /// True when there are none.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Everything known about one TCP packet after analysis.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketRecord<'a> {
+    /// Frame number in the file.
+    pub frame: u64,
+    /// Capture time.
+    pub time: Timestamp,
+    /// Nanoseconds since the first frame of the file.
+    pub rel_time_ns: i64,
+    /// Connection number (tshark's `tcp.stream`).
+    pub conn: u64,
+    /// Sender.
+    pub src: Endpoint,
+    /// Receiver.
+    pub dst: Endpoint,
+    /// Client to server or back.
+    pub dir: Direction,
+    /// TCP flag bits.
+    pub flags: u16,
+    /// Raw sequence number.
+    pub seq_raw: u32,
+    /// Raw acknowledgment field.
+    pub ack_raw: u32,
+    /// Relative sequence number, as tshark shows it.
+    pub seq: u32,
+    /// Relative acknowledgment number when ACK is set, else the raw field (as tshark).
+    pub ack: u32,
+    /// Relative sequence number after this segment (SYN and FIN count one).
+    pub next_seq: Option<u32>,
+    /// Payload length on the wire (`tcp.len`); `None` when unknowable.
+    pub len: Option<u32>,
+    /// Payload bytes the capture holds.
+    pub payload: &'a [u8],
+    /// Payload bytes on the wire that the capture lacks.
+    pub missing: u32,
+    /// Window field as sent.
+    pub win_raw: u16,
+    /// Window after scaling (`tcp.window_size`).
+    pub win: u64,
+    /// The scaling shift applied, when known.
+    pub win_shift: Option<u8>,
+    /// TCP header length claimed.
+    pub header_len: u8,
+    /// Parsed options.
+    pub options: TcpOptions,
+    /// The sender's TCP state after sending this packet.
+    pub state: TcpState,
+    /// Analysis flags as tshark reports them.
+    pub analysis: AnalysisFlags,
+    /// The analysis details (duplicate-ACK number, acked frame, RTO, ...).
+    pub details: SegmentAnalysis,
+    /// The connection's initial RTT as known at this packet.
+    pub irtt_ns: Option<i64>,
+    /// Better readings where tshark's is wrong.
+    pub insight: Insights,
+    /// Wireshark's `tcp.completeness` as tshark prints it at this packet
+    /// (the value before this packet).
+    pub completeness_before: u8,
+}
+
+/// Counters for a whole run.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    /// Frames read.
+    pub frames: u64,
+    /// TCP packets analysed.
+    pub tcp_packets: u64,
+    /// Frames skipped, by reason name.
+    pub skipped: Vec<(&'static str, u64)>,
+    /// Connections seen.
+    pub connections: u64,
+    /// First frame's time.
+    pub start: Option<Timestamp>,
+    /// Last frame's time.
+    pub end: Option<Timestamp>,
+    /// Times a reassembly buffer cap was hit.
+    pub reassembly_cap_hits: u64,
+    /// IP datagrams rebuilt from fragments.
+    pub ip_reassembled: u64,
+    /// Problems met (the capture cut short, say), as text.
+    pub warnings: Vec<String>,
+}
+
+/// Limits and switches for tracking.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrackerConfig {
+    /// Reassembly buffer caps.
+    pub reassembly: ReassemblyLimits,
+}
+
+/// One tracked connection.
+struct Connection {
+    info: ConnectionInfo,
+    /// The first packet's sender; analysis flow 0 is the direction from it.
+    a: Endpoint,
+    client_is_a: bool,
+    flows: [FlowAnalysis; 2],
+    ts_mru_syn: Timestamp,
+    ts_first_rtt: i64,
+    completeness: u8,
+    endpoints: [state::Endpoint; 2],
+    reassembly: [Reassembler; 2],
+    summary: SummaryBuilder,
+}
+
+impl Connection {
+    fn new(info: ConnectionInfo, a: Endpoint, client_is_a: bool, flipped: bool) -> Self {
+        Connection {
+            info,
+            a,
+            client_is_a,
+            flows: [FlowAnalysis::default(), FlowAnalysis::default()],
+            ts_mru_syn: Timestamp(0),
+            ts_first_rtt: 0,
+            completeness: 0,
+            endpoints: [state::Endpoint::default(), state::Endpoint::default()],
+            reassembly: [Reassembler::default(), Reassembler::default()],
+            summary: SummaryBuilder::new(flipped),
+        }
+    }
+
+    /// Flow index (0 = from `a`) of a packet sent by `src`.
+    fn flow_of(&self, src: &Endpoint) -> usize {
+        usize::from(*src != self.a)
+    }
+
+    fn dir_of_flow(&self, flow: usize) -> Direction {
+        if (flow == 0) == self.client_is_a {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        }
+    }
+}
+
+/// An unordered pair of endpoints: one key for both directions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ConnKey(Endpoint, Endpoint);
+
+impl ConnKey {
+    fn new(a: Endpoint, b: Endpoint) -> Self {
+        if a <= b {
+            ConnKey(a, b)
+        } else {
+            ConnKey(b, a)
+        }
+    }
+}
+
+/// Splits borrows of the two flows: (sending, receiving).
+fn pair_mut<T>(pair: &mut [T; 2], first: usize) -> (&mut T, &mut T) {
+    let [x, y] = pair;
+    if first == 0 {
+        (x, y)
+    } else {
+        (y, x)
+    }
+}
+
+/// Follows every TCP connection of a capture.
+pub struct Tracker {
+    config: TrackerConfig,
+    conns: Vec<Option<Connection>>,
+    index: HashMap<ConnKey, usize>,
+    next_id: u64,
+    budget: Budget,
+    capture_start: Option<Timestamp>,
+    packets: u64,
+}
+
+/// Which side of a connection the ports suggest is the server.
+fn roles_by_ports(src: &Endpoint, dst: &Endpoint) -> (bool, RoleEvidence) {
+    let (s, d) = (src.port, dst.port);
+    let service = |p: u16, other: u16| (p < 32768 && other >= 32768) || (p < 1024 && other >= 1024);
+    if service(d, s) {
+        (true, RoleEvidence::Ports)
+    } else if service(s, d) {
+        (false, RoleEvidence::Ports)
+    } else {
+        (true, RoleEvidence::FirstPacket)
+    }
+}
+
+impl Tracker {
+    /// A tracker with no connections.
+    pub fn new(config: TrackerConfig) -> Self {
+        Tracker {
+            config,
+            conns: Vec::new(),
+            index: HashMap::new(),
+            next_id: 0,
+            budget: Budget::default(),
+            capture_start: None,
+            packets: 0,
+        }
+    }
+
+    /// Sets the time "time" fields count from (the file's first frame).
+    pub fn set_capture_start(&mut self, start: Timestamp) {
+        self.capture_start.get_or_insert(start);
+    }
+
+    /// Connections seen so far.
+    pub fn connections(&self) -> u64 {
+        self.next_id
+    }
+
+    /// TCP packets analysed so far.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// Reassembly cap hits so far.
+    pub fn reassembly_cap_hits(&self) -> u64 {
+        self.budget.cap_hits
+    }
+
+    fn open(
+        &mut self,
+        src: Endpoint,
+        dst: Endpoint,
+        flags: u16,
+        at: Origin,
+        reused_ports: bool,
+        sink: &mut dyn EventSink,
+    ) -> std::io::Result<usize> {
+        let (client_is_a, roles) = match flags & (SYN | ACK) {
+            SYN => (true, RoleEvidence::Syn),
+            f if f == SYN | ACK => (false, RoleEvidence::SynAck),
+            _ => roles_by_ports(&src, &dst),
+        };
+        let (client, server) = if client_is_a { (src, dst) } else { (dst, src) };
+        let info = ConnectionInfo {
+            conn: self.next_id,
+            client,
+            server,
+            roles,
+            first_frame: at.frame,
+            start: at.time,
+            reused_ports,
+        };
+        self.next_id += 1;
+        let conn = Connection::new(info, src, client_is_a, !client_is_a);
+        let slot = match self.conns.iter().position(Option::is_none) {
+            Some(free) if free + 64 < self.conns.len() => free,
+            _ => {
+                self.conns.push(None);
+                self.conns.len() - 1
+            }
+        };
+        self.conns[slot] = Some(conn);
+        self.index.insert(ConnKey::new(src, dst), slot);
+        sink.event(&Event::Opened(&info))?;
+        Ok(slot)
+    }
+
+    /// Analyses one TCP segment of frame `frame` and emits its events.
+    pub fn process(
+        &mut self,
+        frame: u64,
+        time: Timestamp,
+        seg: &TcpSegment<'_>,
+        sink: &mut dyn EventSink,
+    ) -> std::io::Result<()> {
+        self.packets += 1;
+        let capture_start = *self.capture_start.get_or_insert(time);
+        let h = seg.header;
+        let src = Endpoint {
+            ip: seg.src,
+            port: h.src_port(),
+        };
+        let dst = Endpoint {
+            ip: seg.dst,
+            port: h.dst_port(),
+        };
+        let flags = h.flags();
+        let seq = h.seq();
+        let ack = h.ack();
+        let raw_window = h.window();
+        let pure_syn = flags & (SYN | ACK) == SYN;
+
+        // Conversation lookup: the latest connection on this 4-tuple.
+        let key = ConnKey::new(src, dst);
+        let mut is_new = false;
+        let mut slot = match self.index.get(&key) {
+            Some(&slot) => slot,
+            None => {
+                is_new = true;
+                self.open(src, dst, flags, Origin { frame, time }, false, sink)?
+            }
+        };
+
+        let mut reused = false;
+        {
+            let Some(conn) = self.conns[slot].as_mut() else {
+                return Ok(());
+            };
+            let fwd = conn.flow_of(&src);
+            // A SYN with a new ISN on a known 4-tuple starts a new connection
+            // (Wireshark issue 15097); the same ISN is the same SYN again.
+            if pure_syn && conn.flows[fwd].base_set {
+                if seq != conn.flows[fwd].base_seq {
+                    reused = true;
+                } else {
+                    conn.flows[fwd].restore_nextseq();
+                }
+            }
+        }
+        if reused {
+            self.retire(slot, sink)?;
+            slot = self.open(src, dst, flags, Origin { frame, time }, true, sink)?;
+        }
+
+        let reassembly_limits = self.config.reassembly;
+        let budget = &mut self.budget;
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        if reused {
+            conn.completeness = 1;
+        }
+        let fwd_ix = conn.flow_of(&src);
+        let dir = conn.dir_of_flow(fwd_ix);
+        let mut analysis_flags = AnalysisFlags::NONE;
+        if reused {
+            analysis_flags.set(Flag::ReusedPorts);
+        }
+        {
+            let fwd = &mut conn.flows[fwd_ix];
+            // A SYN-ACK with a new ISN re-bases its direction (issue 16944).
+            if flags & (SYN | ACK) == SYN | ACK && fwd.base_set && seq != fwd.base_seq {
+                fwd.base_seq = seq;
+                analysis_flags.set(Flag::ReusedPorts);
+            }
+            fwd.clear_sack();
+        }
+        let completeness_before = conn.completeness;
+        let irtt_before = conn.ts_first_rtt;
+
+        let mut details = SegmentAnalysis::default();
+        let (rel_seq, rel_ack, next_seq) = {
+            let (fwd, rev) = pair_mut(&mut conn.flows, fwd_ix);
+            match seg.payload_len {
+                Some(len) => {
+                    if !fwd.base_set {
+                        if flags & SYN != 0 {
+                            fwd.base_seq = seq;
+                            fwd.base_from_syn = Some(flags & ACK != 0);
+                        } else {
+                            fwd.base_seq = seq.wrapping_sub(1);
+                        }
+                        fwd.base_set = true;
+                    }
+                    if !rev.base_set && flags & ACK != 0 {
+                        rev.base_seq = ack.wrapping_sub(1);
+                        rev.base_set = true;
+                    }
+                    let facts = SegmentFacts {
+                        frame,
+                        time,
+                        seq,
+                        ack,
+                        len,
+                        flags,
+                        window: u32::from(raw_window),
+                    };
+                    details = analysis::analyze_segment(fwd, rev, &facts, irtt_before);
+                    analysis_flags.0 |= details.flags.0;
+                    let rel_seq = seq.wrapping_sub(fwd.base_seq);
+                    let rel_ack = if flags & ACK != 0 {
+                        ack.wrapping_sub(rev.base_seq)
+                    } else {
+                        ack
+                    };
+                    let syn_fin = u32::from(flags & (SYN | FIN) != 0);
+                    (
+                        rel_seq,
+                        rel_ack,
+                        Some(rel_seq.wrapping_add(len).wrapping_add(syn_fin)),
+                    )
+                }
+                None => (seq, ack, None),
+            }
+        };
+        details.flags = analysis_flags;
+
+        let win_shift = if flags & SYN == 0 {
+            conn.flows[fwd_ix].shift()
+        } else {
+            None
+        };
+        let win = u64::from(raw_window) << win_shift.unwrap_or(0);
+
+        let header_len = h.header_len();
+        let options = h.options();
+        let mut shown = false;
+        if header_len >= 20 {
+            // Completeness: a pure SYN counts only when it opens the conversation.
+            if is_new {
+                if pure_syn {
+                    conn.completeness |= 1;
+                    if seg.payload_len.unwrap_or(0) > 0 {
+                        conn.completeness |= 8;
+                    }
+                }
+            } else {
+                if flags & (SYN | ACK) == SYN | ACK {
+                    conn.completeness |= 2;
+                }
+                if flags & (SYN | ACK) == ACK {
+                    conn.completeness |= if seg.payload_len.unwrap_or(0) > 0 {
+                        8
+                    } else {
+                        4
+                    };
+                }
+                if flags & (FIN | ACK) == FIN | ACK {
+                    conn.completeness |= 16;
+                }
+                if flags & RST != 0 {
+                    conn.completeness |= 32;
+                }
+            }
+            if flags & SYN != 0 {
+                if flags & ACK == 0 {
+                    conn.ts_mru_syn = time;
+                }
+                conn.flows[fwd_ix].is_first_ack = true;
+            }
+            if flags & FIN != 0 && !conn.flows[1 - fwd_ix].closing_initiator {
+                conn.flows[fwd_ix].closing_initiator = true;
+            }
+            if flags & (SYN | ACK) == ACK {
+                if conn.ts_mru_syn.nanos() != 0 && conn.ts_first_rtt == 0 {
+                    conn.ts_first_rtt = time.since(conn.ts_mru_syn);
+                }
+                conn.flows[fwd_ix].is_first_ack = false;
+            }
+            // Options are read after the analysis, as Wireshark reads them;
+            // a snaplen cut inside them ends its dissection of the packet.
+            if h.fixed_part_captured() {
+                let (fwd, rev) = pair_mut(&mut conn.flows, fwd_ix);
+                if let Some(ws) = options.effective_window_scale() {
+                    fwd.win_scale = WindowScale::Shift(ws);
+                }
+                fwd.store_sack(options.sack_blocks());
+                if !options.cut_by_snaplen {
+                    shown = true;
+                    if flags & SYN != 0 {
+                        if fwd.win_scale == WindowScale::Unknown {
+                            fwd.win_scale = WindowScale::NotUsed;
+                            rev.win_scale = WindowScale::NotUsed;
+                        } else if flags & ACK != 0 && rev.win_scale == WindowScale::NotUsed {
+                            fwd.win_scale = WindowScale::NotUsed;
+                        }
+                    }
+                }
+            }
+        }
+
+        let mut insight = Insights::default();
+        let reported = if shown {
+            analysis_flags.as_reported()
+        } else {
+            if !analysis_flags.is_empty() && seg.payload_len.is_some() && header_len >= 20 {
+                insight.set(Insight::AnalysisHiddenBySnaplen);
+            }
+            AnalysisFlags::NONE
+        };
+        if analysis_flags.has(Flag::KeepAlive) && conn.flows[1 - fwd_ix].window == 0 {
+            insight.set(Insight::ZeroWindowProbe);
+        }
+        if analysis_flags.has(Flag::KeepAliveAck) && raw_window == 0 {
+            insight.set(Insight::ZeroWindowProbeAck);
+        }
+
+        let len = seg.payload_len;
+        let wire_len = len.unwrap_or(0);
+        let state = {
+            let (sender, receiver) = pair_mut(&mut conn.endpoints, dir.index());
+            state::on_segment(sender, receiver, flags, seq, ack, wire_len)
+        };
+        let irtt_ns = (conn.ts_first_rtt != 0).then_some(conn.ts_first_rtt);
+        let record = PacketRecord {
+            frame,
+            time,
+            rel_time_ns: time.since(capture_start),
+            conn: conn.info.conn,
+            src,
+            dst,
+            dir,
+            flags,
+            seq_raw: seq,
+            ack_raw: ack,
+            seq: rel_seq,
+            ack: rel_ack,
+            next_seq,
+            len,
+            payload: seg.payload,
+            missing: seg.missing_bytes(),
+            win_raw: raw_window,
+            win,
+            win_shift,
+            header_len: header_len as u8,
+            options,
+            state,
+            analysis: reported,
+            details,
+            irtt_ns,
+            insight,
+            completeness_before,
+        };
+        let handshake = conn.summary.packet(&record, conn.info.conn);
+        sink.event(&Event::Packet(&record))?;
+        if let Some(hs) = handshake {
+            let event = Handshake { irtt_ns, ..hs };
+            sink.event(&Event::Handshake(&event))?;
+        }
+
+        // Reassembly: the sender's bytes, then what the ACK says of the peer's.
+        let conn_id = conn.info.conn;
+        let mut emit_error = None;
+        let origin = Origin { frame, time };
+        let summary = &mut conn.summary;
+        let mut emit = |chunk: crate::reassembly::Chunk<'_>, from: Origin, d: Direction| {
+            if let crate::reassembly::Chunk::Gap { .. } = chunk {
+                summary.gap(d);
+            }
+            if emit_error.is_none() {
+                let data = DataChunk {
+                    conn: conn_id,
+                    dir: d,
+                    chunk,
+                    frame: from.frame,
+                    time: from.time,
+                };
+                if let Err(e) = sink.event(&Event::Data(&data)) {
+                    emit_error = Some(e);
+                }
+            }
+        };
+        let send_ix = dir.index();
+        if flags & RST == 0 {
+            conn.reassembly[send_ix].segment(
+                seq,
+                flags & SYN != 0,
+                flags & FIN != 0,
+                seg.payload,
+                wire_len,
+                origin,
+                &reassembly_limits,
+                budget,
+                &mut |c, o| emit(c, o, dir),
+            );
+            if flags & ACK != 0 {
+                let back = if dir == Direction::ClientToServer {
+                    Direction::ServerToClient
+                } else {
+                    Direction::ClientToServer
+                };
+                conn.reassembly[1 - send_ix]
+                    .peer_ack(ack, origin, budget, &mut |c, o| emit(c, o, back));
+            }
+        }
+        if let Some(e) = emit_error {
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Emits the summary of the connection in `slot` and forgets it.
+    fn retire(&mut self, slot: usize, sink: &mut dyn EventSink) -> std::io::Result<()> {
+        let Some(mut conn) = self.conns[slot].take() else {
+            return Ok(());
+        };
+        let key = ConnKey::new(conn.info.client, conn.info.server);
+        if self.index.get(&key) == Some(&slot) {
+            self.index.remove(&key);
+        }
+        let origin = Origin {
+            frame: conn.summary.last_frame(),
+            time: conn.summary.last_time(),
+        };
+        let conn_id = conn.info.conn;
+        let mut result = Ok(());
+        for (ix, d) in [Direction::ClientToServer, Direction::ServerToClient]
+            .into_iter()
+            .enumerate()
+        {
+            let summary = &mut conn.summary;
+            conn.reassembly[ix].flush(origin, &mut self.budget, &mut |chunk, from| {
+                if let crate::reassembly::Chunk::Gap { .. } = chunk {
+                    summary.gap(d);
+                }
+                if result.is_ok() {
+                    let data = DataChunk {
+                        conn: conn_id,
+                        dir: d,
+                        chunk,
+                        frame: from.frame,
+                        time: from.time,
+                    };
+                    result = sink.event(&Event::Data(&data));
+                }
+            });
+        }
+        result?;
+        let irtt = (conn.ts_first_rtt != 0).then_some(conn.ts_first_rtt);
+        let capture_start = self.capture_start.unwrap_or(conn.info.start);
+        let summary = conn.summary.finish(
+            &conn.info,
+            conn.completeness,
+            irtt,
+            [
+                conn.endpoints[0].state(&conn.endpoints[1]),
+                conn.endpoints[1].state(&conn.endpoints[0]),
+            ],
+            [conn.reassembly[0].stats, conn.reassembly[1].stats],
+            capture_start,
+        );
+        sink.event(&Event::Closed(&summary))
+    }
+
+    /// Ends the capture: every connection still tracked is summarised, in
+    /// connection order.
+    pub fn finish(&mut self, sink: &mut dyn EventSink) -> std::io::Result<()> {
+        let mut slots: Vec<(u64, usize)> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, c)| c.as_ref().map(|c| (c.info.conn, slot)))
+            .collect();
+        slots.sort_unstable();
+        for (_, slot) in slots {
+            self.retire(slot, sink)?;
+        }
+        Ok(())
+    }
+}

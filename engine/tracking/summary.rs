@@ -1,0 +1,436 @@
+//! Connection summaries: how the connection opened and closed, who closed
+//! it, and what happened in between, built packet by packet.
+
+use super::analysis::Flag;
+use super::zeek::{Repeated, ZeekTracker};
+use super::{ConnectionInfo, Direction, Endpoint, PacketRecord, Role, RoleEvidence, TcpState};
+use crate::capture::Timestamp;
+use crate::decode::flags::{ACK, FIN, RST, SYN};
+use crate::events::Handshake;
+use crate::reassembly::DirectionStats;
+
+/// How the three-way handshake went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeOutcome {
+    /// SYN, SYN-ACK and the client's ACK were seen.
+    Complete,
+    /// The client's SYN got no answer.
+    SynUnanswered,
+    /// The server answered the SYN with RST.
+    Refused,
+    /// The server retransmitted its SYN-ACK after the client's ACK: it never
+    /// received that ACK.
+    FinalAckLost,
+    /// The SYN-ACK was never acknowledged.
+    SynAckUnanswered,
+    /// No SYN was captured: the connection was open before the capture.
+    StartedBeforeCapture,
+}
+
+impl HandshakeOutcome {
+    /// A stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            HandshakeOutcome::Complete => "complete",
+            HandshakeOutcome::SynUnanswered => "syn_unanswered",
+            HandshakeOutcome::Refused => "refused",
+            HandshakeOutcome::FinalAckLost => "final_ack_lost",
+            HandshakeOutcome::SynAckUnanswered => "synack_unanswered",
+            HandshakeOutcome::StartedBeforeCapture => "started_before_capture",
+        }
+    }
+}
+
+/// How the connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseStyle {
+    /// FIN, ACK, FIN, ACK: the passive side acknowledged the first FIN on its own.
+    FourPacket,
+    /// FIN, FIN-ACK, ACK: the ACK of the first FIN rode on the second FIN.
+    ThreePacket,
+    /// Both sides sent FIN before receiving the other's.
+    Simultaneous,
+    /// A RST ended it.
+    Reset,
+    /// Only one side sent FIN.
+    HalfClosed,
+    /// Still open when the capture ended.
+    Open,
+}
+
+impl CloseStyle {
+    /// A stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseStyle::FourPacket => "four_packet",
+            CloseStyle::ThreePacket => "three_packet",
+            CloseStyle::Simultaneous => "simultaneous",
+            CloseStyle::Reset => "reset",
+            CloseStyle::HalfClosed => "half_closed",
+            CloseStyle::Open => "open",
+        }
+    }
+}
+
+/// Wireshark's label for a `tcp.completeness` value.
+pub fn completeness_label(value: u8) -> String {
+    match value {
+        1 => "Incomplete, SYN_SENT".into(),
+        3 => "Incomplete, CLIENT_ESTABLISHED".into(),
+        7 => "Incomplete, ESTABLISHED".into(),
+        15 => "Incomplete, DATA".into(),
+        31 | 47 | 63 => "Complete, WITH_DATA".into(),
+        23 | 39 | 55 => "Complete, NO_DATA".into(),
+        v => format!("Incomplete ({v})"),
+    }
+}
+
+/// Everything chattcp says about a finished connection.
+#[derive(Clone, Debug)]
+pub struct ConnectionSummary {
+    /// Connection number (tshark's `tcp.stream`).
+    pub conn: u64,
+    /// The client.
+    pub client: Endpoint,
+    /// The server.
+    pub server: Endpoint,
+    /// How the roles were decided.
+    pub roles: RoleEvidence,
+    /// First and last frame.
+    pub first_frame: u64,
+    /// Last frame.
+    pub last_frame: u64,
+    /// Time of the first packet.
+    pub start: Timestamp,
+    /// Time of the last packet.
+    pub end: Timestamp,
+    /// Nanoseconds from the capture's first frame to `start`.
+    pub start_rel_ns: i64,
+    /// Nanoseconds from the capture's first frame to `end`.
+    pub end_rel_ns: i64,
+    /// Packets client→server and server→client.
+    pub packets: [u64; 2],
+    /// Payload bytes on the wire, client→server and server→client.
+    pub bytes: [u64; 2],
+    /// How the handshake went.
+    pub handshake: HandshakeOutcome,
+    /// How it closed.
+    pub close: CloseStyle,
+    /// The side that closed first (first FIN or RST).
+    pub closed_by: Option<Role>,
+    /// The side that sent the first RST.
+    pub reset_by: Option<Role>,
+    /// What the RST followed, e.g. `syn`, `data`, `fin`.
+    pub reset_after: Option<&'static str>,
+    /// Wireshark's `tcp.completeness`, after the last packet.
+    pub completeness: u8,
+    /// Zeek's `conn_state`.
+    pub conn_state: &'static str,
+    /// Zeek's history string.
+    pub history: String,
+    /// Initial RTT (SYN to first ACK), nanoseconds.
+    pub irtt_ns: Option<i64>,
+    /// Packets carrying each analysis flag, indexed like [`Flag::ALL`].
+    pub flag_counts: [u64; 15],
+    /// Idle time before each keep-alive, nanoseconds (at most 64 kept).
+    pub keep_alive_intervals_ns: Vec<i64>,
+    /// Keep-alives sent.
+    pub keep_alives: u64,
+    /// States after the last packet: [client, server].
+    pub final_states: [TcpState; 2],
+    /// Reassembly counters: [client→server, server→client].
+    pub reassembly: [DirectionStats; 2],
+}
+
+impl ConnectionSummary {
+    /// Count of one flag.
+    pub fn count(&self, flag: Flag) -> u64 {
+        Flag::ALL
+            .iter()
+            .position(|f| *f == flag)
+            .map_or(0, |i| self.flag_counts[i])
+    }
+
+    /// Duration in nanoseconds.
+    pub fn duration_ns(&self) -> i64 {
+        self.end.since(self.start)
+    }
+}
+
+const MAX_INTERVALS: usize = 64;
+
+/// Builds a [`ConnectionSummary`] as packets pass.
+#[derive(Clone, Debug)]
+pub struct SummaryBuilder {
+    zeek: ZeekTracker,
+    first_frame: u64,
+    last_frame: u64,
+    start: Option<Timestamp>,
+    end: Timestamp,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    flag_counts: [u64; 15],
+    /// Frames of the client's first SYN and the server's first SYN-ACK.
+    syn_frame: Option<u64>,
+    syn_ack_frame: Option<u64>,
+    server_isn: Option<u32>,
+    /// Frame of the client's ACK of the SYN-ACK.
+    final_ack_frame: Option<u64>,
+    syn_ack_after_final_ack: bool,
+    refused: bool,
+    /// Per role: frame and end sequence of its first FIN.
+    fin: [Option<(u64, u32)>; 2],
+    /// Per role: the frame of the other side that acknowledged its FIN,
+    /// and whether that frame carried a FIN itself.
+    fin_acked: [Option<(u64, bool)>; 2],
+    rst: Option<(Role, u64)>,
+    reset_after: Option<&'static str>,
+    saw_data: bool,
+    last_sent: [Option<Timestamp>; 2],
+    keep_alive_intervals: Vec<i64>,
+    keep_alives: u64,
+}
+
+impl SummaryBuilder {
+    /// A builder; `flipped` when the client is not the first packet's sender.
+    pub fn new(flipped: bool) -> Self {
+        SummaryBuilder {
+            zeek: ZeekTracker::new(flipped),
+            first_frame: 0,
+            last_frame: 0,
+            start: None,
+            end: Timestamp(0),
+            packets: [0; 2],
+            bytes: [0; 2],
+            flag_counts: [0; 15],
+            syn_frame: None,
+            syn_ack_frame: None,
+            server_isn: None,
+            final_ack_frame: None,
+            syn_ack_after_final_ack: false,
+            refused: false,
+            fin: [None; 2],
+            fin_acked: [None; 2],
+            rst: None,
+            reset_after: None,
+            saw_data: false,
+            last_sent: [None; 2],
+            keep_alive_intervals: Vec::new(),
+            keep_alives: 0,
+        }
+    }
+
+    /// Frame of the last packet.
+    pub fn last_frame(&self) -> u64 {
+        self.last_frame
+    }
+
+    /// Time of the last packet.
+    pub fn last_time(&self) -> Timestamp {
+        self.end
+    }
+
+    /// A reassembly gap in direction `dir`.
+    pub fn gap(&mut self, dir: Direction) {
+        self.zeek
+            .repeated(dir == Direction::ClientToServer, Repeated::Gap);
+    }
+
+    /// Accounts one packet; returns the handshake when this packet completes it.
+    pub fn packet(&mut self, p: &PacketRecord<'_>, conn: u64) -> Option<Handshake> {
+        let d = p.dir.index();
+        let role = p.dir.sender();
+        let from_client = role == Role::Client;
+        if self.start.is_none() {
+            self.start = Some(p.time);
+            self.first_frame = p.frame;
+        }
+        self.last_frame = p.frame;
+        self.end = p.time;
+        self.packets[d] += 1;
+        let len = p.len.unwrap_or(0);
+        self.bytes[d] += u64::from(len);
+        for (i, flag) in Flag::ALL.iter().enumerate() {
+            if p.analysis.has(*flag) {
+                self.flag_counts[i] += 1;
+            }
+        }
+
+        let flags = p.flags;
+        self.zeek.segment(from_client, flags, p.seq_raw, len);
+        if len > 0 && p.analysis.has(Flag::Retransmission) {
+            self.zeek.repeated(from_client, Repeated::Retransmission);
+        }
+        if p.analysis.has(Flag::ZeroWindow) {
+            self.zeek.repeated(from_client, Repeated::ZeroWindow);
+        }
+
+        if p.analysis.has(Flag::KeepAlive) {
+            self.keep_alives += 1;
+            if let Some(prev) = self.last_sent[d] {
+                if self.keep_alive_intervals.len() < MAX_INTERVALS {
+                    self.keep_alive_intervals.push(p.time.since(prev));
+                }
+            }
+        }
+        self.last_sent[d] = Some(p.time);
+
+        let mut handshake = None;
+        match (flags & (SYN | ACK), from_client) {
+            (SYN, true) => {
+                self.syn_frame.get_or_insert(p.frame);
+            }
+            (f, false) if f == SYN | ACK => {
+                self.syn_ack_frame.get_or_insert(p.frame);
+                self.server_isn.get_or_insert(p.seq_raw);
+                if self.final_ack_frame.is_some() {
+                    self.syn_ack_after_final_ack = true;
+                }
+            }
+            (ACK, true) => {
+                let acks_syn_ack = self
+                    .server_isn
+                    .is_some_and(|isn| p.ack_raw == isn.wrapping_add(1));
+                if acks_syn_ack && self.final_ack_frame.is_none() && flags & RST == 0 {
+                    self.final_ack_frame = Some(p.frame);
+                    handshake = Some(Handshake {
+                        conn,
+                        frame: p.frame,
+                        time: p.time,
+                        syn_frame: self.syn_frame.unwrap_or(0),
+                        syn_ack_frame: self.syn_ack_frame.unwrap_or(0),
+                        irtt_ns: None,
+                    });
+                }
+            }
+            _ => {}
+        }
+
+        // Acknowledgment of the other side's FIN.
+        let peer = role.peer().index();
+        if flags & ACK != 0 && self.fin_acked[peer].is_none() {
+            if let Some((_, end)) = self.fin[peer] {
+                if (p.ack_raw.wrapping_sub(end) as i32) >= 0 {
+                    self.fin_acked[peer] = Some((p.frame, flags & FIN != 0));
+                }
+            }
+        }
+        if flags & FIN != 0 && self.fin[role.index()].is_none() {
+            let syn = u32::from(flags & SYN != 0);
+            let end = p.seq_raw.wrapping_add(len).wrapping_add(1 + syn);
+            self.fin[role.index()] = Some((p.frame, end));
+        }
+        if flags & RST != 0 && self.rst.is_none() {
+            self.rst = Some((role, p.frame));
+            self.reset_after = Some(if self.fin.iter().any(Option::is_some) {
+                "fin"
+            } else if self.saw_data {
+                "data"
+            } else if self.final_ack_frame.is_some() {
+                "handshake"
+            } else if self.syn_ack_frame.is_some() {
+                "syn_ack"
+            } else if self.syn_frame.is_some() {
+                "syn"
+            } else {
+                "nothing"
+            });
+            if !from_client && self.syn_frame.is_some() && self.syn_ack_frame.is_none() {
+                self.refused = true;
+            }
+        }
+        if len > 0 {
+            self.saw_data = true;
+        }
+        handshake
+    }
+
+    fn handshake(&self) -> HandshakeOutcome {
+        match (self.syn_frame, self.syn_ack_frame, self.final_ack_frame) {
+            (None, None, _) => HandshakeOutcome::StartedBeforeCapture,
+            (Some(_), None, _) if self.refused => HandshakeOutcome::Refused,
+            (Some(_), None, _) => HandshakeOutcome::SynUnanswered,
+            (_, Some(_), Some(_)) if self.syn_ack_after_final_ack => HandshakeOutcome::FinalAckLost,
+            (_, Some(_), Some(_)) => HandshakeOutcome::Complete,
+            (_, Some(_), None) => HandshakeOutcome::SynAckUnanswered,
+        }
+    }
+
+    fn close(&self) -> (CloseStyle, Option<Role>) {
+        let first_fin = match (self.fin[0], self.fin[1]) {
+            (Some((a, _)), Some((b, _))) => Some(if a <= b { Role::Client } else { Role::Server }),
+            (Some(_), None) => Some(Role::Client),
+            (None, Some(_)) => Some(Role::Server),
+            (None, None) => None,
+        };
+        let first_fin_frame = first_fin.and_then(|r| self.fin[r.index()]).map(|f| f.0);
+        let closed_by = match (self.rst, first_fin, first_fin_frame) {
+            (Some((r, rf)), Some(f), Some(ff)) => Some(if rf < ff { r } else { f }),
+            (Some((r, _)), _, _) => Some(r),
+            (None, f, _) => f,
+        };
+        let both = self.fin[0].zip(self.fin[1]);
+        if let Some((_, rst_frame)) = self.rst {
+            let second_fin = both.map(|(a, b)| a.0.max(b.0));
+            if second_fin.is_none_or(|s| rst_frame < s) {
+                return (CloseStyle::Reset, closed_by);
+            }
+        }
+        let style = match (first_fin, both) {
+            (Some(first), Some(_)) => {
+                let second = first.peer();
+                let second_fin_frame = self.fin[second.index()].map_or(0, |f| f.0);
+                match self.fin_acked[first.index()] {
+                    Some((frame, true)) if frame == second_fin_frame => CloseStyle::ThreePacket,
+                    Some((frame, _)) if frame < second_fin_frame => CloseStyle::FourPacket,
+                    _ => CloseStyle::Simultaneous,
+                }
+            }
+            (Some(_), None) => CloseStyle::HalfClosed,
+            _ => CloseStyle::Open,
+        };
+        (style, closed_by)
+    }
+
+    /// The finished summary.
+    pub fn finish(
+        &self,
+        info: &ConnectionInfo,
+        completeness: u8,
+        irtt_ns: Option<i64>,
+        final_states: [TcpState; 2],
+        reassembly: [DirectionStats; 2],
+        capture_start: Timestamp,
+    ) -> ConnectionSummary {
+        let (close, closed_by) = self.close();
+        let start = self.start.unwrap_or(info.start);
+        ConnectionSummary {
+            conn: info.conn,
+            client: info.client,
+            server: info.server,
+            roles: info.roles,
+            first_frame: self.first_frame,
+            last_frame: self.last_frame,
+            start,
+            end: self.end,
+            start_rel_ns: start.since(capture_start),
+            end_rel_ns: self.end.since(capture_start),
+            packets: self.packets,
+            bytes: self.bytes,
+            handshake: self.handshake(),
+            close,
+            closed_by,
+            reset_by: self.rst.map(|r| r.0),
+            reset_after: self.reset_after,
+            completeness,
+            conn_state: self.zeek.conn_state(),
+            history: self.zeek.history().to_string(),
+            irtt_ns,
+            flag_counts: self.flag_counts,
+            keep_alive_intervals_ns: self.keep_alive_intervals.clone(),
+            keep_alives: self.keep_alives,
+            final_states,
+            reassembly,
+        }
+    }
+}
