@@ -378,6 +378,7 @@ impl<'r> CaptureReader<'r> {
                 legacy_link: LinkType::ETHERNET,
                 legacy_nanos: false,
                 interfaces: Vec::new(),
+                big_endian: false,
             },
             buffer_len,
             finished: false,
@@ -440,6 +441,7 @@ impl<'r> CaptureReader<'r> {
         }
         self.state.legacy_link = LinkType(network & 0xFFFF);
         self.state.legacy_nanos = header.is_nanosecond_precision();
+        self.state.big_endian = header.is_bigendian();
         Ok(())
     }
 
@@ -452,23 +454,20 @@ impl<'r> CaptureReader<'r> {
     /// is there.
     fn claimed_record_len(&self) -> Option<u64> {
         let data = self.inner.data();
-        match self.format {
-            CaptureFormat::Pcap => {
-                // 16-byte record header: ts_sec, ts_usec, caplen, origlen.
-                let b = data.get(8..12)?;
-                let le = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                let be = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-                // The byte order was settled by the file header; either way
-                // the smaller reading errs toward accepting.
-                Some(16 + u64::from(le.min(be)))
-            }
-            CaptureFormat::PcapNg => {
-                let b = data.get(4..8)?;
-                let le = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                let be = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-                Some(u64::from(le.min(be)))
-            }
-        }
+        // Legacy: 16-byte record header whose third word is caplen.
+        // pcapng: the second word of every block is its total length.
+        let (at, header) = match self.format {
+            CaptureFormat::Pcap => (8, 16),
+            CaptureFormat::PcapNg => (4, 0),
+        };
+        let b = data.get(at..at + 4)?;
+        let word = [b[0], b[1], b[2], b[3]];
+        let value = if self.state.big_endian {
+            u32::from_be_bytes(word)
+        } else {
+            u32::from_le_bytes(word)
+        };
+        Some(header + u64::from(value))
     }
 
     fn corrupt(&self, detail: String) -> CaptureError {
@@ -603,6 +602,14 @@ impl<'r> CaptureReader<'r> {
 
     fn cut_short(&self) -> CaptureError {
         let have = self.inner.data().len();
+        if let Some(claimed) = self.claimed_record_len() {
+            if claimed > self.limits.max_record_len as u64 {
+                return self.corrupt(format!(
+                    "the record claims {claimed} bytes, more than the limit of {} bytes",
+                    self.limits.max_record_len
+                ));
+            }
+        }
         let detail = match self.claimed_record_len() {
             Some(claimed) => format!("the record needs {claimed} bytes, only {have} remain"),
             None => format!("only {have} byte(s) of a record header remain"),
@@ -622,6 +629,8 @@ struct FormatState {
     legacy_nanos: bool,
     /// pcapng: the interfaces of the current section.
     interfaces: Vec<Interface>,
+    /// Byte order of record headers (legacy file, or current pcapng section).
+    big_endian: bool,
 }
 
 type Coordinates = (usize, usize, Timestamp, LinkType, u32, u32);
@@ -656,8 +665,9 @@ impl FormatState {
                 )))
             }
             PcapBlockOwned::NG(block) => match block {
-                Block::SectionHeader(_) => {
+                Block::SectionHeader(shb) => {
                     self.interfaces.clear();
+                    self.big_endian = shb.big_endian();
                     Ok(None)
                 }
                 Block::InterfaceDescription(idb) => {

@@ -30,6 +30,9 @@ pub struct IpPacket<'a> {
     pub payload_len: usize,
     /// Fragment facts, when this datagram is one fragment of a larger one.
     pub fragment: Option<Fragment>,
+    /// IPv4 identification (None for IPv6), to tell a packet captured
+    /// twice from a retransmission.
+    pub ip_id: Option<u16>,
 }
 
 /// Where a fragment belongs.
@@ -86,6 +89,7 @@ pub fn parse(bytes: &[u8], reported_len: usize) -> Result<IpPacket<'_>, IpProble
                 payload,
                 payload_len: datagram_len.saturating_sub(header_len),
                 fragment,
+                ip_id: Some(header.identification()),
             })
         }
         LaxIpSlice::Ipv6(v6) => {
@@ -120,6 +124,7 @@ pub fn parse(bytes: &[u8], reported_len: usize) -> Result<IpPacket<'_>, IpProble
                 payload,
                 payload_len: datagram_len.saturating_sub(start),
                 fragment,
+                ip_id: None,
             })
         }
     }

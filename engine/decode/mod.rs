@@ -31,6 +31,8 @@ pub struct TcpSegment<'a> {
     pub payload_len: Option<u32>,
     /// Outermost VLAN id.
     pub vlan: Option<u16>,
+    /// IPv4 identification of the datagram.
+    pub ip_id: Option<u16>,
 }
 
 impl TcpSegment<'_> {
@@ -129,7 +131,7 @@ impl Decoder {
                 match self.defrag.add(&packet, frame.timestamp) {
                     Some(whole) => {
                         let len = whole.len();
-                        return segment(src, dst, whole, Some(len), net.vlan);
+                        return segment(src, dst, whole, Some(len), net.vlan, packet.ip_id);
                     }
                     None if first_piece.1 && first_piece.0.len() < packet.payload_len => {
                         // A cut first fragment cannot be reassembled; like
@@ -146,7 +148,14 @@ impl Decoder {
                 }
             }
         };
-        segment(packet.src, packet.dst, bytes, wire_len, net.vlan)
+        segment(
+            packet.src,
+            packet.dst,
+            bytes,
+            wire_len,
+            net.vlan,
+            packet.ip_id,
+        )
     }
 }
 
@@ -156,6 +165,7 @@ fn segment(
     bytes: &[u8],
     wire_len: Option<usize>,
     vlan: Option<u16>,
+    ip_id: Option<u16>,
 ) -> Result<TcpSegment<'_>, Skip> {
     let header = TcpHeader::new(bytes).ok_or(Skip::HeadersCut)?;
     let header_len = header.header_len();
@@ -177,5 +187,6 @@ fn segment(
         payload,
         payload_len,
         vlan,
+        ip_id,
     })
 }

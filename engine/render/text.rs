@@ -36,7 +36,7 @@ pub fn flag_letters(bits: u16) -> String {
 
 /// Seconds with millisecond precision and a unit, e.g. `0.102 s`, `15.000 s`.
 pub fn seconds(ns: i64) -> String {
-    if ns.abs() < 1_000_000 {
+    if ns != 0 && ns.abs() < 1_000_000 {
         format!("{:.3} ms", ns as f64 / 1e6)
     } else {
         format!("{:.3} s", ns as f64 / 1e9)
@@ -163,14 +163,14 @@ impl<W: Write> TextWriter<W> {
         let _ = writeln!(s, "#{:<4} {} > {}", c.conn, c.client, c.server);
         let _ = writeln!(
             s,
-            "      {} packets ({} > / {} <), {} bytes > / {} bytes <, {} from {}",
+            "      {} packets over {} from {}: client sent {} ({} bytes), server {} ({} bytes)",
             c.packets[0] + c.packets[1],
-            c.packets[0],
-            c.packets[1],
-            c.bytes[0],
-            c.bytes[1],
             seconds(c.duration_ns()),
             seconds(c.start_rel_ns),
+            c.packets[0],
+            c.bytes[0],
+            c.packets[1],
+            c.bytes[1],
         );
         let closed_by = c
             .closed_by

@@ -305,6 +305,10 @@ pub struct SegmentAnalysis {
     pub bytes_in_flight: u32,
     /// Bytes sent since the last PSH.
     pub push_bytes_sent: u32,
+    /// A fast retransmission raised only because Wireshark's duplicate-ACK
+    /// counter held its "ACKed unseen segment" mark (-1 in an unsigned
+    /// field), not because duplicate ACKs were seen.
+    pub fast_retransmission_without_dup_acks: bool,
 }
 
 #[inline]
@@ -477,6 +481,7 @@ pub fn analyze_segment(
                 && since_dup < 20_000_000
             {
                 ta.flags.set(Flag::FastRetransmission);
+                ta.fast_retransmission_without_dup_acks = rev.dupacknum == u32::MAX;
                 break 'family;
             }
             // OUT-OF-ORDER: soon after the highest segment (iRTT, else 3 ms).

@@ -172,14 +172,24 @@ pub enum Insight {
     /// The TCP options were cut by the snaplen: tshark stops before it
     /// reports this packet's analysis flags; `analysis` is empty to agree.
     AnalysisHiddenBySnaplen,
+    /// The same IPv4 packet (same identification, numbers, flags and
+    /// window) captured twice: tshark calls the copy a retransmission, but
+    /// the sender sent it once.
+    DuplicateCapture,
+    /// tshark calls this a fast retransmission, but no duplicate ACKs came
+    /// before it: its duplicate-ACK counter was left at -1 (unsigned) by an
+    /// "ACKed unseen segment". It is a plain retransmission.
+    RetransmissionWithoutDuplicateAcks,
 }
 
 impl Insight {
     /// Every insight.
-    pub const ALL: [Insight; 3] = [
+    pub const ALL: [Insight; 5] = [
         Insight::ZeroWindowProbe,
         Insight::ZeroWindowProbeAck,
         Insight::AnalysisHiddenBySnaplen,
+        Insight::DuplicateCapture,
+        Insight::RetransmissionWithoutDuplicateAcks,
     ];
 
     /// A stable name.
@@ -188,6 +198,8 @@ impl Insight {
             Insight::ZeroWindowProbe => "zero_window_probe",
             Insight::ZeroWindowProbeAck => "zero_window_probe_ack",
             Insight::AnalysisHiddenBySnaplen => "analysis_hidden_by_snaplen",
+            Insight::DuplicateCapture => "duplicate_capture",
+            Insight::RetransmissionWithoutDuplicateAcks => "retransmission_without_duplicate_acks",
         }
     }
 
@@ -196,6 +208,8 @@ impl Insight {
             Insight::ZeroWindowProbe => 1,
             Insight::ZeroWindowProbeAck => 2,
             Insight::AnalysisHiddenBySnaplen => 4,
+            Insight::DuplicateCapture => 8,
+            Insight::RetransmissionWithoutDuplicateAcks => 16,
         }
     }
 }
@@ -329,6 +343,22 @@ struct Connection {
     endpoints: [state::Endpoint; 2],
     reassembly: [Reassembler; 2],
     summary: SummaryBuilder,
+    /// Per flow: the last packet, to spot one captured twice.
+    last_packet: [Option<PacketIdentity>; 2],
+    /// Per flow: the last packet was a Linux zero-window probe.
+    last_was_probe: [bool; 2],
+}
+
+/// What makes two captured packets the same packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PacketIdentity {
+    time: Timestamp,
+    ip_id: u16,
+    seq: u32,
+    ack: u32,
+    len: u32,
+    flags: u16,
+    window: u16,
 }
 
 impl Connection {
@@ -344,6 +374,8 @@ impl Connection {
             endpoints: [state::Endpoint::default(), state::Endpoint::default()],
             reassembly: [Reassembler::default(), Reassembler::default()],
             summary: SummaryBuilder::new(flipped),
+            last_packet: [None; 2],
+            last_was_probe: [false; 2],
         }
     }
 
@@ -695,12 +727,44 @@ impl Tracker {
             }
             AnalysisFlags::NONE
         };
-        if analysis_flags.has(Flag::KeepAlive) && conn.flows[1 - fwd_ix].window == 0 {
+        // Where tshark's reading is wrong, say what the packet really is.
+        let probe = analysis_flags.has(Flag::KeepAlive) && conn.flows[1 - fwd_ix].window == 0;
+        if probe {
             insight.set(Insight::ZeroWindowProbe);
         }
-        if analysis_flags.has(Flag::KeepAliveAck) && raw_window == 0 {
+        if conn.last_was_probe[1 - fwd_ix]
+            && seg.payload_len == Some(0)
+            && flags & (SYN | FIN | RST) == 0
+            && raw_window == 0
+        {
             insight.set(Insight::ZeroWindowProbeAck);
         }
+        conn.last_was_probe[fwd_ix] = probe;
+        if details.fast_retransmission_without_dup_acks && reported.has(Flag::FastRetransmission) {
+            insight.set(Insight::RetransmissionWithoutDuplicateAcks);
+        }
+        let identity = seg.ip_id.map(|ip_id| PacketIdentity {
+            time,
+            ip_id,
+            seq,
+            ack,
+            len: seg.payload_len.unwrap_or(0),
+            flags,
+            window: raw_window,
+        });
+        // An identification of 0 is what some stacks put in every DF
+        // packet: then only a copy with the very same timestamp is a copy.
+        let same_packet = match (identity, conn.last_packet[fwd_ix]) {
+            (Some(now), Some(before)) => {
+                let key = |p: PacketIdentity| (p.ip_id, p.seq, p.ack, p.len, p.flags, p.window);
+                key(now) == key(before) && (now.ip_id != 0 || now.time == before.time)
+            }
+            _ => false,
+        };
+        if same_packet && reported.has(Flag::Retransmission) {
+            insight.set(Insight::DuplicateCapture);
+        }
+        conn.last_packet[fwd_ix] = identity;
 
         let len = seg.payload_len;
         let wire_len = len.unwrap_or(0);
