@@ -157,9 +157,7 @@ fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
 
 fn pcap_header(link: u32) -> Vec<u8> {
     let mut v = Vec::new();
-    for word in [0xA1B2_C3D4u32] {
-        v.extend_from_slice(&word.to_le_bytes());
-    }
+    v.extend_from_slice(&0xA1B2_C3D4u32.to_le_bytes());
     v.extend_from_slice(&2u16.to_le_bytes());
     v.extend_from_slice(&4u16.to_le_bytes());
     v.extend_from_slice(&[0; 8]);
