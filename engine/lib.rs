@@ -7,6 +7,8 @@
 //! in order → one ordered stream of [`events`] → renderers ([`render`]).
 //! [`pipeline::run`] drives one pass.
 
+#![warn(missing_docs)]
+
 pub mod capture;
 pub mod decode;
 pub mod events;

@@ -61,6 +61,7 @@ pub fn run<R: Read + Send>(
     let mut decoder = Decoder::new(limits.defrag);
     let mut tracker = Tracker::new(TrackerConfig {
         reassembly: limits.reassembly,
+        ..TrackerConfig::default()
     });
     let mut summary = RunSummary::default();
     let mut skipped = [0u64; SKIPS.len()];

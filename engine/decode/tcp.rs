@@ -255,24 +255,25 @@ const FLAG_NAMES: [(u16, &str); 9] = [
     (flags::AE, "AE"),
 ];
 
-/// Writes flags as comma-separated names, e.g. `SYN,ACK`; `""` for none.
-pub fn write_flag_names(bits: u16, out: &mut String) {
+/// Writes flags as comma-separated names, e.g. `SYN,ACK`; nothing for none.
+pub fn write_flag_names(bits: u16, out: &mut impl std::fmt::Write) -> std::fmt::Result {
     let mut first = true;
     for (bit, name) in FLAG_NAMES {
         if bits & bit != 0 {
             if !first {
-                out.push(',');
+                out.write_char(',')?;
             }
-            out.push_str(name);
+            out.write_str(name)?;
             first = false;
         }
     }
+    Ok(())
 }
 
 /// The flag names of `bits`, e.g. `SYN,ACK`.
 pub fn flag_names(bits: u16) -> String {
     let mut s = String::with_capacity(16);
-    write_flag_names(bits, &mut s);
+    let _ = write_flag_names(bits, &mut s);
     s
 }
 

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use crate::decode::tcp::flag_names;
+use crate::decode::tcp::write_flag_names;
 use crate::events::{Event, EventSink};
 use crate::tracking::analysis::{AnalysisFlags, Flag};
 use crate::tracking::summary::completeness_label;
@@ -16,6 +16,25 @@ use crate::tracking::{ConnectionSummary, Insights, PacketRecord, Role};
 
 fn secs(ns: i64) -> f64 {
     ns as f64 / 1e9
+}
+
+/// Serialises anything `Display` as a JSON string without an intermediate
+/// `String` (serde_json formats straight into the output).
+struct Shown<T: std::fmt::Display>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// TCP flag names, comma-separated, e.g. `SYN,ACK`.
+struct FlagNames(u16);
+
+impl std::fmt::Display for FlagNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_flag_names(self.0, f)
+    }
 }
 
 struct FlagList(AnalysisFlags);
@@ -98,10 +117,10 @@ impl Serialize for PacketJson<'_> {
         m.serialize_entry("conn", &p.conn)?;
         m.serialize_entry("time", &secs(p.rel_time_ns))?;
         m.serialize_entry("epoch", &p.time.as_secs_f64())?;
-        m.serialize_entry("src", &p.src.to_string())?;
-        m.serialize_entry("dst", &p.dst.to_string())?;
+        m.serialize_entry("src", &Shown(p.src))?;
+        m.serialize_entry("dst", &Shown(p.dst))?;
         m.serialize_entry("dir", p.dir.name())?;
-        m.serialize_entry("flags", &flag_names(p.flags))?;
+        m.serialize_entry("flags", &Shown(FlagNames(p.flags)))?;
         m.serialize_entry("seq", &p.seq)?;
         m.serialize_entry("ack", &p.ack)?;
         m.serialize_entry("seq_raw", &p.seq_raw)?;
@@ -152,8 +171,8 @@ impl Serialize for ConnJson<'_> {
         let c = self.0;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("conn", &c.conn)?;
-        m.serialize_entry("client", &c.client.to_string())?;
-        m.serialize_entry("server", &c.server.to_string())?;
+        m.serialize_entry("client", &Shown(c.client))?;
+        m.serialize_entry("server", &Shown(c.server))?;
         m.serialize_entry("roles_from", c.roles.name())?;
         m.serialize_entry("start", &secs(c.start_rel_ns))?;
         m.serialize_entry("end", &secs(c.end_rel_ns))?;

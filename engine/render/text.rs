@@ -10,28 +10,38 @@ use crate::tracking::summary::completeness_label;
 use crate::tracking::{ConnectionSummary, Direction, PacketRecord, RunSummary};
 
 /// tcpdump's compact flag letters: `S`, `S.`, `P.`, `F.`, `R`, ...
-pub fn flag_letters(bits: u16) -> String {
-    let mut s = String::with_capacity(6);
-    for (bit, c) in [
-        (SYN, 'S'),
-        (FIN, 'F'),
-        (PSH, 'P'),
-        (RST, 'R'),
-        (URG, 'U'),
-        (ECE, 'E'),
-        (CWR, 'W'),
-    ] {
-        if bits & bit != 0 {
-            s.push(c);
+pub struct FlagLetters(pub u16);
+
+impl std::fmt::Display for FlagLetters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Build on the stack so that width and alignment apply to the whole.
+        let mut buf = [0u8; 8];
+        let mut n = 0;
+        let bits = self.0;
+        for (bit, c) in [
+            (SYN, b'S'),
+            (FIN, b'F'),
+            (PSH, b'P'),
+            (RST, b'R'),
+            (URG, b'U'),
+            (ECE, b'E'),
+            (CWR, b'W'),
+        ] {
+            if bits & bit != 0 {
+                buf[n] = c;
+                n += 1;
+            }
         }
+        if bits & ACK != 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if n == 0 {
+            buf[0] = b'-';
+            n = 1;
+        }
+        f.pad(std::str::from_utf8(&buf[..n]).unwrap_or("?"))
     }
-    if bits & ACK != 0 {
-        s.push('.');
-    }
-    if s.is_empty() {
-        s.push('-');
-    }
-    s
 }
 
 /// Seconds with millisecond precision and a unit, e.g. `0.102 s`, `15.000 s`.
@@ -40,6 +50,18 @@ pub fn seconds(ns: i64) -> String {
         format!("{:.3} ms", ns as f64 / 1e6)
     } else {
         format!("{:.3} s", ns as f64 / 1e9)
+    }
+}
+
+/// A length, or `?` when unknowable.
+struct LenOrUnknown(Option<u32>);
+
+impl std::fmt::Display for LenOrUnknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(l) => std::fmt::Display::fmt(&l, f),
+            None => f.pad("?"),
+        }
     }
 }
 
@@ -93,7 +115,6 @@ impl<W: Write> TextWriter<W> {
             Direction::ClientToServer => '>',
             Direction::ServerToClient => '<',
         };
-        let len = p.len.map_or_else(|| "?".to_string(), |l| l.to_string());
         let _ = write!(
             line,
             "{:>5} {:>9.6} {:>4} {}  {:<5} {:>10} {:>10} {:>5} {:>7} {}",
@@ -101,10 +122,10 @@ impl<W: Write> TextWriter<W> {
             p.rel_time_ns as f64 / 1e9,
             p.conn,
             arrow,
-            flag_letters(p.flags),
+            FlagLetters(p.flags),
             p.seq,
             p.ack,
-            len,
+            LenOrUnknown(p.len),
             p.win,
             p.state.name()
         );
@@ -160,35 +181,31 @@ impl<W: Write> TextWriter<W> {
 
     fn conn(&mut self, c: &ConnectionSummary) -> io::Result<()> {
         let mut s = String::with_capacity(400);
-        let _ = writeln!(s, "#{:<4} {} > {}", c.conn, c.client, c.server);
         let _ = writeln!(
             s,
-            "      {} packets over {} from {}: client sent {} ({} bytes), server {} ({} bytes)",
-            c.packets[0] + c.packets[1],
+            "#{:<3} {} > {}  ({} from {})",
+            c.conn,
+            c.client,
+            c.server,
             seconds(c.duration_ns()),
-            seconds(c.start_rel_ns),
-            c.packets[0],
-            c.bytes[0],
-            c.packets[1],
-            c.bytes[1],
+            seconds(c.start_rel_ns)
         );
-        let closed_by = c
-            .closed_by
-            .map_or(String::new(), |r| format!(" by {}", r.name()));
+        let _ = writeln!(
+            s,
+            "     sent      client {} packets {} bytes, server {} packets {} bytes",
+            c.packets[0], c.bytes[0], c.packets[1], c.bytes[1],
+        );
         let irtt = c
             .irtt_ns
             .map_or(String::new(), |n| format!(", iRTT {}", seconds(n)));
+        let _ = writeln!(s, "     opened    {}{}", c.handshake.name(), irtt);
+        let by = c
+            .closed_by
+            .map_or(String::new(), |r| format!(", by the {}", r.name()));
+        let _ = writeln!(s, "     closed    {}{}", c.close.name(), by);
         let _ = writeln!(
             s,
-            "      handshake {}{}; close {}{}",
-            c.handshake.name(),
-            irtt,
-            c.close.name(),
-            closed_by
-        );
-        let _ = writeln!(
-            s,
-            "      completeness {} ({}); zeek {} {}",
+            "     verdicts  completeness {} ({}); zeek {} {}",
             c.completeness,
             completeness_label(c.completeness),
             c.conn_state,
@@ -201,7 +218,7 @@ impl<W: Write> TextWriter<W> {
             .map(|(i, f)| format!("{} {}", f.name(), c.flag_counts[i]))
             .collect();
         if !counts.is_empty() {
-            let _ = writeln!(s, "      {}", counts.join(", "));
+            let _ = writeln!(s, "     flags     {}", counts.join(", "));
         }
         self.out.write_all(s.as_bytes())
     }
@@ -221,6 +238,14 @@ impl<W: Write> TextWriter<W> {
                 "{} connections, {} TCP packets of {} frames, over {}",
                 r.connections, r.tcp_packets, r.frames, span
             )?;
+            if !r.skipped.is_empty() {
+                let skipped: Vec<String> = r
+                    .skipped
+                    .iter()
+                    .map(|(why, n)| format!("{why} {n}"))
+                    .collect();
+                writeln!(self.out, "frames skipped: {}", skipped.join(", "))?;
+            }
         }
         self.out.flush()
     }

@@ -258,6 +258,11 @@ impl FlowAnalysis {
         self.sack_count = 0;
     }
 
+    /// Releases memory kept for segments no longer expected to matter.
+    pub fn shrink(&mut self) {
+        self.segments.shrink_to_fit();
+    }
+
     /// Restores `nextseq` after a SYN repeated with the same ISN
     /// (Wireshark issue 17616).
     pub fn restore_nextseq(&mut self) {

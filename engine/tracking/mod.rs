@@ -12,7 +12,7 @@ pub mod state;
 pub mod summary;
 pub mod zeek;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -328,6 +328,13 @@ pub struct RunSummary {
 pub struct TrackerConfig {
     /// Reassembly buffer caps.
     pub reassembly: ReassemblyLimits,
+    /// Seconds of capture time a finished connection stays quiet before its
+    /// summary is emitted (0: the default, 10 s).
+    pub summary_after_secs: i64,
+    /// Seconds of capture time after which a summarised connection is
+    /// forgotten (0: the default, 600 s). A packet on its 4-tuple after that
+    /// opens a new connection.
+    pub forget_after_secs: i64,
 }
 
 /// One tracked connection.
@@ -341,12 +348,24 @@ struct Connection {
     ts_first_rtt: i64,
     completeness: u8,
     endpoints: [state::Endpoint; 2],
-    reassembly: [Reassembler; 2],
-    summary: SummaryBuilder,
+    /// Time of the latest packet.
+    last_seen: Timestamp,
+    /// Queued for its summary once it has been closed and quiet long enough.
+    close_queued: bool,
+    /// Summary and reassembly; gone once the summary was emitted. What stays
+    /// (the analysis state, a few hundred bytes) keeps late packets of the
+    /// connection numbered and analysed as tshark would.
+    detail: Option<Box<Detail>>,
     /// Per flow: the last packet, to spot one captured twice.
     last_packet: [Option<PacketIdentity>; 2],
     /// Per flow: the last packet was a Linux zero-window probe.
     last_was_probe: [bool; 2],
+}
+
+/// The parts of a connection needed only until its summary is out.
+struct Detail {
+    reassembly: [Reassembler; 2],
+    summary: SummaryBuilder,
 }
 
 /// What makes two captured packets the same packet.
@@ -372,8 +391,12 @@ impl Connection {
             ts_first_rtt: 0,
             completeness: 0,
             endpoints: [state::Endpoint::default(), state::Endpoint::default()],
-            reassembly: [Reassembler::default(), Reassembler::default()],
-            summary: SummaryBuilder::new(flipped),
+            last_seen: info.start,
+            close_queued: false,
+            detail: Some(Box::new(Detail {
+                reassembly: [Reassembler::default(), Reassembler::default()],
+                summary: SummaryBuilder::new(flipped),
+            })),
             last_packet: [None; 2],
             last_was_probe: [false; 2],
         }
@@ -382,6 +405,13 @@ impl Connection {
     /// Flow index (0 = from `a`) of a packet sent by `src`.
     fn flow_of(&self, src: &Endpoint) -> usize {
         usize::from(*src != self.a)
+    }
+
+    /// Both endpoints are done: reset, or both FINs sent and acknowledged.
+    fn finished(&self) -> bool {
+        let done = |s: TcpState| matches!(s, TcpState::Closed | TcpState::TimeWait);
+        done(self.endpoints[0].state(&self.endpoints[1]))
+            && done(self.endpoints[1].state(&self.endpoints[0]))
     }
 
     fn dir_of_flow(&self, flow: usize) -> Direction {
@@ -421,7 +451,12 @@ fn pair_mut<T>(pair: &mut [T; 2], first: usize) -> (&mut T, &mut T) {
 pub struct Tracker {
     config: TrackerConfig,
     conns: Vec<Option<Connection>>,
+    free: Vec<usize>,
     index: HashMap<ConnKey, usize>,
+    /// (due, slot, conn) of finished connections waiting for their summary.
+    summary_due: VecDeque<(Timestamp, usize, u64)>,
+    /// (due, slot, conn) of summarised connections waiting to be forgotten.
+    forget_due: VecDeque<(Timestamp, usize, u64)>,
     next_id: u64,
     budget: Budget,
     capture_start: Option<Timestamp>,
@@ -447,7 +482,10 @@ impl Tracker {
         Tracker {
             config,
             conns: Vec::new(),
+            free: Vec::new(),
             index: HashMap::new(),
+            summary_due: VecDeque::new(),
+            forget_due: VecDeque::new(),
             next_id: 0,
             budget: Budget::default(),
             capture_start: None,
@@ -501,9 +539,9 @@ impl Tracker {
         };
         self.next_id += 1;
         let conn = Connection::new(info, src, client_is_a, !client_is_a);
-        let slot = match self.conns.iter().position(Option::is_none) {
-            Some(free) if free + 64 < self.conns.len() => free,
-            _ => {
+        let slot = match self.free.pop() {
+            Some(free) => free,
+            None => {
                 self.conns.push(None);
                 self.conns.len() - 1
             }
@@ -524,6 +562,7 @@ impl Tracker {
     ) -> std::io::Result<()> {
         self.packets += 1;
         let capture_start = *self.capture_start.get_or_insert(time);
+        self.retire_due(time, sink)?;
         let h = seg.header;
         let src = Endpoint {
             ip: seg.src,
@@ -567,12 +606,15 @@ impl Tracker {
             }
         }
         if reused {
-            self.retire(slot, sink)?;
+            self.summarise(slot, sink)?;
+            self.forget(slot);
             slot = self.open(src, dst, flags, Origin { frame, time }, true, sink)?;
         }
 
         let reassembly_limits = self.config.reassembly;
+        let summary_after = self.summary_after_ns();
         let budget = &mut self.budget;
+        let summary_due = &mut self.summary_due;
         let Some(conn) = self.conns[slot].as_mut() else {
             return Ok(());
         };
@@ -802,18 +844,33 @@ impl Tracker {
             insight,
             completeness_before,
         };
-        let handshake = conn.summary.packet(&record, conn.info.conn);
+        conn.last_seen = time;
+        let handshake = match conn.detail.as_mut() {
+            Some(d) => d.summary.packet(&record, conn.info.conn),
+            None => None,
+        };
         sink.event(&Event::Packet(&record))?;
         if let Some(hs) = handshake {
             let event = Handshake { irtt_ns, ..hs };
             sink.event(&Event::Handshake(&event))?;
         }
+        if !conn.close_queued && conn.detail.is_some() && conn.finished() {
+            conn.close_queued = true;
+            summary_due.push_back((
+                Timestamp(time.nanos().saturating_add(summary_after)),
+                slot,
+                conn.info.conn,
+            ));
+        }
+        let Some(detail) = conn.detail.as_deref_mut() else {
+            return Ok(());
+        };
 
         // Reassembly: the sender's bytes, then what the ACK says of the peer's.
         let conn_id = conn.info.conn;
         let mut emit_error = None;
         let origin = Origin { frame, time };
-        let summary = &mut conn.summary;
+        let summary = &mut detail.summary;
         let mut emit = |chunk: crate::reassembly::Chunk<'_>, from: Origin, d: Direction| {
             if let crate::reassembly::Chunk::Gap { .. } = chunk {
                 summary.gap(d);
@@ -833,7 +890,7 @@ impl Tracker {
         };
         let send_ix = dir.index();
         if flags & RST == 0 {
-            conn.reassembly[send_ix].segment(
+            detail.reassembly[send_ix].segment(
                 seq,
                 flags & SYN != 0,
                 flags & FIN != 0,
@@ -850,7 +907,7 @@ impl Tracker {
                 } else {
                     Direction::ClientToServer
                 };
-                conn.reassembly[1 - send_ix]
+                detail.reassembly[1 - send_ix]
                     .peer_ack(ack, origin, budget, &mut |c, o| emit(c, o, back));
             }
         }
@@ -860,18 +917,88 @@ impl Tracker {
         Ok(())
     }
 
-    /// Emits the summary of the connection in `slot` and forgets it.
-    fn retire(&mut self, slot: usize, sink: &mut dyn EventSink) -> std::io::Result<()> {
-        let Some(mut conn) = self.conns[slot].take() else {
+    fn summary_after_ns(&self) -> i64 {
+        let secs = match self.config.summary_after_secs {
+            0 => 10,
+            s => s,
+        };
+        secs.saturating_mul(1_000_000_000)
+    }
+
+    fn forget_after_ns(&self) -> i64 {
+        let secs = match self.config.forget_after_secs {
+            0 => 600,
+            s => s,
+        };
+        secs.saturating_mul(1_000_000_000)
+    }
+
+    /// Emits the summaries that are due and forgets connections long quiet.
+    fn retire_due(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> std::io::Result<()> {
+        let quiet = self.summary_after_ns();
+        while let Some(&(due, slot, id)) = self.summary_due.front() {
+            if now < due {
+                break;
+            }
+            self.summary_due.pop_front();
+            let Some(conn) = self.conns[slot].as_ref().filter(|c| c.info.conn == id) else {
+                continue;
+            };
+            let ready = Timestamp(conn.last_seen.nanos().saturating_add(quiet));
+            if now < ready {
+                // Packets came after it closed: wait for quiet again.
+                self.summary_due.push_back((ready, slot, id));
+                continue;
+            }
+            self.summarise(slot, sink)?;
+            let forget = Timestamp(now.nanos().saturating_add(self.forget_after_ns()));
+            self.forget_due.push_back((forget, slot, id));
+        }
+        let long = self.forget_after_ns();
+        while let Some(&(due, slot, id)) = self.forget_due.front() {
+            if now < due {
+                break;
+            }
+            self.forget_due.pop_front();
+            let Some(conn) = self.conns[slot].as_ref().filter(|c| c.info.conn == id) else {
+                continue;
+            };
+            let ready = Timestamp(conn.last_seen.nanos().saturating_add(long));
+            if now < ready {
+                self.forget_due.push_back((ready, slot, id));
+                continue;
+            }
+            self.forget(slot);
+        }
+        Ok(())
+    }
+
+    /// Drops the connection in `slot` from the table.
+    fn forget(&mut self, slot: usize) {
+        if let Some(conn) = self.conns[slot].take() {
+            let key = ConnKey::new(conn.info.client, conn.info.server);
+            if self.index.get(&key) == Some(&slot) {
+                self.index.remove(&key);
+            }
+            self.free.push(slot);
+        }
+    }
+
+    /// Emits the summary of the connection in `slot` (if not yet emitted)
+    /// and drops what only the summary needed.
+    fn summarise(&mut self, slot: usize, sink: &mut dyn EventSink) -> std::io::Result<()> {
+        let Some(conn) = self.conns[slot].as_mut() else {
             return Ok(());
         };
-        let key = ConnKey::new(conn.info.client, conn.info.server);
-        if self.index.get(&key) == Some(&slot) {
-            self.index.remove(&key);
+        let Some(mut detail) = conn.detail.take() else {
+            return Ok(());
+        };
+        for flow in &mut conn.flows {
+            flow.shrink();
         }
         let origin = Origin {
-            frame: conn.summary.last_frame(),
-            time: conn.summary.last_time(),
+            frame: detail.summary.last_frame(),
+            time: detail.summary.last_time(),
         };
         let conn_id = conn.info.conn;
         let mut result = Ok(());
@@ -879,8 +1006,8 @@ impl Tracker {
             .into_iter()
             .enumerate()
         {
-            let summary = &mut conn.summary;
-            conn.reassembly[ix].flush(origin, &mut self.budget, &mut |chunk, from| {
+            let summary = &mut detail.summary;
+            detail.reassembly[ix].flush(origin, &mut self.budget, &mut |chunk, from| {
                 if let crate::reassembly::Chunk::Gap { .. } = chunk {
                     summary.gap(d);
                 }
@@ -899,7 +1026,7 @@ impl Tracker {
         result?;
         let irtt = (conn.ts_first_rtt != 0).then_some(conn.ts_first_rtt);
         let capture_start = self.capture_start.unwrap_or(conn.info.start);
-        let summary = conn.summary.finish(
+        let summary = detail.summary.finish(
             &conn.info,
             conn.completeness,
             irtt,
@@ -907,7 +1034,7 @@ impl Tracker {
                 conn.endpoints[0].state(&conn.endpoints[1]),
                 conn.endpoints[1].state(&conn.endpoints[0]),
             ],
-            [conn.reassembly[0].stats, conn.reassembly[1].stats],
+            [detail.reassembly[0].stats, detail.reassembly[1].stats],
             capture_start,
         );
         sink.event(&Event::Closed(&summary))
@@ -924,7 +1051,7 @@ impl Tracker {
             .collect();
         slots.sort_unstable();
         for (_, slot) in slots {
-            self.retire(slot, sink)?;
+            self.summarise(slot, sink)?;
         }
         Ok(())
     }
