@@ -362,6 +362,14 @@ struct Connection {
     last_was_probe: [bool; 2],
 }
 
+/// Relative numbers of one packet and its analysis.
+struct Numbers {
+    seq: u32,
+    ack: u32,
+    next_seq: Option<u32>,
+    details: SegmentAnalysis,
+}
+
 /// The parts of a connection needed only until its summary is out.
 struct Detail {
     reassembly: [Reassembler; 2],
@@ -412,6 +420,180 @@ impl Connection {
         let done = |s: TcpState| matches!(s, TcpState::Closed | TcpState::TimeWait);
         done(self.endpoints[0].state(&self.endpoints[1]))
             && done(self.endpoints[1].state(&self.endpoints[0]))
+    }
+
+    /// Relative numbers and Wireshark's sequence analysis, as `dissect_tcp()`
+    /// does them: set each direction's base, analyse, subtract the bases.
+    /// A segment of unknown length is not analysed and keeps raw numbers.
+    fn analyse_sequence(&mut self, fwd_ix: usize, seg: &SegmentFacts, len_known: bool) -> Numbers {
+        if !len_known {
+            return Numbers {
+                seq: seg.seq,
+                ack: seg.ack,
+                next_seq: None,
+                details: SegmentAnalysis::default(),
+            };
+        }
+        let irtt = self.ts_first_rtt;
+        let (fwd, rev) = pair_mut(&mut self.flows, fwd_ix);
+        if !fwd.base_set {
+            // Relative numbers start at 1 even when the SYN was not captured.
+            fwd.base_seq = if seg.flags & SYN != 0 {
+                fwd.base_from_syn = Some(seg.flags & ACK != 0);
+                seg.seq
+            } else {
+                seg.seq.wrapping_sub(1)
+            };
+            fwd.base_set = true;
+        }
+        if !rev.base_set && seg.flags & ACK != 0 {
+            rev.base_seq = seg.ack.wrapping_sub(1);
+            rev.base_set = true;
+        }
+        let details = analysis::analyze_segment(fwd, rev, seg, irtt);
+        let seq = seg.seq.wrapping_sub(fwd.base_seq);
+        let ack = if seg.flags & ACK != 0 {
+            seg.ack.wrapping_sub(rev.base_seq)
+        } else {
+            seg.ack
+        };
+        let syn_fin = u32::from(seg.flags & (SYN | FIN) != 0);
+        Numbers {
+            seq,
+            ack,
+            next_seq: Some(seq.wrapping_add(seg.len).wrapping_add(syn_fin)),
+            details,
+        }
+    }
+
+    /// Completeness, the SYN and FIN marks and iRTT, updated after the
+    /// analysis as Wireshark updates them.
+    fn bookkeeping(&mut self, fwd_ix: usize, flags: u16, is_new: bool, len: u32, time: Timestamp) {
+        // A pure SYN counts only when it opens the conversation; the first
+        // packet of a conversation adds nothing else.
+        if is_new {
+            if flags & (SYN | ACK) == SYN {
+                self.completeness |= 1;
+                if len > 0 {
+                    self.completeness |= 8;
+                }
+            }
+        } else {
+            if flags & (SYN | ACK) == SYN | ACK {
+                self.completeness |= 2;
+            }
+            if flags & (SYN | ACK) == ACK {
+                self.completeness |= if len > 0 { 8 } else { 4 };
+            }
+            if flags & (FIN | ACK) == FIN | ACK {
+                self.completeness |= 16;
+            }
+            if flags & RST != 0 {
+                self.completeness |= 32;
+            }
+        }
+        if flags & SYN != 0 {
+            if flags & ACK == 0 {
+                self.ts_mru_syn = time;
+            }
+            self.flows[fwd_ix].is_first_ack = true;
+        }
+        if flags & FIN != 0 && !self.flows[1 - fwd_ix].closing_initiator {
+            self.flows[fwd_ix].closing_initiator = true;
+        }
+        if flags & (SYN | ACK) == ACK {
+            // iRTT: the most recent SYN to the first pure ACK (a zero
+            // interval reads as "unknown", as in Wireshark).
+            if self.ts_mru_syn.nanos() != 0 && self.ts_first_rtt == 0 {
+                self.ts_first_rtt = time.since(self.ts_mru_syn);
+            }
+            self.flows[fwd_ix].is_first_ack = false;
+        }
+    }
+
+    /// Reads the options after the analysis, as Wireshark does. Returns
+    /// whether Wireshark gets as far as printing the analysis flags: a
+    /// snaplen cut in the header or options ends its dissection first.
+    fn read_options(
+        &mut self,
+        fwd_ix: usize,
+        flags: u16,
+        fixed_part: bool,
+        options: &TcpOptions,
+    ) -> bool {
+        if !fixed_part {
+            return false;
+        }
+        let (fwd, rev) = pair_mut(&mut self.flows, fwd_ix);
+        if let Some(ws) = options.effective_window_scale() {
+            fwd.win_scale = WindowScale::Shift(ws);
+        }
+        fwd.store_sack(options.sack_blocks());
+        if options.cut_by_snaplen {
+            return false;
+        }
+        if flags & SYN != 0 {
+            // A SYN without the option means no scaling either way; a
+            // SYN-ACK with it after a SYN without it means none too.
+            if fwd.win_scale == WindowScale::Unknown {
+                fwd.win_scale = WindowScale::NotUsed;
+                rev.win_scale = WindowScale::NotUsed;
+            } else if flags & ACK != 0 && rev.win_scale == WindowScale::NotUsed {
+                fwd.win_scale = WindowScale::NotUsed;
+            }
+        }
+        true
+    }
+
+    /// Where tshark's reading is wrong, what the packet really is.
+    fn insights(
+        &mut self,
+        fwd_ix: usize,
+        seg: &TcpSegment<'_>,
+        facts: &SegmentFacts,
+        analysis_flags: AnalysisFlags,
+        reported: AnalysisFlags,
+        details: &SegmentAnalysis,
+    ) -> Insights {
+        let mut insight = Insights::default();
+        let probe = analysis_flags.has(Flag::KeepAlive) && self.flows[1 - fwd_ix].window == 0;
+        if probe {
+            insight.set(Insight::ZeroWindowProbe);
+        }
+        if self.last_was_probe[1 - fwd_ix]
+            && seg.payload_len == Some(0)
+            && facts.flags & (SYN | FIN | RST) == 0
+            && facts.window == 0
+        {
+            insight.set(Insight::ZeroWindowProbeAck);
+        }
+        self.last_was_probe[fwd_ix] = probe;
+        if details.fast_retransmission_without_dup_acks && reported.has(Flag::FastRetransmission) {
+            insight.set(Insight::RetransmissionWithoutDuplicateAcks);
+        }
+        let identity = seg.ip_id.map(|ip_id| PacketIdentity {
+            time: facts.time,
+            ip_id,
+            seq: facts.seq,
+            ack: facts.ack,
+            len: facts.len,
+            flags: facts.flags,
+            window: facts.window as u16,
+        });
+        // An identification of 0 is what some stacks put in every DF
+        // packet: then only a copy with the very same timestamp is a copy.
+        let same_packet = match (identity, self.last_packet[fwd_ix]) {
+            (Some(now), Some(before)) => {
+                let key = |p: PacketIdentity| (p.ip_id, p.seq, p.ack, p.len, p.flags, p.window);
+                key(now) == key(before) && (now.ip_id != 0 || now.time == before.time)
+            }
+            _ => false,
+        };
+        if same_packet && reported.has(Flag::Retransmission) {
+            insight.set(Insight::DuplicateCapture);
+        }
+        self.last_packet[fwd_ix] = identity;
+        insight
     }
 
     fn dir_of_flow(&self, flow: usize) -> Direction {
@@ -637,53 +819,18 @@ impl Tracker {
             fwd.clear_sack();
         }
         let completeness_before = conn.completeness;
-        let irtt_before = conn.ts_first_rtt;
-
-        let mut details = SegmentAnalysis::default();
-        let (rel_seq, rel_ack, next_seq) = {
-            let (fwd, rev) = pair_mut(&mut conn.flows, fwd_ix);
-            match seg.payload_len {
-                Some(len) => {
-                    if !fwd.base_set {
-                        if flags & SYN != 0 {
-                            fwd.base_seq = seq;
-                            fwd.base_from_syn = Some(flags & ACK != 0);
-                        } else {
-                            fwd.base_seq = seq.wrapping_sub(1);
-                        }
-                        fwd.base_set = true;
-                    }
-                    if !rev.base_set && flags & ACK != 0 {
-                        rev.base_seq = ack.wrapping_sub(1);
-                        rev.base_set = true;
-                    }
-                    let facts = SegmentFacts {
-                        frame,
-                        time,
-                        seq,
-                        ack,
-                        len,
-                        flags,
-                        window: u32::from(raw_window),
-                    };
-                    details = analysis::analyze_segment(fwd, rev, &facts, irtt_before);
-                    analysis_flags.0 |= details.flags.0;
-                    let rel_seq = seq.wrapping_sub(fwd.base_seq);
-                    let rel_ack = if flags & ACK != 0 {
-                        ack.wrapping_sub(rev.base_seq)
-                    } else {
-                        ack
-                    };
-                    let syn_fin = u32::from(flags & (SYN | FIN) != 0);
-                    (
-                        rel_seq,
-                        rel_ack,
-                        Some(rel_seq.wrapping_add(len).wrapping_add(syn_fin)),
-                    )
-                }
-                None => (seq, ack, None),
-            }
+        let facts = SegmentFacts {
+            frame,
+            time,
+            seq,
+            ack,
+            len: seg.payload_len.unwrap_or(0),
+            flags,
+            window: u32::from(raw_window),
         };
+        let numbers = conn.analyse_sequence(fwd_ix, &facts, seg.payload_len.is_some());
+        let mut details = numbers.details;
+        analysis_flags.0 |= details.flags.0;
         details.flags = analysis_flags;
 
         let win_shift = if flags & SYN == 0 {
@@ -695,118 +842,21 @@ impl Tracker {
 
         let header_len = h.header_len();
         let options = h.options();
-        let mut shown = false;
-        if header_len >= 20 {
-            // Completeness: a pure SYN counts only when it opens the conversation.
-            if is_new {
-                if pure_syn {
-                    conn.completeness |= 1;
-                    if seg.payload_len.unwrap_or(0) > 0 {
-                        conn.completeness |= 8;
-                    }
-                }
-            } else {
-                if flags & (SYN | ACK) == SYN | ACK {
-                    conn.completeness |= 2;
-                }
-                if flags & (SYN | ACK) == ACK {
-                    conn.completeness |= if seg.payload_len.unwrap_or(0) > 0 {
-                        8
-                    } else {
-                        4
-                    };
-                }
-                if flags & (FIN | ACK) == FIN | ACK {
-                    conn.completeness |= 16;
-                }
-                if flags & RST != 0 {
-                    conn.completeness |= 32;
-                }
-            }
-            if flags & SYN != 0 {
-                if flags & ACK == 0 {
-                    conn.ts_mru_syn = time;
-                }
-                conn.flows[fwd_ix].is_first_ack = true;
-            }
-            if flags & FIN != 0 && !conn.flows[1 - fwd_ix].closing_initiator {
-                conn.flows[fwd_ix].closing_initiator = true;
-            }
-            if flags & (SYN | ACK) == ACK {
-                if conn.ts_mru_syn.nanos() != 0 && conn.ts_first_rtt == 0 {
-                    conn.ts_first_rtt = time.since(conn.ts_mru_syn);
-                }
-                conn.flows[fwd_ix].is_first_ack = false;
-            }
-            // Options are read after the analysis, as Wireshark reads them;
-            // a snaplen cut inside them ends its dissection of the packet.
-            if h.fixed_part_captured() {
-                let (fwd, rev) = pair_mut(&mut conn.flows, fwd_ix);
-                if let Some(ws) = options.effective_window_scale() {
-                    fwd.win_scale = WindowScale::Shift(ws);
-                }
-                fwd.store_sack(options.sack_blocks());
-                if !options.cut_by_snaplen {
-                    shown = true;
-                    if flags & SYN != 0 {
-                        if fwd.win_scale == WindowScale::Unknown {
-                            fwd.win_scale = WindowScale::NotUsed;
-                            rev.win_scale = WindowScale::NotUsed;
-                        } else if flags & ACK != 0 && rev.win_scale == WindowScale::NotUsed {
-                            fwd.win_scale = WindowScale::NotUsed;
-                        }
-                    }
-                }
-            }
-        }
-
-        let mut insight = Insights::default();
+        // Wireshark gives up on a header shorter than 20 bytes right after
+        // the analysis: no completeness, no SYN/FIN bookkeeping, no options.
+        let shown = header_len >= 20 && {
+            conn.bookkeeping(fwd_ix, flags, is_new, facts.len, time);
+            conn.read_options(fwd_ix, flags, h.fixed_part_captured(), &options)
+        };
         let reported = if shown {
             analysis_flags.as_reported()
         } else {
-            if !analysis_flags.is_empty() && seg.payload_len.is_some() && header_len >= 20 {
-                insight.set(Insight::AnalysisHiddenBySnaplen);
-            }
             AnalysisFlags::NONE
         };
-        // Where tshark's reading is wrong, say what the packet really is.
-        let probe = analysis_flags.has(Flag::KeepAlive) && conn.flows[1 - fwd_ix].window == 0;
-        if probe {
-            insight.set(Insight::ZeroWindowProbe);
+        let mut insight = conn.insights(fwd_ix, seg, &facts, analysis_flags, reported, &details);
+        if !shown && !analysis_flags.is_empty() && seg.payload_len.is_some() && header_len >= 20 {
+            insight.set(Insight::AnalysisHiddenBySnaplen);
         }
-        if conn.last_was_probe[1 - fwd_ix]
-            && seg.payload_len == Some(0)
-            && flags & (SYN | FIN | RST) == 0
-            && raw_window == 0
-        {
-            insight.set(Insight::ZeroWindowProbeAck);
-        }
-        conn.last_was_probe[fwd_ix] = probe;
-        if details.fast_retransmission_without_dup_acks && reported.has(Flag::FastRetransmission) {
-            insight.set(Insight::RetransmissionWithoutDuplicateAcks);
-        }
-        let identity = seg.ip_id.map(|ip_id| PacketIdentity {
-            time,
-            ip_id,
-            seq,
-            ack,
-            len: seg.payload_len.unwrap_or(0),
-            flags,
-            window: raw_window,
-        });
-        // An identification of 0 is what some stacks put in every DF
-        // packet: then only a copy with the very same timestamp is a copy.
-        let same_packet = match (identity, conn.last_packet[fwd_ix]) {
-            (Some(now), Some(before)) => {
-                let key = |p: PacketIdentity| (p.ip_id, p.seq, p.ack, p.len, p.flags, p.window);
-                key(now) == key(before) && (now.ip_id != 0 || now.time == before.time)
-            }
-            _ => false,
-        };
-        if same_packet && reported.has(Flag::Retransmission) {
-            insight.set(Insight::DuplicateCapture);
-        }
-        conn.last_packet[fwd_ix] = identity;
 
         let len = seg.payload_len;
         let wire_len = len.unwrap_or(0);
@@ -826,9 +876,9 @@ impl Tracker {
             flags,
             seq_raw: seq,
             ack_raw: ack,
-            seq: rel_seq,
-            ack: rel_ack,
-            next_seq,
+            seq: numbers.seq,
+            ack: numbers.ack,
+            next_seq: numbers.next_seq,
             len,
             payload: seg.payload,
             missing: seg.missing_bytes(),
