@@ -1106,3 +1106,6 @@ impl Tracker {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
