@@ -329,12 +329,17 @@ pub struct TrackerConfig {
     /// Reassembly buffer caps.
     pub reassembly: ReassemblyLimits,
     /// Seconds of capture time a finished connection stays quiet before its
-    /// summary is emitted (0: the default, 10 s).
+    /// summary is emitted (0: the default, 2 s: enough for the last ACK's
+    /// retransmission, short enough to keep memory flat on busy captures).
     pub summary_after_secs: i64,
     /// Seconds of capture time after which a summarised connection is
     /// forgotten (0: the default, 600 s). A packet on its 4-tuple after that
     /// opens a new connection.
     pub forget_after_secs: i64,
+    /// Summarised connections remembered at most (0: the default, 100,000);
+    /// beyond it the longest-finished are forgotten first, so memory stays
+    /// bounded however many connections a capture holds.
+    pub max_finished: usize,
 }
 
 /// One tracked connection.
@@ -969,7 +974,7 @@ impl Tracker {
 
     fn summary_after_ns(&self) -> i64 {
         let secs = match self.config.summary_after_secs {
-            0 => 10,
+            0 => 2,
             s => s,
         };
         secs.saturating_mul(1_000_000_000)
@@ -1003,6 +1008,17 @@ impl Tracker {
             self.summarise(slot, sink)?;
             let forget = Timestamp(now.nanos().saturating_add(self.forget_after_ns()));
             self.forget_due.push_back((forget, slot, id));
+            let max_finished = match self.config.max_finished {
+                0 => 100_000,
+                n => n,
+            };
+            while self.forget_due.len() > max_finished {
+                if let Some((_, old_slot, old_id)) = self.forget_due.pop_front() {
+                    if self.conns[old_slot].as_ref().is_some_and(|c| c.info.conn == old_id) {
+                        self.forget(old_slot);
+                    }
+                }
+            }
         }
         let long = self.forget_after_ns();
         while let Some(&(due, slot, id)) = self.forget_due.front() {
