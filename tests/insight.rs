@@ -70,6 +70,27 @@ fn linux_zero_window_probes_are_probes_not_keep_alives() {
 }
 
 #[test]
+fn our_own_linux_capture_shows_the_same_probes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures/zero-window.pcap");
+    let all = packets(&path);
+    for n in [32, 34, 35] {
+        let p = frame(&all, n);
+        assert_eq!(names(&p["analysis"]), ["keep_alive"], "frame {n}");
+        assert_eq!(names(&p["insight"]), ["zero_window_probe"], "frame {n}");
+    }
+    for n in [33, 36] {
+        let p = frame(&all, n);
+        assert_eq!(names(&p["analysis"]), ["zero_window"], "frame {n}");
+        assert_eq!(names(&p["insight"]), ["zero_window_probe_ack"], "frame {n}");
+    }
+    let probes = all
+        .iter()
+        .filter(|p| names(&p["insight"]).contains(&"zero_window_probe".to_string()))
+        .count();
+    assert_eq!(probes, 3);
+}
+
+#[test]
 fn a_fast_retransmission_without_duplicate_acks_is_named() {
     let Some(path) = corpus("zeek-tcp-reassembly.pcap") else {
         return;

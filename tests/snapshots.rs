@@ -67,3 +67,26 @@ fn conns_json_of_a_big_endian_nanosecond_capture() {
         ]
     );
 }
+
+/// Every example capture's connection summaries and packets, so that a
+/// change in what a learner reads shows as a diff to review.
+#[test]
+fn every_example_capture() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(root.join("captures"))
+        .expect("captures/")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".pcap"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    for name in names {
+        let stem = name.trim_end_matches(".pcap").to_string();
+        let path = format!("captures/{name}");
+        insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(format!("conns-{stem}"), run(&["conns", &path]));
+            insta::assert_snapshot!(format!("packets-{stem}"), run(&["packets", &path]));
+        });
+    }
+}

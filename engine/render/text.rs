@@ -7,7 +7,9 @@ use crate::decode::flags::{ACK, CWR, ECE, FIN, PSH, RST, SYN, URG};
 use crate::events::{Event, EventSink};
 use crate::tracking::analysis::Flag;
 use crate::tracking::summary::completeness_label;
-use crate::tracking::{ConnectionSummary, Direction, PacketRecord, RunSummary};
+use crate::tracking::{
+    CloseStyle, ConnectionSummary, Direction, HandshakeOutcome, PacketRecord, RunSummary,
+};
 
 /// tcpdump's compact flag letters: `S`, `S.`, `P.`, `F.`, `R`, ...
 pub struct FlagLetters(pub u16);
@@ -195,14 +197,34 @@ impl<W: Write> TextWriter<W> {
             "     sent      client {} packets {} bytes, server {} packets {} bytes",
             c.packets[0], c.bytes[0], c.packets[1], c.bytes[1],
         );
-        let irtt = c
-            .irtt_ns
-            .map_or(String::new(), |n| format!(", iRTT {}", seconds(n)));
+        // Wireshark's iRTT also times a SYN answered by RST; say it only
+        // for a real handshake.
+        let handshake_seen = matches!(
+            c.handshake,
+            HandshakeOutcome::Complete | HandshakeOutcome::FinalAckLost
+        );
+        let irtt = match c.irtt_ns {
+            Some(n) if handshake_seen => format!(", iRTT {}", seconds(n)),
+            _ => String::new(),
+        };
         let _ = writeln!(s, "     opened    {}{}", c.handshake.name(), irtt);
-        let by = c
-            .closed_by
-            .map_or(String::new(), |r| format!(", by the {}", r.name()));
-        let _ = writeln!(s, "     closed    {}{}", c.close.name(), by);
+        let closed = match (c.close, c.reset_by) {
+            (CloseStyle::Reset, Some(rst)) => {
+                let mut t = format!("reset: RST from the {}", rst.name());
+                if let Some(after) = c.reset_after {
+                    let _ = write!(t, " after {after}");
+                }
+                if let Some(first) = c.closed_by.filter(|r| *r != rst) {
+                    let _ = write!(t, "; the {} had begun to close", first.name());
+                }
+                t
+            }
+            (style, _) => match c.closed_by {
+                Some(r) => format!("{}, by the {}", style.name(), r.name()),
+                None => style.name().to_string(),
+            },
+        };
+        let _ = writeln!(s, "     closed    {closed}");
         let _ = writeln!(
             s,
             "     verdicts  completeness {} ({}); zeek {} {}",

@@ -1014,7 +1014,10 @@ impl Tracker {
             };
             while self.forget_due.len() > max_finished {
                 if let Some((_, old_slot, old_id)) = self.forget_due.pop_front() {
-                    if self.conns[old_slot].as_ref().is_some_and(|c| c.info.conn == old_id) {
+                    if self.conns[old_slot]
+                        .as_ref()
+                        .is_some_and(|c| c.info.conn == old_id)
+                    {
                         self.forget(old_slot);
                     }
                 }

@@ -56,6 +56,9 @@ pub enum CloseStyle {
     HalfClosed,
     /// Still open when the capture ended.
     Open,
+    /// The handshake never completed and nothing closed it: an unanswered
+    /// SYN the client gave up on, say.
+    NeverEstablished,
 }
 
 impl CloseStyle {
@@ -68,6 +71,7 @@ impl CloseStyle {
             CloseStyle::Reset => "reset",
             CloseStyle::HalfClosed => "half_closed",
             CloseStyle::Open => "open",
+            CloseStyle::NeverEstablished => "never_established",
         }
     }
 }
@@ -387,6 +391,13 @@ impl SummaryBuilder {
                 }
             }
             (Some(_), None) => CloseStyle::HalfClosed,
+            _ if matches!(
+                self.handshake(),
+                HandshakeOutcome::SynUnanswered | HandshakeOutcome::SynAckUnanswered
+            ) =>
+            {
+                CloseStyle::NeverEstablished
+            }
             _ => CloseStyle::Open,
         };
         (style, closed_by)

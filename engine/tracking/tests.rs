@@ -336,4 +336,3 @@ fn a_finished_connection_is_summarised_after_it_goes_quiet() {
         "after the quiet period, not at the end"
     );
 }
-

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Check that a freshly recorded capture tells the story it is meant to tell.
+
+Usage: check.py NAME FILE.pcap
+
+Reads FILE with tshark (empty personal configuration, relative sequence
+numbers, TCP sequence analysis on), prints a one-line-per-packet summary and
+exits 0 if the capture shows what NAME's scenario should show, 1 otherwise.
+record.sh re-records a capture until this passes.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+CLIENT = "10.99.0.1"
+SERVER = "10.99.0.2"
+
+FIELDS = [
+    "frame.number", "frame.time_relative", "ip.src", "tcp.stream", "tcp.flags.str",
+    "tcp.seq", "tcp.ack", "tcp.len", "tcp.window_size", "tcp.options.sack_le",
+    "tcp.payload",
+]
+FLAGS = [
+    "retransmission", "fast_retransmission", "spurious_retransmission",
+    "out_of_order", "lost_segment", "ack_lost_segment", "keep_alive",
+    "keep_alive_ack", "duplicate_ack", "zero_window", "zero_window_probe",
+    "zero_window_probe_ack", "window_update", "window_full",
+]
+
+
+class Pkt:
+    def __init__(self, row):
+        vals = dict(zip(FIELDS + ["tcp.analysis." + f for f in FLAGS], row))
+        self.no = int(vals["frame.number"])
+        self.t = float(vals["frame.time_relative"])
+        self.src = vals["ip.src"]
+        self.from_client = self.src == CLIENT
+        self.stream = int(vals["tcp.stream"])
+        s = vals["tcp.flags.str"]
+        self.syn, self.fin, self.rst, self.ack = "S" in s, "F" in s, "R" in s, "A" in s
+        self.psh = "P" in s
+        self.seq = int(vals["tcp.seq"])
+        self.acknum = int(vals["tcp.ack"] or 0)
+        self.len = int(vals["tcp.len"])
+        self.win = int(vals["tcp.window_size"] or 0)
+        self.sack = bool(vals["tcp.options.sack_le"])
+        self.payload = bytes.fromhex(vals["tcp.payload"].replace(":", "")) if vals["tcp.payload"] else b""
+        self.flags = {f for f in FLAGS if vals["tcp.analysis." + f]}
+
+    @property
+    def pure_ack(self):
+        return self.ack and not (self.syn or self.fin or self.rst) and self.len == 0
+
+    def __str__(self):
+        names = "".join(n for n, v in (("S", self.syn), ("F", self.fin), ("R", self.rst),
+                                        ("P", self.psh), ("A", self.ack)) if v)
+        side = "C>S" if self.from_client else "S>C"
+        return (f"{self.no:4d} {self.t:9.6f} {side} {names:5s} seq={self.seq} ack={self.acknum} "
+                f"len={self.len} win={self.win}{' SACK' if self.sack else ''} "
+                f"{' '.join(sorted(self.flags))}")
+
+
+def read(path):
+    with tempfile.TemporaryDirectory() as cfg:
+        env = dict(os.environ, WIRESHARK_CONFIG_DIR=cfg)
+        cmd = ["tshark", "-n", "-r", path,
+               "-o", "tcp.relative_sequence_numbers:TRUE",
+               "-o", "tcp.analyze_sequence_numbers:TRUE",
+               "-T", "fields", "-E", "separator=/t", "-Y", "tcp"]
+        for f in FIELDS + ["tcp.analysis." + f for f in FLAGS]:
+            cmd += ["-e", f]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    return [Pkt(line.split("\t")) for line in out.splitlines()]
+
+
+class Failed(Exception):
+    pass
+
+
+def need(cond, msg):
+    if not cond:
+        raise Failed(msg)
+
+
+def with_flag(pkts, flag, from_client=None):
+    return [p for p in pkts if flag in p.flags and (from_client is None or p.from_client == from_client)]
+
+
+def check_handshake(p):
+    need(len(p) >= 3 and p[0].syn and not p[0].ack and p[0].from_client, "first packet is not the client's SYN")
+    need(p[1].syn and p[1].ack and not p[1].from_client, "second packet is not the SYN-ACK")
+    need(p[2].pure_ack and p[2].from_client, "third packet is not the client's ACK")
+
+
+def check_single_stream(p):
+    need(len({x.stream for x in p}) == 1, "more than one TCP stream")
+
+
+def check_no_flags(p, allowed=()):
+    bad = [x for x in p if x.flags - set(allowed)]
+    need(not bad, f"unexpected analysis flags: {bad[0] if bad else ''}")
+
+
+def check_three_packet_close(p, first_from_client=True):
+    a, b, c = p[-3:]
+    need(a.fin and a.from_client == first_from_client, "third-last packet is not the first FIN")
+    need(b.fin and b.ack and b.from_client != first_from_client and b.acknum == a.seq + 1,
+         "second-last packet is not a FIN carrying the ACK of the first FIN")
+    need(c.pure_ack and c.from_client == first_from_client and c.acknum == b.seq + 1,
+         "last packet is not the ACK of the second FIN")
+    need(sum(x.fin for x in p) == 2, "not exactly two FINs")
+
+
+def s_handshake_three_packet_close(p):
+    check_single_stream(p)
+    check_handshake(p)
+    need(any(x.len for x in p if x.from_client) and any(x.len for x in p if not x.from_client),
+         "no exchange of data")
+    check_three_packet_close(p)
+    check_no_flags(p)
+
+
+def s_keep_alive(p):
+    check_single_stream(p)
+    check_handshake(p)
+    kas = with_flag(p, "keep_alive", from_client=True)
+    need(len(kas) >= 2, "fewer than two keep-alives from the client")
+    for ka in kas:
+        nxt = [x for x in p if x.no > ka.no]
+        need(nxt and "keep_alive_ack" in nxt[0].flags and not nxt[0].from_client,
+             f"keep-alive {ka.no} not answered by a keep-alive ACK")
+    gaps = [b.t - a.t for a, b in zip(kas, kas[1:])]
+    need(all(14 < g < 16.5 for g in gaps), f"keep-alives not 15 s apart: {gaps}")
+    check_three_packet_close(p)
+    check_no_flags(p, {"keep_alive", "keep_alive_ack"})
+
+
+def s_lost_handshake_ack(p, reset=False):
+    check_single_stream(p)
+    check_handshake(p)
+    synacks = [x for x in p if x.syn and x.ack]
+    need(len(synacks) >= 3 if not reset else len(synacks) >= 2, "too few SYN-ACK retransmissions")
+    for sa in synacks[1:]:
+        nxt = [x for x in p if x.no > sa.no]
+        need(nxt and nxt[0].pure_ack and nxt[0].from_client and nxt[0].acknum == 1,
+             f"retransmitted SYN-ACK {sa.no} not answered by the client's ACK")
+    after = [x for x in p if x.no > synacks[-1].no + 1]
+    need(after and after[0].from_client and (after[0].len > 0 or after[0].fin),
+         "the client's next segment (data or FIN) is missing")
+    if reset:
+        need(len(after) == 2 and after[1].rst and not after[1].from_client,
+             "the client's segment is not answered by a RST")
+        need(not any(x.rst for x in p[:-1]), "RST before the end")
+    else:
+        need(not any(x.rst for x in p), "unexpected RST")
+        need(any(x.len > 0 and not x.from_client for x in after), "the server never answers")
+        need(sum(x.fin for x in p) == 2 and p[-1].pure_ack, "no orderly close")
+
+
+def s_four_packet_close(p):
+    check_single_stream(p)
+    check_handshake(p)
+    kas = with_flag(p, "keep_alive", from_client=False)
+    need(len(kas) == 1, "not exactly one keep-alive from the server")
+    need(14 < kas[0].t - p[0].t < 16.5, "keep-alive not after about 15 s idle")
+    a, b, c, d = p[-4:]
+    need(a.fin and not a.from_client, "fourth-last packet is not the server's FIN")
+    need(b.pure_ack and b.from_client and b.acknum == a.seq + 1, "the client's ACK of the FIN is missing")
+    need(c.fin and c.from_client, "second-last packet is not the client's FIN")
+    need(0.8 < c.t - b.t < 1.5, "the client's FIN does not follow about 1 s later")
+    need(d.pure_ack and not d.from_client and d.acknum == c.seq + 1, "last packet is not the final ACK")
+    check_no_flags(p, {"keep_alive", "keep_alive_ack"})
+
+
+def s_retransmissions(p):
+    check_single_stream(p)
+    check_handshake(p)
+    fast = with_flag(p, "fast_retransmission", from_client=False)
+    retr = with_flag(p, "retransmission", from_client=False)
+    dups = with_flag(p, "duplicate_ack", from_client=True)
+    need(len(fast) >= 2, f"only {len(fast)} fast retransmissions")
+    need(len(retr) >= 3, f"only {len(retr)} retransmissions")
+    need(len(dups) >= 6, f"only {len(dups)} duplicate ACKs")
+    need(sum(x.sack for x in dups) >= 3, "no SACK blocks in the duplicate ACKs")
+    need(not any(x.rst for x in p), "unexpected RST")
+    need(sum(x.fin for x in p) == 2, "no orderly close")
+
+
+def s_zero_window(p):
+    check_single_stream(p)
+    check_handshake(p)
+    zw = with_flag(p, "zero_window", from_client=True)
+    probes = [x for x in p if not x.from_client and x.len == 0 and not x.fin
+              and x.seq > 1 and any(z.no < x.no for z in zw)
+              and "keep_alive" in x.flags]
+    upd = with_flag(p, "window_update", from_client=True)
+    need(zw, "the client never announces a zero window")
+    need(len(probes) >= 2, "fewer than two zero-window probes")
+    need(upd and upd[0].no > probes[-1].no, "no window update after the probes")
+    need(max(x.seq + x.len for x in p if not x.from_client) >= 48 * 1024, "transfer incomplete")
+    need(sum(x.fin for x in p) == 2 and not any(x.rst for x in p), "no orderly close")
+
+
+def s_connection_refused(p):
+    need(len(p) == 2, f"{len(p)} packets, expected 2")
+    need(p[0].syn and p[0].from_client, "first packet is not the SYN")
+    need(p[1].rst and p[1].ack and not p[1].from_client, "second packet is not RST,ACK")
+
+
+def s_syn_unanswered(p):
+    check_single_stream(p)
+    need(len(p) >= 3 and all(x.syn and not x.ack and x.from_client for x in p),
+         "not only SYNs from the client")
+    need(len(with_flag(p, "retransmission")) == len(p) - 1, "retries not flagged as retransmissions")
+
+
+def s_http_keep_alive(p):
+    check_single_stream(p)
+    check_handshake(p)
+    reqs = [x for x in p if x.from_client and x.payload.startswith(b"GET ")]
+    resps = [x for x in p if not x.from_client and x.payload.startswith(b"HTTP/1.1 200")]
+    need(len(reqs) == 3 and len(resps) == 3, f"{len(reqs)} requests, {len(resps)} responses")
+    need(sum(x.fin for x in p) == 2 and p[-1].pure_ack, "no orderly close")
+    check_no_flags(p)
+
+
+CHECKS = {
+    "handshake-three-packet-close": s_handshake_three_packet_close,
+    "keep-alive": s_keep_alive,
+    "lost-handshake-ack": s_lost_handshake_ack,
+    "lost-handshake-ack-reset": lambda p: s_lost_handshake_ack(p, reset=True),
+    "four-packet-close": s_four_packet_close,
+    "retransmissions": s_retransmissions,
+    "zero-window": s_zero_window,
+    "connection-refused": s_connection_refused,
+    "syn-unanswered": s_syn_unanswered,
+    "http-keep-alive": s_http_keep_alive,
+}
+
+
+def main():
+    name, path = sys.argv[1], sys.argv[2]
+    pkts = read(path)
+    quiet = os.environ.get("CHECK_QUIET")
+    if not quiet:
+        interesting = [x for x in pkts if x.flags or x.syn or x.fin or x.rst or len(pkts) <= 40]
+        for x in interesting:
+            print("   ", x, file=sys.stderr)
+        if len(interesting) < len(pkts):
+            print(f"    ({len(pkts) - len(interesting)} unflagged data/ACK packets not shown)", file=sys.stderr)
+    try:
+        need(pkts, "empty capture")
+        CHECKS[name](pkts)
+    except Failed as e:
+        print(f"check {name}: FAILED: {e}", file=sys.stderr)
+        return 1
+    print(f"check {name}: ok ({len(pkts)} packets)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
