@@ -33,6 +33,10 @@ pub struct TcpSegment<'a> {
     pub vlan: Option<u16>,
     /// IPv4 identification of the datagram.
     pub ip_id: Option<u16>,
+    /// The header is quoted inside an ICMP error (destination unreachable,
+    /// time exceeded, ...): not a packet of the connection, but Wireshark
+    /// still files it under one, so chattcp does too.
+    pub in_icmp_error: bool,
 }
 
 impl TcpSegment<'_> {
@@ -115,6 +119,14 @@ impl Decoder {
             ip::IpProblem::Malformed => Skip::MalformedIp,
         })?;
         if packet.protocol != 6 {
+            if packet.fragment.is_none() {
+                if let Some(quoted) = quoted_tcp(&packet) {
+                    return Ok(TcpSegment {
+                        vlan: net.vlan,
+                        ..quoted
+                    });
+                }
+            }
             if packet.fragment.is_some_and(|f| f.offset > 0) {
                 // Later fragments do not say what they carry; count them as
                 // held so that a UDP fragment is not mistaken for TCP.
@@ -188,5 +200,47 @@ fn segment(
         payload_len,
         vlan,
         ip_id,
+        in_icmp_error: false,
+    })
+}
+
+/// ICMP types whose body quotes the datagram that caused the error.
+fn quotes_a_datagram(protocol: u8, icmp_type: u8) -> bool {
+    match protocol {
+        // Destination unreachable, source quench, redirect, time exceeded,
+        // parameter problem.
+        1 => matches!(icmp_type, 3 | 4 | 5 | 11 | 12),
+        // Destination unreachable, packet too big, time exceeded, parameter problem.
+        58 => matches!(icmp_type, 1..=4),
+        _ => false,
+    }
+}
+
+/// The TCP header quoted in an ICMP error, if there is one with at least
+/// the 16 bytes Wireshark needs to file it under a conversation.
+fn quoted_tcp<'a>(packet: &ip::IpPacket<'a>) -> Option<TcpSegment<'a>> {
+    let icmp = packet.payload;
+    if !quotes_a_datagram(packet.protocol, *icmp.first()?) {
+        return None;
+    }
+    let inner_bytes = icmp.get(8..)?;
+    let inner = ip::parse(inner_bytes, inner_bytes.len()).ok()?;
+    if inner.protocol != 6 || inner.fragment.is_some_and(|f| f.offset > 0) {
+        return None;
+    }
+    // The quoted datagram is usually cut short: read its TCP header from
+    // whatever bytes follow the IP header.
+    let header_start =
+        (inner.payload.as_ptr() as usize).saturating_sub(inner_bytes.as_ptr() as usize);
+    let header = TcpHeader::new(inner_bytes.get(header_start..)?)?;
+    Some(TcpSegment {
+        src: inner.src,
+        dst: inner.dst,
+        header,
+        payload: &[],
+        payload_len: None,
+        vlan: None,
+        ip_id: inner.ip_id,
+        in_icmp_error: true,
     })
 }

@@ -153,6 +153,9 @@ impl Serialize for PacketJson<'_> {
         if d.bytes_in_flight != 0 {
             m.serialize_entry("bytes_in_flight", &d.bytes_in_flight)?;
         }
+        if p.in_icmp_error {
+            m.serialize_entry("in_icmp_error", &true)?;
+        }
         m.serialize_entry("irtt", &p.irtt_ns.map(secs))?;
         m.serialize_entry("options", &Options(p))?;
         m.end()

@@ -131,6 +131,11 @@ impl<W: Write> TextWriter<W> {
             p.win,
             p.state.name()
         );
+        if p.in_icmp_error {
+            line.push_str(
+                "\n                        quoted in an ICMP error, not a packet of the connection",
+            );
+        }
         if !p.analysis.is_empty() || !p.insight.is_empty() || p.missing > 0 {
             line.push_str("\n                        ");
             let mut first = true;

@@ -298,6 +298,9 @@ pub struct PacketRecord<'a> {
     /// Wireshark's `tcp.completeness` as tshark prints it at this packet
     /// (the value before this packet).
     pub completeness_before: u8,
+    /// A header quoted in an ICMP error, not a packet of the connection:
+    /// it is numbered and filed as tshark files it, and changes nothing else.
+    pub in_icmp_error: bool,
 }
 
 /// Counters for a whole run.
@@ -858,7 +861,11 @@ impl Tracker {
         } else {
             AnalysisFlags::NONE
         };
-        let mut insight = conn.insights(fwd_ix, seg, &facts, analysis_flags, reported, &details);
+        let mut insight = if seg.in_icmp_error {
+            Insights::default()
+        } else {
+            conn.insights(fwd_ix, seg, &facts, analysis_flags, reported, &details)
+        };
         if !shown && !analysis_flags.is_empty() && seg.payload_len.is_some() && header_len >= 20 {
             insight.set(Insight::AnalysisHiddenBySnaplen);
         }
@@ -867,7 +874,11 @@ impl Tracker {
         let wire_len = len.unwrap_or(0);
         let state = {
             let (sender, receiver) = pair_mut(&mut conn.endpoints, dir.index());
-            state::on_segment(sender, receiver, flags, seq, ack, wire_len)
+            if seg.in_icmp_error {
+                sender.state(receiver)
+            } else {
+                state::on_segment(sender, receiver, flags, seq, ack, wire_len)
+            }
         };
         let irtt_ns = (conn.ts_first_rtt != 0).then_some(conn.ts_first_rtt);
         let record = PacketRecord {
@@ -898,7 +909,11 @@ impl Tracker {
             irtt_ns,
             insight,
             completeness_before,
+            in_icmp_error: seg.in_icmp_error,
         };
+        if seg.in_icmp_error {
+            return sink.event(&Event::Packet(&record));
+        }
         conn.last_seen = time;
         let handshake = match conn.detail.as_mut() {
             Some(d) => d.summary.packet(&record, conn.info.conn),

@@ -141,6 +141,7 @@ fn run(conversation: &[Pkt]) -> Seen {
             payload_len: Some(p.payload.len() as u32),
             vlan: None,
             ip_id: None,
+            in_icmp_error: false,
         };
         tracker
             .process(i as u64 + 1, Timestamp(p.ms * 1_000_000), &seg, &mut seen)
