@@ -103,6 +103,12 @@ pub fn run<R: Read + Send>(
         .filter(|(_, n)| *n > 0)
         .map(|(s, n)| (s.name(), n))
         .collect();
+    if summary.reassembly_cap_hits > 0 {
+        summary.warnings.push(format!(
+            "reassembly buffers hit their cap {} times; those holes were given up as gaps",
+            summary.reassembly_cap_hits
+        ));
+    }
     if let Some(e) = &damage {
         summary.warnings.push(e.to_string());
     }

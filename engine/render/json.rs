@@ -209,6 +209,10 @@ impl Serialize for ConnJson<'_> {
         )?;
         m.serialize_entry("missing_c2s", &c.reassembly[0].missing)?;
         m.serialize_entry("missing_s2c", &c.reassembly[1].missing)?;
+        m.serialize_entry(
+            "reassembly_cap_hits",
+            &(c.reassembly[0].cap_hits + c.reassembly[1].cap_hits),
+        )?;
         m.end()
     }
 }

@@ -265,6 +265,13 @@ impl<W: Write> TextWriter<W> {
                 "{} connections, {} TCP packets of {} frames, over {}",
                 r.connections, r.tcp_packets, r.frames, span
             )?;
+            if r.reassembly_cap_hits > 0 {
+                writeln!(
+                    self.out,
+                    "reassembly buffers hit their cap {} times: holes were given up as gaps (--reassembly-per-direction, --reassembly-total)",
+                    r.reassembly_cap_hits
+                )?;
+            }
             if !r.skipped.is_empty() {
                 let skipped: Vec<String> = r
                     .skipped
