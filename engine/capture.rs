@@ -742,7 +742,7 @@ impl FormatState {
                 Block::Unknown(u) if u.block_type == 2 => {
                     // Obsolete Packet Block: interface id (u16), drops (u16),
                     // ts high, ts low, caplen, origlen, data.
-                    self.obsolete_packet(u.data, u.block_type, base, offset, frame_no)
+                    self.obsolete_packet(u.data, base, offset, frame_no)
                 }
                 _ => Ok(None),
             },
@@ -752,7 +752,6 @@ impl FormatState {
     fn obsolete_packet(
         &self,
         body: &[u8],
-        _block_type: u32,
         base: usize,
         offset: u64,
         frame_no: u64,

@@ -327,22 +327,62 @@ pub struct RunSummary {
 }
 
 /// Limits and switches for tracking.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct TrackerConfig {
     /// Reassembly buffer caps.
     pub reassembly: ReassemblyLimits,
     /// Seconds of capture time a finished connection stays quiet before its
-    /// summary is emitted (0: the default, 2 s: enough for the last ACK's
-    /// retransmission, short enough to keep memory flat on busy captures).
+    /// summary is emitted: enough for the last ACK's retransmission, short
+    /// enough to keep memory flat on busy captures.
     pub summary_after_secs: i64,
     /// Seconds of capture time after which a summarised connection is
-    /// forgotten (0: the default, 600 s). A packet on its 4-tuple after that
-    /// opens a new connection.
+    /// forgotten; a packet on its 4-tuple after that opens a new connection.
     pub forget_after_secs: i64,
-    /// Summarised connections remembered at most (0: the default, 100,000);
-    /// beyond it the longest-finished are forgotten first, so memory stays
-    /// bounded however many connections a capture holds.
+    /// Summarised connections remembered at most; beyond it the
+    /// longest-finished are forgotten first, so memory stays bounded however
+    /// many connections a capture holds.
     pub max_finished: usize,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            reassembly: ReassemblyLimits::default(),
+            summary_after_secs: 2,
+            forget_after_secs: 600,
+            max_finished: 100_000,
+        }
+    }
+}
+
+/// A connection due for a step at a time: (when, slot, connection number).
+type Due = (Timestamp, usize, u64);
+
+/// Pops the next entry of `queue` whose connection has been quiet for
+/// `quiet_ns` by `now`; a connection active since its entry was queued is
+/// queued again for later.
+fn next_quiet(
+    queue: &mut VecDeque<Due>,
+    conns: &[Option<Connection>],
+    now: Timestamp,
+    quiet_ns: i64,
+) -> Option<usize> {
+    while let Some(&(due, slot, id)) = queue.front() {
+        if now < due {
+            return None;
+        }
+        queue.pop_front();
+        let Some(conn) = conns[slot].as_ref().filter(|c| c.info.conn == id) else {
+            continue;
+        };
+        let ready = Timestamp(conn.last_seen.nanos().saturating_add(quiet_ns));
+        if now < ready {
+            queue.push_back((ready, slot, id));
+            continue;
+        }
+        return Some(slot);
+    }
+    None
 }
 
 /// One tracked connection.
@@ -643,10 +683,10 @@ pub struct Tracker {
     conns: Vec<Option<Connection>>,
     free: Vec<usize>,
     index: HashMap<ConnKey, usize>,
-    /// (due, slot, conn) of finished connections waiting for their summary.
-    summary_due: VecDeque<(Timestamp, usize, u64)>,
-    /// (due, slot, conn) of summarised connections waiting to be forgotten.
-    forget_due: VecDeque<(Timestamp, usize, u64)>,
+    /// Finished connections waiting for their summary.
+    summary_due: VecDeque<Due>,
+    /// Summarised connections waiting to be forgotten.
+    forget_due: VecDeque<Due>,
     next_id: u64,
     budget: Budget,
     capture_start: Option<Timestamp>,
@@ -988,46 +1028,20 @@ impl Tracker {
     }
 
     fn summary_after_ns(&self) -> i64 {
-        let secs = match self.config.summary_after_secs {
-            0 => 2,
-            s => s,
-        };
-        secs.saturating_mul(1_000_000_000)
-    }
-
-    fn forget_after_ns(&self) -> i64 {
-        let secs = match self.config.forget_after_secs {
-            0 => 600,
-            s => s,
-        };
-        secs.saturating_mul(1_000_000_000)
+        self.config.summary_after_secs.saturating_mul(1_000_000_000)
     }
 
     /// Emits the summaries that are due and forgets connections long quiet.
     fn retire_due(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> std::io::Result<()> {
         let quiet = self.summary_after_ns();
-        while let Some(&(due, slot, id)) = self.summary_due.front() {
-            if now < due {
-                break;
-            }
-            self.summary_due.pop_front();
-            let Some(conn) = self.conns[slot].as_ref().filter(|c| c.info.conn == id) else {
-                continue;
-            };
-            let ready = Timestamp(conn.last_seen.nanos().saturating_add(quiet));
-            if now < ready {
-                // Packets came after it closed: wait for quiet again.
-                self.summary_due.push_back((ready, slot, id));
-                continue;
-            }
+        let forget_after = self.config.forget_after_secs.saturating_mul(1_000_000_000);
+        while let Some(slot) = next_quiet(&mut self.summary_due, &self.conns, now, quiet) {
             self.summarise(slot, sink)?;
-            let forget = Timestamp(now.nanos().saturating_add(self.forget_after_ns()));
-            self.forget_due.push_back((forget, slot, id));
-            let max_finished = match self.config.max_finished {
-                0 => 100_000,
-                n => n,
-            };
-            while self.forget_due.len() > max_finished {
+            if let Some(conn) = &self.conns[slot] {
+                let at = Timestamp(now.nanos().saturating_add(forget_after));
+                self.forget_due.push_back((at, slot, conn.info.conn));
+            }
+            while self.forget_due.len() > self.config.max_finished {
                 if let Some((_, old_slot, old_id)) = self.forget_due.pop_front() {
                     if self.conns[old_slot]
                         .as_ref()
@@ -1038,20 +1052,7 @@ impl Tracker {
                 }
             }
         }
-        let long = self.forget_after_ns();
-        while let Some(&(due, slot, id)) = self.forget_due.front() {
-            if now < due {
-                break;
-            }
-            self.forget_due.pop_front();
-            let Some(conn) = self.conns[slot].as_ref().filter(|c| c.info.conn == id) else {
-                continue;
-            };
-            let ready = Timestamp(conn.last_seen.nanos().saturating_add(long));
-            if now < ready {
-                self.forget_due.push_back((ready, slot, id));
-                continue;
-            }
+        while let Some(slot) = next_quiet(&mut self.forget_due, &self.conns, now, forget_after) {
             self.forget(slot);
         }
         Ok(())
