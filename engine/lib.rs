@@ -15,4 +15,5 @@ pub mod events;
 pub mod pipeline;
 pub mod reassembly;
 pub mod render;
+pub mod scripting;
 pub mod tracking;

@@ -11,7 +11,10 @@ use clap::{Parser, Subcommand};
 use chattcp::events::EventSink;
 use chattcp::pipeline::{self, Limits, RunError};
 use chattcp::render::json::{JsonKind, JsonLines};
+use chattcp::render::report;
 use chattcp::render::text::{TextKind, TextWriter};
+use chattcp::scripting::run::{analyse_all, expand_inputs, CaptureReport};
+use chattcp::scripting::{load_file, load_scripts, Kind, Script, ScriptLimits};
 
 /// Read packet captures as conversations between client and server.
 #[derive(Parser)]
@@ -55,6 +58,45 @@ enum Command {
         json: bool,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Runs one rhai script over captures (see docs/writing-rules.md).
+    Run {
+        /// The script (`.rhai`).
+        script: PathBuf,
+        /// Capture files, or directories of captures.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// `{"captures": [...]}` with the prints, notes, findings, metrics and errors.
+        #[arg(long)]
+        json: bool,
+        /// Captures analysed at once (default: all cores).
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Runs every built-in diagnosis (and your rules) over captures.
+    Diagnose {
+        /// Capture files, or directories of captures.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A directory of `.rhai` rules to add (a rule named like a built-in replaces it).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// `{"captures": [{"file", "stats", "findings": [...]}]}`.
+        #[arg(long)]
+        json: bool,
+        /// Captures analysed at once (default: all cores).
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Lists the scripts: name, kind, title.
+    Scripts {
+        /// A directory of `.rhai` rules to add to the built-in ones.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
     },
     /// Every TCP connection with its summary.
     Conns {
@@ -115,6 +157,46 @@ fn run(path: &Path, limits: Limits, sink: &mut dyn EventSink) -> anyhow::Result<
     }
 }
 
+fn threads(n: Option<usize>) -> usize {
+    n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Runs scripts over captures and prints the report.
+fn run_scripts(
+    scripts: &[Script],
+    files: &[PathBuf],
+    limits: Limits,
+    threads: usize,
+    render: impl Fn(&[CaptureReport]) -> String,
+) -> anyhow::Result<ExitCode> {
+    let paths = match expand_inputs(files) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("chattcp: {e}");
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
+    if paths.is_empty() {
+        eprintln!("chattcp: no captures (.pcap, .pcapng, .cap) in {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+        return Ok(ExitCode::from(EXIT_BAD_INPUT));
+    }
+    let reports = analyse_all(&paths, scripts, limits, ScriptLimits::default(), threads);
+    let mut out = io::stdout().lock();
+    out.write_all(render(&reports).as_bytes()).context("output")?;
+    out.flush().context("output")?;
+    let mut code = ExitCode::SUCCESS;
+    for r in &reports {
+        for w in &r.warnings {
+            eprintln!("chattcp: warning: {w}");
+        }
+        if let Some(p) = &r.problem {
+            eprintln!("chattcp: {p}");
+            code = ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    Ok(code)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = io::stdout();
@@ -134,6 +216,63 @@ fn main() -> ExitCode {
                 run(&file, limits.limits(), &mut w)
             }
         }
+        Command::Run {
+            script,
+            files,
+            json,
+            threads: n,
+            limits,
+        } => match load_file(&script, &ScriptLimits::default()) {
+            Ok(s) => run_scripts(&[s], &files, limits.limits(), threads(n), |r| {
+                if json {
+                    format!("{}\n", report::run_json(r))
+                } else {
+                    report::run_text(r)
+                }
+            }),
+            Err(e) => {
+                eprintln!("chattcp: {e}");
+                Ok(ExitCode::from(EXIT_BAD_INPUT))
+            }
+        },
+        Command::Diagnose {
+            files,
+            rules,
+            json,
+            threads: n,
+            limits,
+        } => match load_scripts(Some(Kind::Diagnosis), rules.as_deref(), &ScriptLimits::default()) {
+            Ok(scripts) => run_scripts(&scripts, &files, limits.limits(), threads(n), |r| {
+                if json {
+                    format!("{}\n", report::diagnose_json(r))
+                } else {
+                    report::diagnose_text(r)
+                }
+            }),
+            Err(e) => {
+                eprintln!("chattcp: {e}");
+                Ok(ExitCode::from(EXIT_BAD_INPUT))
+            }
+        },
+        Command::Scripts { rules } => match load_scripts(None, rules.as_deref(), &ScriptLimits::default()) {
+            Ok(scripts) => {
+                let mut out = io::stdout().lock();
+                let width = scripts.iter().map(|s| s.name.len()).max().unwrap_or(4);
+                let mut result = Ok(ExitCode::SUCCESS);
+                for s in &scripts {
+                    let origin = if s.origin == "built-in" { String::new() } else { format!("  ({})", s.origin) };
+                    if let Err(e) = writeln!(out, "{:<width$}  {:<9}  {}{}", s.name, s.meta.kind.name(), s.meta.title, origin) {
+                        result = Err(e).context("output");
+                        break;
+                    }
+                }
+                result
+            }
+            Err(e) => {
+                eprintln!("chattcp: {e}");
+                Ok(ExitCode::from(EXIT_BAD_INPUT))
+            }
+        },
         Command::Conns { file, json, limits } => {
             if json {
                 run(

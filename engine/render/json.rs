@@ -7,12 +7,15 @@ use std::io::{self, Write};
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
+use serde_json::{json, Value};
 
 use crate::decode::tcp::write_flag_names;
 use crate::events::{Event, EventSink};
 use crate::tracking::analysis::{AnalysisFlags, Flag};
 use crate::tracking::summary::completeness_label;
-use crate::tracking::{ConnectionSummary, Insights, PacketRecord, Role};
+use crate::tracking::{
+    ConnectionSummary, FrameTime, Insights, PacketRecord, Role, Timeline, ZeroWindow,
+};
 
 fn secs(ns: i64) -> f64 {
     ns as f64 / 1e9
@@ -127,7 +130,7 @@ impl Serialize for PacketJson<'_> {
         m.serialize_entry("ack_raw", &p.ack_raw)?;
         m.serialize_entry("next_seq", &p.next_seq)?;
         m.serialize_entry("len", &p.len)?;
-        m.serialize_entry("captured_len", &p.payload.len())?;
+        m.serialize_entry("captured_len", &p.captured_len)?;
         if p.missing > 0 {
             m.serialize_entry("missing", &p.missing)?;
         }
@@ -164,6 +167,71 @@ impl Serialize for PacketJson<'_> {
 
 fn role(r: Option<Role>) -> Option<&'static str> {
     r.map(Role::name)
+}
+
+fn frame_time(ft: &Option<FrameTime>) -> (Value, Value) {
+    match ft {
+        Some(f) => (json!(f.frame), json!(secs(f.time_ns))),
+        None => (Value::Null, Value::Null),
+    }
+}
+
+fn zero_window_json(z: &ZeroWindow) -> Value {
+    if z.episodes == 0 && z.probes == 0 {
+        return Value::Null;
+    }
+    let (frame, time) = frame_time(&z.first);
+    json!({
+        "first_frame": frame,
+        "first_time": time,
+        "episodes": z.episodes,
+        "stalled": secs(z.stalled_ns),
+        "still_zero": z.still_zero,
+        "probes": z.probes,
+    })
+}
+
+/// A connection's milestones as a JSON object (`timeline` in `conns --json`).
+pub fn timeline_json(t: &Timeline) -> Value {
+    let frames = |v: &[FrameTime]| v.iter().map(|f| f.frame).collect::<Vec<_>>();
+    let times = |v: &[FrameTime]| v.iter().map(|f| secs(f.time_ns)).collect::<Vec<_>>();
+    let (final_ack_frame, final_ack_time) = frame_time(&t.final_ack);
+    let (acked_frame, acked_time) = frame_time(&t.server_acked_data);
+    let (client_fin_frame, client_fin_time) = frame_time(&t.fins[0]);
+    let (server_fin_frame, server_fin_time) = frame_time(&t.fins[1]);
+    let (reset_frame, reset_time) = frame_time(&t.reset);
+    let (worst_rto, worst_rto_frame) = match t.worst_rto {
+        Some((f, ns)) => (json!(secs(ns)), json!(f.frame)),
+        None => (Value::Null, Value::Null),
+    };
+    json!({
+        "syn_frames": frames(&t.syns),
+        "syn_times": times(&t.syns),
+        "syn_ack_frames": frames(&t.syn_acks),
+        "syn_ack_times": times(&t.syn_acks),
+        "final_ack_frame": final_ack_frame,
+        "final_ack_time": final_ack_time,
+        "server_acked_data_frame": acked_frame,
+        "server_acked_data_time": acked_time,
+        "client_fin_frame": client_fin_frame,
+        "client_fin_time": client_fin_time,
+        "server_fin_frame": server_fin_frame,
+        "server_fin_time": server_fin_time,
+        "reset_frame": reset_frame,
+        "reset_time": reset_time,
+        "reset_state": t.reset_state.map(|s| s.name()),
+        "unacked_at_reset_client": t.unacked_at_reset[0],
+        "unacked_at_reset_server": t.unacked_at_reset[1],
+        "retransmission_frames": frames(&t.retransmissions),
+        "worst_rto": worst_rto,
+        "worst_rto_frame": worst_rto_frame,
+        "zero_window_client": zero_window_json(&t.zero_window[0]),
+        "zero_window_server": zero_window_json(&t.zero_window[1]),
+        "keep_alives_client": t.keep_alives[0],
+        "keep_alives_server": t.keep_alives[1],
+        "first_keep_alive_idle_client": t.first_keep_alive_idle[0].map(secs),
+        "first_keep_alive_idle_server": t.first_keep_alive_idle[1].map(secs),
+    })
 }
 
 /// A connection summary as a JSON object.
@@ -213,6 +281,7 @@ impl Serialize for ConnJson<'_> {
             "reassembly_cap_hits",
             &(c.reassembly[0].cap_hits + c.reassembly[1].cap_hits),
         )?;
+        m.serialize_entry("timeline", &timeline_json(&c.timeline))?;
         m.end()
     }
 }

@@ -1,4 +1,5 @@
 //! Renderers: the event stream as text or JSON.
 
 pub mod json;
+pub mod report;
 pub mod text;

@@ -25,7 +25,7 @@ pub use analysis::Flag;
 use analysis::{AnalysisFlags, FlowAnalysis, SegmentAnalysis, SegmentFacts, WindowScale};
 pub use state::TcpState;
 use summary::SummaryBuilder;
-pub use summary::{CloseStyle, ConnectionSummary, HandshakeOutcome};
+pub use summary::{CloseStyle, ConnectionSummary, FrameTime, HandshakeOutcome, Timeline, ZeroWindow};
 
 /// An address and port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -273,6 +273,8 @@ pub struct PacketRecord<'a> {
     pub len: Option<u32>,
     /// Payload bytes the capture holds.
     pub payload: &'a [u8],
+    /// How many payload bytes the capture holds (kept when the payload is not).
+    pub captured_len: u32,
     /// Payload bytes on the wire that the capture lacks.
     pub missing: u32,
     /// Window field as sent.
@@ -287,6 +289,8 @@ pub struct PacketRecord<'a> {
     pub options: TcpOptions,
     /// The sender's TCP state after sending this packet.
     pub state: TcpState,
+    /// The sender's TCP state before this packet.
+    pub state_before: TcpState,
     /// Analysis flags as tshark reports them.
     pub analysis: AnalysisFlags,
     /// The analysis details (duplicate-ACK number, acked frame, RTO, ...).
@@ -301,6 +305,44 @@ pub struct PacketRecord<'a> {
     /// A header quoted in an ICMP error, not a packet of the connection:
     /// it is numbered and filed as tshark files it, and changes nothing else.
     pub in_icmp_error: bool,
+}
+
+impl PacketRecord<'_> {
+    /// The same record without the payload bytes, free of the packet's lifetime.
+    pub fn detached(&self) -> PacketRecord<'static> {
+        PacketRecord {
+            frame: self.frame,
+            time: self.time,
+            rel_time_ns: self.rel_time_ns,
+            conn: self.conn,
+            src: self.src,
+            dst: self.dst,
+            dir: self.dir,
+            flags: self.flags,
+            seq_raw: self.seq_raw,
+            ack_raw: self.ack_raw,
+            seq: self.seq,
+            ack: self.ack,
+            next_seq: self.next_seq,
+            len: self.len,
+            payload: &[],
+            captured_len: self.captured_len,
+            missing: self.missing,
+            win_raw: self.win_raw,
+            win: self.win,
+            win_shift: self.win_shift,
+            header_len: self.header_len,
+            options: self.options,
+            state: self.state,
+            state_before: self.state_before,
+            analysis: self.analysis,
+            details: self.details,
+            irtt_ns: self.irtt_ns,
+            insight: self.insight,
+            completeness_before: self.completeness_before,
+            in_icmp_error: self.in_icmp_error,
+        }
+    }
 }
 
 /// Counters for a whole run.
@@ -912,13 +954,15 @@ impl Tracker {
 
         let len = seg.payload_len;
         let wire_len = len.unwrap_or(0);
-        let state = {
+        let (state_before, state) = {
             let (sender, receiver) = pair_mut(&mut conn.endpoints, dir.index());
-            if seg.in_icmp_error {
+            let before = sender.state(receiver);
+            let after = if seg.in_icmp_error {
                 sender.state(receiver)
             } else {
                 state::on_segment(sender, receiver, flags, seq, ack, wire_len)
-            }
+            };
+            (before, after)
         };
         let irtt_ns = (conn.ts_first_rtt != 0).then_some(conn.ts_first_rtt);
         let record = PacketRecord {
@@ -937,6 +981,7 @@ impl Tracker {
             next_seq: numbers.next_seq,
             len,
             payload: seg.payload,
+            captured_len: seg.payload.len() as u32,
             missing: seg.missing_bytes(),
             win_raw: raw_window,
             win,
@@ -944,6 +989,7 @@ impl Tracker {
             header_len: header_len as u8,
             options,
             state,
+            state_before,
             analysis: reported,
             details,
             irtt_ns,

@@ -89,6 +89,69 @@ pub fn completeness_label(value: u8) -> String {
     }
 }
 
+/// A frame and its time (nanoseconds since the capture's first frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameTime {
+    /// Frame number.
+    pub frame: u64,
+    /// Nanoseconds since the first frame of the capture.
+    pub time_ns: i64,
+}
+
+/// Zero-window episodes of one side (the side advertising the zero window).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ZeroWindow {
+    /// The first zero-window packet.
+    pub first: Option<FrameTime>,
+    /// Times the window went to zero.
+    pub episodes: u64,
+    /// Total time the window stayed at zero, nanoseconds (until the capture
+    /// ended, for an episode still open).
+    pub stalled_ns: i64,
+    /// The window was still zero at the end of the capture.
+    pub still_zero: bool,
+    /// Zero-window probes the other side sent into it (Linux's 0-byte probes
+    /// included).
+    pub probes: u64,
+    open_since: Option<i64>,
+}
+
+/// Most SYNs or SYN-ACKs remembered per connection.
+pub const MAX_HANDSHAKE_FRAMES: usize = 16;
+
+/// When the milestones of a connection happened, for diagnoses and lessons.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Timeline {
+    /// The client's SYNs (first and retransmissions; at most 16).
+    pub syns: Vec<FrameTime>,
+    /// The server's SYN-ACKs (at most 16).
+    pub syn_acks: Vec<FrameTime>,
+    /// The client's ACK of the SYN-ACK.
+    pub final_ack: Option<FrameTime>,
+    /// The first server packet acknowledging client data or FIN: proof the
+    /// server had the connection established.
+    pub server_acked_data: Option<FrameTime>,
+    /// Each side's first FIN: [client, server].
+    pub fins: [Option<FrameTime>; 2],
+    /// The first RST.
+    pub reset: Option<FrameTime>,
+    /// The state of the side that sent the RST, just before it.
+    pub reset_state: Option<TcpState>,
+    /// Data bytes each side had sent and not seen acknowledged when the RST
+    /// came: [client, server].
+    pub unacked_at_reset: [u64; 2],
+    /// The longest retransmission timeout: the retransmission and its RTO in ns.
+    pub worst_rto: Option<(FrameTime, i64)>,
+    /// The first retransmissions of any kind (at most 16).
+    pub retransmissions: Vec<FrameTime>,
+    /// Zero windows advertised by [client, server].
+    pub zero_window: [ZeroWindow; 2],
+    /// Keep-alives sent by [client, server].
+    pub keep_alives: [u64; 2],
+    /// Idle time before each side's first keep-alive, ns.
+    pub first_keep_alive_idle: [Option<i64>; 2],
+}
+
 /// Everything chattcp says about a finished connection.
 #[derive(Clone, Debug)]
 pub struct ConnectionSummary {
@@ -144,6 +207,8 @@ pub struct ConnectionSummary {
     pub final_states: [TcpState; 2],
     /// Reassembly counters: [client→server, server→client].
     pub reassembly: [DirectionStats; 2],
+    /// When things happened.
+    pub timeline: Timeline,
 }
 
 impl ConnectionSummary {
@@ -193,6 +258,12 @@ pub struct SummaryBuilder {
     last_sent: [Option<Timestamp>; 2],
     keep_alive_intervals: Vec<i64>,
     keep_alives: u64,
+    timeline: Timeline,
+    /// Per role: highest sequence number sent (past SYN/FIN), and highest
+    /// acknowledgment received from the peer.
+    sent_end: [Option<u32>; 2],
+    acked: [Option<u32>; 2],
+    client_isn: Option<u32>,
 }
 
 impl SummaryBuilder {
@@ -221,6 +292,10 @@ impl SummaryBuilder {
             last_sent: [None; 2],
             keep_alive_intervals: Vec::new(),
             keep_alives: 0,
+            timeline: Timeline::default(),
+            sent_end: [None; 2],
+            acked: [None; 2],
+            client_isn: None,
         }
     }
 
@@ -269,11 +344,14 @@ impl SummaryBuilder {
             self.zeek.repeated(from_client, Repeated::ZeroWindow);
         }
 
-        if p.analysis.has(Flag::KeepAlive) {
+        if p.analysis.has(Flag::KeepAlive) && !p.insight.has(super::Insight::ZeroWindowProbe) {
             self.keep_alives += 1;
+            self.timeline.keep_alives[d] += 1;
             if let Some(prev) = self.last_sent[d] {
+                let idle = p.time.since(prev);
+                self.timeline.first_keep_alive_idle[d].get_or_insert(idle);
                 if self.keep_alive_intervals.len() < MAX_INTERVALS {
-                    self.keep_alive_intervals.push(p.time.since(prev));
+                    self.keep_alive_intervals.push(idle);
                 }
             }
         }
@@ -346,7 +424,94 @@ impl SummaryBuilder {
         if len > 0 {
             self.saw_data = true;
         }
+        let at = FrameTime {
+            frame: p.frame,
+            time_ns: p.rel_time_ns,
+        };
+        self.track_timeline(p, role, at);
         handshake
+    }
+
+    fn track_timeline(&mut self, p: &PacketRecord<'_>, role: Role, at: FrameTime) {
+        let r = role.index();
+        let flags = p.flags;
+        let t = &mut self.timeline;
+        match (flags & (SYN | ACK), role) {
+            (SYN, Role::Client) => {
+                self.client_isn.get_or_insert(p.seq_raw);
+                if t.syns.len() < MAX_HANDSHAKE_FRAMES {
+                    t.syns.push(at);
+                }
+            }
+            (f, Role::Server) if f == SYN | ACK && t.syn_acks.len() < MAX_HANDSHAKE_FRAMES => {
+                t.syn_acks.push(at);
+            }
+            _ => {}
+        }
+        if t.final_ack.is_none() && self.final_ack_frame == Some(p.frame) {
+            t.final_ack = Some(at);
+        }
+        // The server acknowledging more than the client's SYN: it holds the
+        // connection as established.
+        if role == Role::Server && flags & ACK != 0 && flags & SYN == 0 && t.server_acked_data.is_none() {
+            if let Some(isn) = self.client_isn {
+                if (p.ack_raw.wrapping_sub(isn.wrapping_add(1)) as i32) > 0 {
+                    t.server_acked_data = Some(at);
+                }
+            }
+        }
+        if flags & FIN != 0 && t.fins[r].is_none() {
+            t.fins[r] = Some(at);
+        }
+        if flags & RST != 0 && t.reset.is_none() {
+            t.reset = Some(at);
+            t.reset_state = Some(p.state_before);
+            for side in 0..2 {
+                if let (Some(sent), Some(acked)) = (self.sent_end[side], self.acked[side]) {
+                    let out = sent.wrapping_sub(acked) as i32;
+                    if out > 0 {
+                        t.unacked_at_reset[side] = out as u64;
+                    }
+                }
+            }
+        }
+        if p.analysis.has(Flag::Retransmission) && t.retransmissions.len() < MAX_HANDSHAKE_FRAMES {
+            t.retransmissions.push(at);
+        }
+        let worst = t.worst_rto.map_or(0, |(_, rto)| rto);
+        if p.analysis.has(Flag::Retransmission) && p.details.rto_ns > worst {
+            t.worst_rto = Some((at, p.details.rto_ns));
+        }
+        // Zero windows, by the side advertising them; probes from the other.
+        let zw = &mut t.zero_window[r];
+        if flags & (SYN | FIN | RST) == 0 {
+            if p.win_raw == 0 {
+                if zw.open_since.is_none() {
+                    zw.open_since = Some(at.time_ns);
+                    zw.episodes += 1;
+                    zw.first.get_or_insert(at);
+                }
+            } else if let Some(since) = zw.open_since.take() {
+                zw.stalled_ns = zw.stalled_ns.saturating_add(at.time_ns - since);
+            }
+        }
+        if p.analysis.has(Flag::ZeroWindowProbe) || p.insight.has(super::Insight::ZeroWindowProbe) {
+            t.zero_window[role.peer().index()].probes += 1;
+        }
+        // Outstanding bytes, for the state at a reset.
+        if !p.in_icmp_error {
+            // Data only: an unacknowledged FIN is not unacknowledged data.
+            let end = p.seq_raw.wrapping_add(p.len.unwrap_or(0));
+            let higher = |cur: Option<u32>, v: u32| match cur {
+                Some(c) if (v.wrapping_sub(c) as i32) <= 0 => Some(c),
+                _ => Some(v),
+            };
+            self.sent_end[r] = higher(self.sent_end[r], end);
+            if flags & ACK != 0 {
+                let peer = role.peer().index();
+                self.acked[peer] = higher(self.acked[peer], p.ack_raw);
+            }
+        }
     }
 
     fn handshake(&self) -> HandshakeOutcome {
@@ -415,6 +580,14 @@ impl SummaryBuilder {
     ) -> ConnectionSummary {
         let (close, closed_by) = self.close();
         let start = self.start.unwrap_or(info.start);
+        let mut timeline = self.timeline.clone();
+        let end_ns = self.end.since(capture_start);
+        for zw in &mut timeline.zero_window {
+            if let Some(since) = zw.open_since.take() {
+                zw.stalled_ns = zw.stalled_ns.saturating_add(end_ns - since);
+                zw.still_zero = true;
+            }
+        }
         ConnectionSummary {
             conn: info.conn,
             client: info.client,
@@ -442,6 +615,7 @@ impl SummaryBuilder {
             keep_alives: self.keep_alives,
             final_states,
             reassembly,
+            timeline,
         }
     }
 }

@@ -1,0 +1,472 @@
+//! The script host: a sandboxed rhai engine that turns events into handler
+//! calls and collects what the scripts report.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use rhai::module_resolvers::DummyModuleResolver;
+use rhai::{
+    CallFnOptions, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, Scope, FLOAT,
+    INT,
+};
+
+use super::output::{Finding, Metric, MetricValue, Note, Printed, RuntimeError, ScriptOutput, Severity};
+use super::script::{Handler, Script};
+use super::values::{self, Closed, Data, HandshakeDone, Opened, Packet};
+use crate::capture::Timestamp;
+use crate::events::{Event, EventSink};
+
+/// Limits every handler call runs under.
+#[derive(Clone, Copy, Debug)]
+pub struct ScriptLimits {
+    /// Operations per handler call.
+    pub max_operations: u64,
+    /// Wall-clock time per handler call, in milliseconds.
+    pub max_millis: u64,
+    /// Nested function calls.
+    pub max_call_depth: usize,
+    /// Bytes in one string.
+    pub max_string: usize,
+    /// Items in one array.
+    pub max_array: usize,
+    /// Entries in one object map.
+    pub max_map: usize,
+}
+
+impl Default for ScriptLimits {
+    fn default() -> Self {
+        ScriptLimits {
+            max_operations: 10_000_000,
+            max_millis: 1000,
+            max_call_depth: 64,
+            max_string: 1 << 20,
+            max_array: 1_000_000,
+            max_map: 1_000_000,
+        }
+    }
+}
+
+/// Formats a duration given in seconds for people: `850 µs`, `12.3 ms`, `1.009 s`.
+pub fn fmt_duration(secs: FLOAT) -> String {
+    let a = secs.abs();
+    if a == 0.0 {
+        "0 s".into()
+    } else if a < 1e-3 {
+        format!("{:.0} µs", secs * 1e6)
+    } else if a < 1.0 {
+        format!("{:.1} ms", secs * 1e3)
+    } else {
+        format!("{secs:.3} s")
+    }
+}
+
+/// Formats a byte count for people: `512 B`, `1.5 KiB`, `3.2 MiB`.
+pub fn fmt_bytes(n: INT) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v.abs() >= 1024.0 && unit + 1 < units.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[unit])
+    }
+}
+
+/// An engine with the sandbox's settings: no modules, no `eval`, limits on
+/// operations, call depth and sizes, and chattcp's value types and helpers.
+/// Output functions are added by the host; this engine compiles scripts.
+pub fn sandbox_engine(limits: &ScriptLimits) -> Engine {
+    let mut e = Engine::new();
+    // No file access: `import` finds nothing, `eval` does not exist.
+    e.set_module_resolver(DummyModuleResolver::new());
+    e.disable_symbol("eval");
+    e.set_max_operations(limits.max_operations);
+    e.set_max_call_levels(limits.max_call_depth);
+    e.set_max_expr_depths(128, 64);
+    e.set_max_string_size(limits.max_string);
+    e.set_max_array_size(limits.max_array);
+    e.set_max_map_size(limits.max_map);
+    e.set_max_variables(10_000);
+    values::register(&mut e);
+    e.register_fn("fmt_duration", fmt_duration);
+    e.register_fn("fmt_duration", |secs: INT| fmt_duration(secs as FLOAT));
+    e.register_fn("fmt_bytes", fmt_bytes);
+    e.register_fn("join", |items: rhai::Array, sep: &str| {
+        items.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(sep)
+    });
+    e.register_fn("fmt_flags", |p: &mut Packet| {
+        crate::render::text::FlagLetters(p.record.flags).to_string()
+    });
+    e
+}
+
+/// What the output functions need to know: who is running, on what.
+#[derive(Default)]
+struct Collector {
+    output: ScriptOutput,
+    script: String,
+    frame: Option<u64>,
+}
+
+fn lock(c: &Mutex<Collector>) -> MutexGuard<'_, Collector> {
+    c.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn runtime_error(msg: String, pos: Position) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(msg.into(), pos))
+}
+
+fn to_frames(v: &Dynamic) -> Result<Vec<u64>, String> {
+    if v.is_unit() {
+        return Ok(Vec::new());
+    }
+    if let Some(n) = v.clone().try_cast::<INT>() {
+        return Ok(vec![n.max(0) as u64]);
+    }
+    let Some(a) = v.clone().try_cast::<rhai::Array>() else {
+        return Err("`frames` must be an array of frame numbers".into());
+    };
+    a.iter()
+        .map(|x| {
+            x.as_int()
+                .map(|n| n.max(0) as u64)
+                .map_err(|_| "`frames` must be an array of frame numbers".to_string())
+        })
+        .collect()
+}
+
+fn text_field(m: &Map, key: &str, required: bool) -> Result<String, String> {
+    match m.get(key) {
+        Some(v) if v.is_string() => Ok(v.to_string()),
+        Some(v) if v.is_unit() && !required => Ok(String::new()),
+        None if !required => Ok(String::new()),
+        None => Err(format!("a finding needs `{key}`")),
+        Some(v) => Ok(v.to_string()),
+    }
+}
+
+fn parse_finding(m: &Map, script: &str) -> Result<Finding, String> {
+    let id = text_field(m, "id", true)?;
+    if id.is_empty() {
+        return Err("a finding's `id` must not be empty".into());
+    }
+    let severity_name = text_field(m, "severity", true)?;
+    let severity = Severity::from_name(&severity_name).ok_or_else(|| {
+        format!("severity `{severity_name}`: a finding's severity is \"info\", \"warning\" or \"error\"")
+    })?;
+    let conn = match m.get("conn") {
+        None => None,
+        Some(v) if v.is_unit() => None,
+        Some(v) => Some(
+            v.as_int()
+                .map_err(|_| "`conn` must be a connection number".to_string())?
+                .max(0) as u64,
+        ),
+    };
+    let frames = m.get("frames").map_or(Ok(Vec::new()), to_frames)?;
+    for key in m.keys() {
+        if !matches!(key.as_str(), "id" | "severity" | "conn" | "frames" | "title" | "detail") {
+            return Err(format!(
+                "a finding has no field `{key}` (it has id, severity, conn, frames, title, detail)"
+            ));
+        }
+    }
+    Ok(Finding {
+        id,
+        script: script.to_string(),
+        severity,
+        conn,
+        frames,
+        title: text_field(m, "title", true)?,
+        detail: text_field(m, "detail", false)?,
+    })
+}
+
+fn metric_value(v: &Dynamic) -> MetricValue {
+    if let Ok(i) = v.as_int() {
+        MetricValue::Int(i)
+    } else if let Ok(f) = v.as_float() {
+        MetricValue::Float(f)
+    } else {
+        MetricValue::Text(v.to_string())
+    }
+}
+
+/// Runs scripts over the events of one capture.
+pub struct ScriptHost<'s> {
+    engine: Engine,
+    scripts: &'s [Script],
+    /// Each script's `this`: an object map that lives for the capture.
+    states: Vec<Dynamic>,
+    scopes: Vec<Scope<'static>>,
+    stopped: Vec<bool>,
+    collector: Arc<Mutex<Collector>>,
+    deadline: Arc<AtomicI64>,
+    clock: Instant,
+    limits: ScriptLimits,
+    capture_start: Option<Timestamp>,
+    any: [bool; Handler::ALL.len()],
+    payload_wanted: bool,
+}
+
+impl<'s> ScriptHost<'s> {
+    /// A host for one capture; calls each script's `init()`.
+    pub fn new(scripts: &'s [Script], limits: ScriptLimits) -> Self {
+        let collector = Arc::new(Mutex::new(Collector::default()));
+        let deadline = Arc::new(AtomicI64::new(i64::MAX));
+        let clock = Instant::now();
+        let mut engine = sandbox_engine(&limits);
+
+        let c = collector.clone();
+        engine.on_print(move |s| {
+            let mut g = lock(&c);
+            let script = g.script.clone();
+            g.output.add_print(Printed {
+                script,
+                text: s.to_string(),
+            });
+        });
+        let c = collector.clone();
+        engine.on_debug(move |s, _, _| {
+            let mut g = lock(&c);
+            let script = g.script.clone();
+            g.output.add_print(Printed {
+                script,
+                text: s.to_string(),
+            });
+        });
+        let d = deadline.clone();
+        engine.on_progress(move |ops| {
+            // Reading the clock every operation would cost more than the script.
+            if ops % 4096 == 0 && clock.elapsed().as_nanos() as i64 > d.load(Ordering::Relaxed) {
+                Some(Dynamic::from("time"))
+            } else {
+                None
+            }
+        });
+        let c = collector.clone();
+        engine.register_fn("note", move |p: &mut Packet, text: &str| {
+            let mut g = lock(&c);
+            let script = g.script.clone();
+            g.output.add_note(Note {
+                script,
+                frame: p.record.frame,
+                conn: Some(p.record.conn),
+                text: text.to_string(),
+            });
+        });
+        let c = collector.clone();
+        engine.register_fn("note", move |frame: INT, text: &str| {
+            let mut g = lock(&c);
+            let script = g.script.clone();
+            g.output.add_note(Note {
+                script,
+                frame: frame.max(0) as u64,
+                conn: None,
+                text: text.to_string(),
+            });
+        });
+        let c = collector.clone();
+        engine.register_fn(
+            "finding",
+            move |ctx: NativeCallContext, m: Map| -> Result<(), Box<EvalAltResult>> {
+                let mut g = lock(&c);
+                let script = g.script.clone();
+                let f = parse_finding(&m, &script).map_err(|e| runtime_error(e, ctx.call_position()))?;
+                g.output.add_finding(f);
+                Ok(())
+            },
+        );
+        let c = collector.clone();
+        engine.register_fn("metric", move |name: &str, value: Dynamic| {
+            let mut g = lock(&c);
+            let script = g.script.clone();
+            g.output.metrics.push(Metric {
+                script,
+                name: name.to_string(),
+                value: metric_value(&value),
+            });
+        });
+
+        let mut any = [false; Handler::ALL.len()];
+        for s in scripts {
+            for h in Handler::ALL {
+                any[h as usize] |= s.handles(h);
+            }
+        }
+        let mut host = ScriptHost {
+            engine,
+            scripts,
+            states: scripts.iter().map(|_| Dynamic::from_map(Map::new())).collect(),
+            scopes: scripts.iter().map(|_| Scope::new()).collect(),
+            stopped: vec![false; scripts.len()],
+            collector,
+            deadline,
+            clock,
+            limits,
+            capture_start: None,
+            any,
+            payload_wanted: scripts.iter().any(|s| s.handles(Handler::Packet) && s.reads_payload),
+        };
+        for i in 0..scripts.len() {
+            host.call(i, Handler::Init, None, None);
+        }
+        host
+    }
+
+    /// Whether any script handles `handler`: events nobody handles never
+    /// cross into rhai.
+    pub fn wants(&self, handler: Handler) -> bool {
+        self.any[handler as usize]
+    }
+
+    /// Calls `handler` of script `i` with `arg`.
+    fn call(&mut self, i: usize, handler: Handler, arg: Option<Dynamic>, frame: Option<u64>) {
+        let script = &self.scripts[i];
+        if self.stopped[i] || !script.handles(handler) {
+            return;
+        }
+        {
+            let mut g = lock(&self.collector);
+            g.script.clone_from(&script.name);
+            g.frame = frame;
+        }
+        let limit_ns = (self.limits.max_millis as i64).saturating_mul(1_000_000);
+        self.deadline.store(
+            (self.clock.elapsed().as_nanos() as i64).saturating_add(limit_ns),
+            Ordering::Relaxed,
+        );
+        let options = CallFnOptions::new()
+            .eval_ast(false)
+            .rewind_scope(true)
+            .bind_this_ptr(&mut self.states[i]);
+        let result = match arg {
+            Some(a) => self.engine.call_fn_with_options::<Dynamic>(
+                options,
+                &mut self.scopes[i],
+                &script.ast,
+                handler.name(),
+                (a,),
+            ),
+            None => self.engine.call_fn_with_options::<Dynamic>(
+                options,
+                &mut self.scopes[i],
+                &script.ast,
+                handler.name(),
+                (),
+            ),
+        };
+        if let Err(e) = result {
+            let error = self.describe(script, handler, frame, &e);
+            self.stopped[i] = true;
+            lock(&self.collector).output.errors.push(error);
+        }
+    }
+
+    fn describe(&self, script: &Script, handler: Handler, frame: Option<u64>, e: &EvalAltResult) -> RuntimeError {
+        let inner = e.unwrap_inner();
+        let line = inner.position().line().unwrap_or(0);
+        let l = &self.limits;
+        let message = match inner {
+            EvalAltResult::ErrorTerminated(..) => format!(
+                "stopped: ran past the limit of {} ms per handler call (an endless loop?)",
+                l.max_millis
+            ),
+            EvalAltResult::ErrorTooManyOperations(..) => format!(
+                "stopped: ran past the limit of {} operations per handler call (an endless loop?)",
+                l.max_operations
+            ),
+            EvalAltResult::ErrorStackOverflow(..) => format!(
+                "stopped: calls nested deeper than the limit of {} (runaway recursion?)",
+                l.max_call_depth
+            ),
+            EvalAltResult::ErrorDataTooLarge(what, ..) => format!(
+                "stopped: {what} over its limit (strings {} bytes, arrays {} items, maps {} entries)",
+                l.max_string, l.max_array, l.max_map
+            ),
+            other => {
+                let mut m = other.to_string();
+                // rhai appends " (line N, position M)"; the line is said already.
+                if let Some(cut) = m.rfind(" (line ") {
+                    m.truncate(cut);
+                }
+                m
+            }
+        };
+        RuntimeError {
+            script: script.name.clone(),
+            handler: handler.name().to_string(),
+            line,
+            frame,
+            message,
+            source_line: script.line(line).to_string(),
+        }
+    }
+
+    fn dispatch(&mut self, handler: Handler, arg: Dynamic, frame: Option<u64>) {
+        for i in 0..self.scripts.len() {
+            if self.scripts[i].handles(handler) {
+                self.call(i, handler, Some(arg.clone()), frame);
+            }
+        }
+    }
+
+    /// Ends the capture: runs `on_end()` and hands over what the scripts produced.
+    pub fn finish(mut self) -> ScriptOutput {
+        for i in 0..self.scripts.len() {
+            self.call(i, Handler::End, None, None);
+        }
+        std::mem::take(&mut lock(&self.collector).output)
+    }
+}
+
+impl EventSink for ScriptHost<'_> {
+    fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
+        match event {
+            Event::Packet(p) => {
+                self.capture_start
+                    .get_or_insert(Timestamp(p.time.nanos() - p.rel_time_ns));
+                if self.wants(Handler::Packet) {
+                    let v = Dynamic::from(Packet::new(p, self.payload_wanted));
+                    self.dispatch(Handler::Packet, v, Some(p.frame));
+                }
+            }
+            Event::Opened(c) if self.wants(Handler::Open) => {
+                self.dispatch(Handler::Open, Dynamic::from(Opened(**c)), Some(c.first_frame));
+            }
+            Event::Handshake(h) if self.wants(Handler::Handshake) => {
+                let start = self.capture_start.unwrap_or(h.time).nanos();
+                self.dispatch(Handler::Handshake, Dynamic::from(HandshakeDone(**h, start)), Some(h.frame));
+            }
+            Event::Data(d) if self.wants(Handler::Data) => {
+                let start = self.capture_start.unwrap_or(d.time);
+                self.dispatch(Handler::Data, Dynamic::from(Data::new(d, start)), Some(d.frame));
+            }
+            Event::Closed(c) if self.wants(Handler::Close) => {
+                self.dispatch(Handler::Close, Dynamic::from(Closed((*c).clone())), None);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_bytes_read_well() {
+        assert_eq!(fmt_duration(0.000_85), "850 µs");
+        assert_eq!(fmt_duration(0.0123), "12.3 ms");
+        assert_eq!(fmt_duration(1.009), "1.009 s");
+        assert_eq!(fmt_bytes(512), "512 B");
+        assert_eq!(fmt_bytes(1536), "1.5 KiB");
+        assert_eq!(fmt_bytes(3 << 20), "3.0 MiB");
+    }
+}

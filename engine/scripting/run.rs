@@ -1,0 +1,211 @@
+//! Running scripts over captures: one capture per worker thread, results in
+//! the order the captures were given.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::host::{ScriptHost, ScriptLimits};
+use super::output::ScriptOutput;
+use super::script::Script;
+use crate::events::{Event, EventSink};
+use crate::pipeline::{self, Limits, RunError};
+use crate::tracking::{Flag, HandshakeOutcome};
+
+/// The statistics a diagnosis report starts with, as ChatTCP's pane does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// TCP packets.
+    pub packets: u64,
+    /// Connections.
+    pub connections: u64,
+    /// Connections whose handshake was seen to start but not complete
+    /// (unanswered SYN, refused, SYN-ACK unanswered, final ACK lost).
+    pub incomplete_handshakes: u64,
+    /// Connections with at least one retransmission.
+    pub with_retransmissions: u64,
+    /// Connections ended by a RST.
+    pub resets: u64,
+    /// Keep-alive packets (Linux zero-window probes, which tshark calls
+    /// keep-alives, not counted).
+    pub keep_alives: u64,
+}
+
+/// `client > server` of each connection, by number, to head the findings.
+#[derive(Clone, Debug, Default)]
+pub struct ConnLabels(pub Vec<String>);
+
+impl EventSink for ConnLabels {
+    fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
+        if let Event::Opened(c) = event {
+            let i = c.conn as usize;
+            if self.0.len() <= i {
+                self.0.resize(i + 1, String::new());
+            }
+            self.0[i] = format!("{} > {}", c.client, c.server);
+        }
+        Ok(())
+    }
+}
+
+impl EventSink for CaptureStats {
+    fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
+        match event {
+            Event::Packet(_) => self.packets += 1,
+            Event::Closed(c) => {
+                self.connections += 1;
+                if !matches!(
+                    c.handshake,
+                    HandshakeOutcome::Complete | HandshakeOutcome::StartedBeforeCapture
+                ) {
+                    self.incomplete_handshakes += 1;
+                }
+                if c.count(Flag::Retransmission) > 0 {
+                    self.with_retransmissions += 1;
+                }
+                if c.reset_by.is_some() {
+                    self.resets += 1;
+                }
+                self.keep_alives += c.keep_alives;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// What running the scripts over one capture gave.
+#[derive(Clone, Debug)]
+pub struct CaptureReport {
+    /// The capture, as given.
+    pub file: String,
+    /// The summary statistics.
+    pub stats: CaptureStats,
+    /// Each connection's endpoints.
+    pub labels: ConnLabels,
+    /// What the scripts produced.
+    pub output: ScriptOutput,
+    /// Why the capture could not be used (or stopped early), if so.
+    pub problem: Option<String>,
+    /// Warnings (a file cut short, ...).
+    pub warnings: Vec<String>,
+}
+
+impl CaptureReport {
+    /// True when the capture was unusable or damaged.
+    pub fn failed(&self) -> bool {
+        self.problem.is_some()
+    }
+}
+
+struct Both<'a, 's> {
+    stats: &'a mut CaptureStats,
+    labels: &'a mut ConnLabels,
+    host: &'a mut ScriptHost<'s>,
+}
+
+impl EventSink for Both<'_, '_> {
+    fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
+        self.stats.event(event)?;
+        self.labels.event(event)?;
+        self.host.event(event)
+    }
+}
+
+/// Runs `scripts` over one capture.
+pub fn analyse(path: &Path, scripts: &[Script], limits: Limits, script_limits: ScriptLimits) -> CaptureReport {
+    let file = path.display().to_string();
+    let mut report = CaptureReport {
+        file: file.clone(),
+        stats: CaptureStats::default(),
+        labels: ConnLabels::default(),
+        output: ScriptOutput::default(),
+        problem: None,
+        warnings: Vec::new(),
+    };
+    let source = match File::open(path) {
+        Ok(f) => BufReader::with_capacity(1 << 20, f),
+        Err(e) => {
+            report.problem = Some(format!("{file}: cannot open: {e}"));
+            return report;
+        }
+    };
+    let mut host = ScriptHost::new(scripts, script_limits);
+    let mut sink = Both {
+        stats: &mut report.stats,
+        labels: &mut report.labels,
+        host: &mut host,
+    };
+    match pipeline::run(source, limits, &mut sink) {
+        Ok(outcome) => {
+            report.warnings = outcome.summary.warnings.iter().map(|w| format!("{file}: {w}")).collect();
+            if let Some(d) = outcome.damage {
+                report.problem = Some(format!("{file}: {d}"));
+            }
+        }
+        Err(RunError::Capture(e)) => report.problem = Some(format!("{file}: {e}")),
+        Err(RunError::Output(e)) => report.problem = Some(format!("{file}: {e}")),
+    }
+    report.output = host.finish();
+    report
+}
+
+/// Expands directories into the captures they hold (`.pcap`, `.pcapng`,
+/// `.cap`, sorted by name); files are kept as given.
+pub fn expand_inputs(inputs: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(
+                            p.extension().and_then(|e| e.to_str()),
+                            Some("pcap" | "pcapng" | "cap")
+                        )
+                })
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(input.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `scripts` over every capture, `threads` at a time; the reports come
+/// back in the order of `paths`, whatever order the workers finish in.
+pub fn analyse_all(
+    paths: &[PathBuf],
+    scripts: &[Script],
+    limits: Limits,
+    script_limits: ScriptLimits,
+    threads: usize,
+) -> Vec<CaptureReport> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<CaptureReport>>> = Mutex::new(vec![None; paths.len()]);
+    let workers = threads.clamp(1, paths.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = paths.get(i) else {
+                    break;
+                };
+                let report = analyse(path, scripts, limits, script_limits);
+                let mut r = results.lock().unwrap_or_else(|p| p.into_inner());
+                r[i] = Some(report);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
+}
