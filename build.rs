@@ -8,7 +8,8 @@ use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-changed=scripts");
-    let dir = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("scripts");
+    let dir = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("scripts");
     let mut names: Vec<String> = fs::read_dir(&dir)
         .map(|entries| {
             entries
@@ -19,7 +20,9 @@ fn main() {
         })
         .unwrap_or_default();
     names.sort();
-    let mut out = String::from("/// Built-in scripts: (name, source).\npub const BUILTIN: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// Built-in scripts: (name, source).\npub const BUILTIN: &[(&str, &str)] = &[\n",
+    );
     for n in &names {
         let path = dir.join(n);
         println!("cargo:rerun-if-changed={}", path.display());
@@ -31,6 +34,7 @@ fn main() {
         );
     }
     out.push_str("];\n");
-    let dest = Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("builtin_scripts.rs");
+    let dest =
+        Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("builtin_scripts.rs");
     fs::write(dest, out).expect("write builtin_scripts.rs");
 }

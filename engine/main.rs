@@ -177,12 +177,20 @@ fn run_scripts(
         }
     };
     if paths.is_empty() {
-        eprintln!("chattcp: no captures (.pcap, .pcapng, .cap) in {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+        eprintln!(
+            "chattcp: no captures (.pcap, .pcapng, .cap) in {}",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
     let reports = analyse_all(&paths, scripts, limits, ScriptLimits::default(), threads);
     let mut out = io::stdout().lock();
-    out.write_all(render(&reports).as_bytes()).context("output")?;
+    out.write_all(render(&reports).as_bytes())
+        .context("output")?;
     out.flush().context("output")?;
     let mut code = ExitCode::SUCCESS;
     for r in &reports {
@@ -241,7 +249,11 @@ fn main() -> ExitCode {
             json,
             threads: n,
             limits,
-        } => match load_scripts(Some(Kind::Diagnosis), rules.as_deref(), &ScriptLimits::default()) {
+        } => match load_scripts(
+            Some(Kind::Diagnosis),
+            rules.as_deref(),
+            &ScriptLimits::default(),
+        ) {
             Ok(scripts) => run_scripts(&scripts, &files, limits.limits(), threads(n), |r| {
                 if json {
                     format!("{}\n", report::diagnose_json(r))
@@ -254,25 +266,38 @@ fn main() -> ExitCode {
                 Ok(ExitCode::from(EXIT_BAD_INPUT))
             }
         },
-        Command::Scripts { rules } => match load_scripts(None, rules.as_deref(), &ScriptLimits::default()) {
-            Ok(scripts) => {
-                let mut out = io::stdout().lock();
-                let width = scripts.iter().map(|s| s.name.len()).max().unwrap_or(4);
-                let mut result = Ok(ExitCode::SUCCESS);
-                for s in &scripts {
-                    let origin = if s.origin == "built-in" { String::new() } else { format!("  ({})", s.origin) };
-                    if let Err(e) = writeln!(out, "{:<width$}  {:<9}  {}{}", s.name, s.meta.kind.name(), s.meta.title, origin) {
-                        result = Err(e).context("output");
-                        break;
+        Command::Scripts { rules } => {
+            match load_scripts(None, rules.as_deref(), &ScriptLimits::default()) {
+                Ok(scripts) => {
+                    let mut out = io::stdout().lock();
+                    let width = scripts.iter().map(|s| s.name.len()).max().unwrap_or(4);
+                    let mut result = Ok(ExitCode::SUCCESS);
+                    for s in &scripts {
+                        let origin = if s.origin == "built-in" {
+                            String::new()
+                        } else {
+                            format!("  ({})", s.origin)
+                        };
+                        if let Err(e) = writeln!(
+                            out,
+                            "{:<width$}  {:<9}  {}{}",
+                            s.name,
+                            s.meta.kind.name(),
+                            s.meta.title,
+                            origin
+                        ) {
+                            result = Err(e).context("output");
+                            break;
+                        }
                     }
+                    result
                 }
-                result
+                Err(e) => {
+                    eprintln!("chattcp: {e}");
+                    Ok(ExitCode::from(EXIT_BAD_INPUT))
+                }
             }
-            Err(e) => {
-                eprintln!("chattcp: {e}");
-                Ok(ExitCode::from(EXIT_BAD_INPUT))
-            }
-        },
+        }
         Command::Conns { file, json, limits } => {
             if json {
                 run(

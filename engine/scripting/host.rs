@@ -11,7 +11,9 @@ use rhai::{
     INT,
 };
 
-use super::output::{Finding, Metric, MetricValue, Note, Printed, RuntimeError, ScriptOutput, Severity};
+use super::output::{
+    Finding, Metric, MetricValue, Note, Printed, RuntimeError, ScriptOutput, Severity,
+};
 use super::script::{Handler, Script};
 use super::values::{self, Closed, Data, HandshakeDone, Opened, Packet};
 use crate::capture::Timestamp;
@@ -97,12 +99,81 @@ pub fn sandbox_engine(limits: &ScriptLimits) -> Engine {
     e.register_fn("fmt_duration", |secs: INT| fmt_duration(secs as FLOAT));
     e.register_fn("fmt_bytes", fmt_bytes);
     e.register_fn("join", |items: rhai::Array, sep: &str| {
-        items.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(sep)
+        items
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(sep)
     });
     e.register_fn("fmt_flags", |p: &mut Packet| {
         crate::render::text::FlagLetters(p.record.flags).to_string()
     });
     e
+}
+
+/// Finds the line where a handler call breaks a limit: runs it again on a
+/// copy of the script's state with a debugger noting each statement's line,
+/// and output functions that do nothing, under a small budget (an endless
+/// loop is still looping on the same lines).
+fn locate(
+    script: &Script,
+    handler: Handler,
+    arg: Option<&Dynamic>,
+    state: &Dynamic,
+    limits: &ScriptLimits,
+) -> usize {
+    use std::sync::atomic::AtomicUsize;
+    let small = ScriptLimits {
+        max_operations: limits.max_operations.min(200_000),
+        ..*limits
+    };
+    let mut engine = sandbox_engine(&small);
+    engine.on_print(|_| {});
+    engine.on_debug(|_, _, _| {});
+    engine.register_fn("note", |_: &mut Packet, _: &str| {});
+    engine.register_fn("note", |_: INT, _: &str| {});
+    engine.register_fn("finding", |_: Map| {});
+    engine.register_fn("metric", |_: &str, _: Dynamic| {});
+    let started = Instant::now();
+    engine.on_progress(move |ops| {
+        (ops % 1024 == 0 && started.elapsed().as_millis() > 200).then(|| Dynamic::from("time"))
+    });
+    let line = Arc::new(AtomicUsize::new(0));
+    let seen = line.clone();
+    // Flagged "volatile" by rhai, not deprecated; chattcp pins rhai 1.x.
+    #[allow(deprecated)]
+    engine.register_debugger(
+        |_, debugger| debugger,
+        move |_, event, _, _, pos| {
+            if let (rhai::debugger::DebuggerEvent::Step, Some(l)) = (event, pos.line()) {
+                seen.store(l, Ordering::Relaxed);
+            }
+            Ok(rhai::debugger::DebuggerCommand::StepInto)
+        },
+    );
+    let mut state = state.clone();
+    let mut scope = Scope::new();
+    let options = CallFnOptions::new()
+        .eval_ast(false)
+        .rewind_scope(true)
+        .bind_this_ptr(&mut state);
+    let _ = match arg {
+        Some(a) => engine.call_fn_with_options::<Dynamic>(
+            options,
+            &mut scope,
+            &script.ast,
+            handler.name(),
+            (a.clone(),),
+        ),
+        None => engine.call_fn_with_options::<Dynamic>(
+            options,
+            &mut scope,
+            &script.ast,
+            handler.name(),
+            (),
+        ),
+    };
+    line.load(Ordering::Relaxed)
 }
 
 /// What the output functions need to know: who is running, on what.
@@ -170,7 +241,10 @@ fn parse_finding(m: &Map, script: &str) -> Result<Finding, String> {
     };
     let frames = m.get("frames").map_or(Ok(Vec::new()), to_frames)?;
     for key in m.keys() {
-        if !matches!(key.as_str(), "id" | "severity" | "conn" | "frames" | "title" | "detail") {
+        if !matches!(
+            key.as_str(),
+            "id" | "severity" | "conn" | "frames" | "title" | "detail"
+        ) {
             return Err(format!(
                 "a finding has no field `{key}` (it has id, severity, conn, frames, title, detail)"
             ));
@@ -212,6 +286,7 @@ pub struct ScriptHost<'s> {
     capture_start: Option<Timestamp>,
     any: [bool; Handler::ALL.len()],
     payload_wanted: bool,
+    calls: u64,
 }
 
 impl<'s> ScriptHost<'s> {
@@ -277,7 +352,8 @@ impl<'s> ScriptHost<'s> {
             move |ctx: NativeCallContext, m: Map| -> Result<(), Box<EvalAltResult>> {
                 let mut g = lock(&c);
                 let script = g.script.clone();
-                let f = parse_finding(&m, &script).map_err(|e| runtime_error(e, ctx.call_position()))?;
+                let f = parse_finding(&m, &script)
+                    .map_err(|e| runtime_error(e, ctx.call_position()))?;
                 g.output.add_finding(f);
                 Ok(())
             },
@@ -302,7 +378,10 @@ impl<'s> ScriptHost<'s> {
         let mut host = ScriptHost {
             engine,
             scripts,
-            states: scripts.iter().map(|_| Dynamic::from_map(Map::new())).collect(),
+            states: scripts
+                .iter()
+                .map(|_| Dynamic::from_map(Map::new()))
+                .collect(),
             scopes: scripts.iter().map(|_| Scope::new()).collect(),
             stopped: vec![false; scripts.len()],
             collector,
@@ -311,7 +390,10 @@ impl<'s> ScriptHost<'s> {
             limits,
             capture_start: None,
             any,
-            payload_wanted: scripts.iter().any(|s| s.handles(Handler::Packet) && s.reads_payload),
+            payload_wanted: scripts
+                .iter()
+                .any(|s| s.handles(Handler::Packet) && s.reads_payload),
+            calls: 0,
         };
         for i in 0..scripts.len() {
             host.call(i, Handler::Init, None, None);
@@ -325,12 +407,18 @@ impl<'s> ScriptHost<'s> {
         self.any[handler as usize]
     }
 
+    /// Handler calls made so far (events that crossed into rhai).
+    pub fn calls(&self) -> u64 {
+        self.calls
+    }
+
     /// Calls `handler` of script `i` with `arg`.
-    fn call(&mut self, i: usize, handler: Handler, arg: Option<Dynamic>, frame: Option<u64>) {
+    fn call(&mut self, i: usize, handler: Handler, arg: Option<&Dynamic>, frame: Option<u64>) {
         let script = &self.scripts[i];
         if self.stopped[i] || !script.handles(handler) {
             return;
         }
+        self.calls += 1;
         {
             let mut g = lock(&self.collector);
             g.script.clone_from(&script.name);
@@ -351,7 +439,7 @@ impl<'s> ScriptHost<'s> {
                 &mut self.scopes[i],
                 &script.ast,
                 handler.name(),
-                (a,),
+                (a.clone(),),
             ),
             None => self.engine.call_fn_with_options::<Dynamic>(
                 options,
@@ -362,13 +450,25 @@ impl<'s> ScriptHost<'s> {
             ),
         };
         if let Err(e) = result {
-            let error = self.describe(script, handler, frame, &e);
+            let mut error = self.describe(script, handler, frame, &e);
+            if error.line == 0 {
+                // rhai drops the position of a broken limit; find the line by
+                // running the call again, stepping, on a copy of the state.
+                error.line = locate(script, handler, arg, &self.states[i], &self.limits);
+                error.source_line = script.line(error.line).to_string();
+            }
             self.stopped[i] = true;
             lock(&self.collector).output.errors.push(error);
         }
     }
 
-    fn describe(&self, script: &Script, handler: Handler, frame: Option<u64>, e: &EvalAltResult) -> RuntimeError {
+    fn describe(
+        &self,
+        script: &Script,
+        handler: Handler,
+        frame: Option<u64>,
+        e: &EvalAltResult,
+    ) -> RuntimeError {
         let inner = e.unwrap_inner();
         let line = inner.position().line().unwrap_or(0);
         let l = &self.limits;
@@ -386,8 +486,11 @@ impl<'s> ScriptHost<'s> {
                 l.max_call_depth
             ),
             EvalAltResult::ErrorDataTooLarge(what, ..) => format!(
-                "stopped: {what} over its limit (strings {} bytes, arrays {} items, maps {} entries)",
-                l.max_string, l.max_array, l.max_map
+                "stopped: {} over its limit (strings {} bytes, arrays {} items, maps {} entries)",
+                what.to_lowercase(),
+                l.max_string,
+                l.max_array,
+                l.max_map
             ),
             other => {
                 let mut m = other.to_string();
@@ -411,7 +514,7 @@ impl<'s> ScriptHost<'s> {
     fn dispatch(&mut self, handler: Handler, arg: Dynamic, frame: Option<u64>) {
         for i in 0..self.scripts.len() {
             if self.scripts[i].handles(handler) {
-                self.call(i, handler, Some(arg.clone()), frame);
+                self.call(i, handler, Some(&arg), frame);
             }
         }
     }
@@ -437,15 +540,27 @@ impl EventSink for ScriptHost<'_> {
                 }
             }
             Event::Opened(c) if self.wants(Handler::Open) => {
-                self.dispatch(Handler::Open, Dynamic::from(Opened(**c)), Some(c.first_frame));
+                self.dispatch(
+                    Handler::Open,
+                    Dynamic::from(Opened(**c)),
+                    Some(c.first_frame),
+                );
             }
             Event::Handshake(h) if self.wants(Handler::Handshake) => {
                 let start = self.capture_start.unwrap_or(h.time).nanos();
-                self.dispatch(Handler::Handshake, Dynamic::from(HandshakeDone(**h, start)), Some(h.frame));
+                self.dispatch(
+                    Handler::Handshake,
+                    Dynamic::from(HandshakeDone(**h, start)),
+                    Some(h.frame),
+                );
             }
             Event::Data(d) if self.wants(Handler::Data) => {
                 let start = self.capture_start.unwrap_or(d.time);
-                self.dispatch(Handler::Data, Dynamic::from(Data::new(d, start)), Some(d.frame));
+                self.dispatch(
+                    Handler::Data,
+                    Dynamic::from(Data::new(d, start)),
+                    Some(d.frame),
+                );
             }
             Event::Closed(c) if self.wants(Handler::Close) => {
                 self.dispatch(Handler::Close, Dynamic::from(Closed((*c).clone())), None);

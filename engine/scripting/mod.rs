@@ -57,7 +57,12 @@ pub fn load_file(path: &Path, limits: &ScriptLimits) -> Result<Script, LoadError
         .unwrap_or("script")
         .to_string();
     let engine = host::sandbox_engine(limits);
-    Ok(Script::compile(&engine, &name, &path.display().to_string(), &source)?)
+    Ok(Script::compile(
+        &engine,
+        &name,
+        &path.display().to_string(),
+        &source,
+    )?)
 }
 
 /// The built-in scripts (all, or those of one kind), with the `.rhai` files

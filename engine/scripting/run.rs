@@ -115,7 +115,12 @@ impl EventSink for Both<'_, '_> {
 }
 
 /// Runs `scripts` over one capture.
-pub fn analyse(path: &Path, scripts: &[Script], limits: Limits, script_limits: ScriptLimits) -> CaptureReport {
+pub fn analyse(
+    path: &Path,
+    scripts: &[Script],
+    limits: Limits,
+    script_limits: ScriptLimits,
+) -> CaptureReport {
     let file = path.display().to_string();
     let mut report = CaptureReport {
         file: file.clone(),
@@ -140,7 +145,12 @@ pub fn analyse(path: &Path, scripts: &[Script], limits: Limits, script_limits: S
     };
     match pipeline::run(source, limits, &mut sink) {
         Ok(outcome) => {
-            report.warnings = outcome.summary.warnings.iter().map(|w| format!("{file}: {w}")).collect();
+            report.warnings = outcome
+                .summary
+                .warnings
+                .iter()
+                .map(|w| format!("{file}: {w}"))
+                .collect();
             if let Some(d) = outcome.damage {
                 report.problem = Some(format!("{file}: {d}"));
             }

@@ -170,7 +170,11 @@ impl fmt::Display for CompileError {
         if self.line == 0 {
             return write!(f, "{}: {}", self.file, self.message);
         }
-        writeln!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+        writeln!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )?;
         let gutter = self.line.to_string();
         writeln!(f, "{gutter} | {}", self.source_line)?;
         write!(
@@ -204,7 +208,12 @@ pub struct Script {
 
 impl Script {
     /// Compiles `source` with `engine` (which holds the sandbox settings).
-    pub fn compile(engine: &Engine, name: &str, origin: &str, source: &str) -> Result<Script, CompileError> {
+    pub fn compile(
+        engine: &Engine,
+        name: &str,
+        origin: &str,
+        source: &str,
+    ) -> Result<Script, CompileError> {
         let file = if origin == "built-in" {
             format!("{name}.rhai (built-in)")
         } else {
@@ -280,6 +289,9 @@ impl Script {
 
     /// The source line `line` (1-based), for messages.
     pub fn line(&self, line: usize) -> &str {
-        self.source.lines().nth(line.saturating_sub(1)).unwrap_or("")
+        self.source
+            .lines()
+            .nth(line.saturating_sub(1))
+            .unwrap_or("")
     }
 }

@@ -12,11 +12,9 @@ use crate::decode::TcpOptions;
 use crate::events::{DataChunk, Handshake};
 use crate::reassembly::Chunk;
 use crate::render::text::FlagLetters;
-use crate::tracking::summary::completeness_label;
-use crate::tracking::{
-    ConnectionInfo, ConnectionSummary, Flag, Insights, PacketRecord, Role,
-};
 use crate::tracking::analysis::AnalysisFlags;
+use crate::tracking::summary::completeness_label;
+use crate::tracking::{ConnectionInfo, ConnectionSummary, Flag, Insights, PacketRecord, Role};
 
 fn secs(ns: i64) -> FLOAT {
     ns as FLOAT / 1e9
@@ -63,7 +61,10 @@ fn options_map(o: &TcpOptions, ack_base: u32) -> Dynamic {
             .sack_blocks()
             .iter()
             .map(|(l, r)| {
-                Dynamic::from_array(vec![int(l.wrapping_sub(ack_base)), int(r.wrapping_sub(ack_base))])
+                Dynamic::from_array(vec![
+                    int(l.wrapping_sub(ack_base)),
+                    int(r.wrapping_sub(ack_base)),
+                ])
             })
             .collect();
         m.insert("sack".into(), Dynamic::from_array(blocks));
@@ -100,7 +101,10 @@ pub fn from_json(v: &serde_json::Value) -> Dynamic {
         Value::String(s) => text(s.as_str()),
         Value::Array(a) => Dynamic::from_array(a.iter().map(from_json).collect()),
         Value::Object(o) => {
-            let m: Map = o.iter().map(|(k, v)| (k.as_str().into(), from_json(v))).collect();
+            let m: Map = o
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), from_json(v)))
+                .collect();
             Dynamic::from_map(m)
         }
     }
@@ -121,7 +125,11 @@ impl Packet {
     pub fn new(p: &PacketRecord<'_>, with_payload: bool) -> Self {
         Packet {
             record: p.detached(),
-            payload: if with_payload { p.payload.to_vec() } else { Vec::new() },
+            payload: if with_payload {
+                p.payload.to_vec()
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -134,7 +142,9 @@ pub const PACKET_FIELDS: &[Getter<Packet>] = &[
     ("frame", |p| int(p.record.frame)),
     ("conn", |p| int(p.record.conn)),
     ("time", |p| Dynamic::from_float(secs(p.record.rel_time_ns))),
-    ("epoch", |p| Dynamic::from_float(p.record.time.as_secs_f64())),
+    ("epoch", |p| {
+        Dynamic::from_float(p.record.time.as_secs_f64())
+    }),
     ("src", |p| text(p.record.src.to_string())),
     ("dst", |p| text(p.record.dst.to_string())),
     ("src_ip", |p| text(p.record.src.ip.to_string())),
@@ -142,17 +152,37 @@ pub const PACKET_FIELDS: &[Getter<Packet>] = &[
     ("src_port", |p| int(p.record.src.port)),
     ("dst_port", |p| int(p.record.dst.port)),
     ("dir", |p| text(p.record.dir.name())),
-    ("from_client", |p| Dynamic::from_bool(p.record.dir.sender() == Role::Client)),
+    ("from_client", |p| {
+        Dynamic::from_bool(p.record.dir.sender() == Role::Client)
+    }),
     ("flags", |p| text(flag_names(p.record.flags))),
-    ("flag_letters", |p| text(FlagLetters(p.record.flags).to_string())),
-    ("syn", |p| Dynamic::from_bool(p.record.flags & flags::SYN != 0)),
-    ("ack_flag", |p| Dynamic::from_bool(p.record.flags & flags::ACK != 0)),
-    ("fin", |p| Dynamic::from_bool(p.record.flags & flags::FIN != 0)),
-    ("rst", |p| Dynamic::from_bool(p.record.flags & flags::RST != 0)),
-    ("psh", |p| Dynamic::from_bool(p.record.flags & flags::PSH != 0)),
-    ("urg", |p| Dynamic::from_bool(p.record.flags & flags::URG != 0)),
-    ("ece", |p| Dynamic::from_bool(p.record.flags & flags::ECE != 0)),
-    ("cwr", |p| Dynamic::from_bool(p.record.flags & flags::CWR != 0)),
+    ("flag_letters", |p| {
+        text(FlagLetters(p.record.flags).to_string())
+    }),
+    ("syn", |p| {
+        Dynamic::from_bool(p.record.flags & flags::SYN != 0)
+    }),
+    ("ack_flag", |p| {
+        Dynamic::from_bool(p.record.flags & flags::ACK != 0)
+    }),
+    ("fin", |p| {
+        Dynamic::from_bool(p.record.flags & flags::FIN != 0)
+    }),
+    ("rst", |p| {
+        Dynamic::from_bool(p.record.flags & flags::RST != 0)
+    }),
+    ("psh", |p| {
+        Dynamic::from_bool(p.record.flags & flags::PSH != 0)
+    }),
+    ("urg", |p| {
+        Dynamic::from_bool(p.record.flags & flags::URG != 0)
+    }),
+    ("ece", |p| {
+        Dynamic::from_bool(p.record.flags & flags::ECE != 0)
+    }),
+    ("cwr", |p| {
+        Dynamic::from_bool(p.record.flags & flags::CWR != 0)
+    }),
     ("seq", |p| int(p.record.seq)),
     ("ack", |p| int(p.record.ack)),
     ("seq_raw", |p| int(p.record.seq_raw)),
@@ -163,7 +193,9 @@ pub const PACKET_FIELDS: &[Getter<Packet>] = &[
     ("missing", |p| int(p.record.missing)),
     ("win", |p| int(p.record.win)),
     ("win_raw", |p| int(p.record.win_raw)),
-    ("win_scale", |p| opt_int(p.record.win_shift.map(|s| 1u32 << s))),
+    ("win_scale", |p| {
+        opt_int(p.record.win_shift.map(|s| 1u32 << s))
+    }),
     ("header_len", |p| int(p.record.header_len)),
     ("state", |p| text(p.record.state.name())),
     ("analysis", |p| flag_list(p.record.analysis)),
@@ -171,15 +203,32 @@ pub const PACKET_FIELDS: &[Getter<Packet>] = &[
     ("dup_ack_num", |p| int(p.record.details.dup_ack_num)),
     ("dup_ack_frame", |p| int(p.record.details.dup_ack_frame)),
     ("acks_frame", |p| int(p.record.details.acks_frame)),
-    ("ack_rtt", |p| Dynamic::from_float(secs(p.record.details.ack_rtt_ns))),
-    ("rto", |p| Dynamic::from_float(secs(p.record.details.rto_ns))),
+    ("ack_rtt", |p| {
+        Dynamic::from_float(secs(p.record.details.ack_rtt_ns))
+    }),
+    ("rto", |p| {
+        Dynamic::from_float(secs(p.record.details.rto_ns))
+    }),
     ("rto_frame", |p| int(p.record.details.rto_frame)),
     ("bytes_in_flight", |p| int(p.record.details.bytes_in_flight)),
-    ("irtt", |p| p.record.irtt_ns.map_or(Dynamic::UNIT, |n| Dynamic::from_float(secs(n)))),
-    ("in_icmp_error", |p| Dynamic::from_bool(p.record.in_icmp_error)),
-    ("options", |p| options_map(&p.record.options, p.record.ack_raw.wrapping_sub(p.record.ack))),
+    ("irtt", |p| {
+        p.record
+            .irtt_ns
+            .map_or(Dynamic::UNIT, |n| Dynamic::from_float(secs(n)))
+    }),
+    ("in_icmp_error", |p| {
+        Dynamic::from_bool(p.record.in_icmp_error)
+    }),
+    ("options", |p| {
+        options_map(
+            &p.record.options,
+            p.record.ack_raw.wrapping_sub(p.record.ack),
+        )
+    }),
     ("payload", |p| Dynamic::from_blob(p.payload.clone())),
-    ("payload_text", |p| text(String::from_utf8_lossy(&p.payload).into_owned())),
+    ("payload_text", |p| {
+        text(String::from_utf8_lossy(&p.payload).into_owned())
+    }),
 ];
 
 /// A connection as it opens, as `on_open(c)` receives it.
@@ -226,31 +275,48 @@ pub const CLOSE_FIELDS: &[Getter<Closed>] = &[
     ("bytes_s2c", |c| int(c.0.bytes[1])),
     ("handshake", |c| text(c.0.handshake.name())),
     ("close", |c| text(c.0.close.name())),
-    ("closed_by", |c| c.0.closed_by.map_or(Dynamic::UNIT, |r| text(r.name()))),
-    ("reset_by", |c| c.0.reset_by.map_or(Dynamic::UNIT, |r| text(r.name()))),
-    ("reset_after", |c| c.0.reset_after.map_or(Dynamic::UNIT, text)),
+    ("closed_by", |c| {
+        c.0.closed_by.map_or(Dynamic::UNIT, |r| text(r.name()))
+    }),
+    ("reset_by", |c| {
+        c.0.reset_by.map_or(Dynamic::UNIT, |r| text(r.name()))
+    }),
+    ("reset_after", |c| {
+        c.0.reset_after.map_or(Dynamic::UNIT, text)
+    }),
     ("completeness", |c| int(c.0.completeness)),
-    ("completeness_label", |c| text(completeness_label(c.0.completeness))),
+    ("completeness_label", |c| {
+        text(completeness_label(c.0.completeness))
+    }),
     ("conn_state", |c| text(c.0.conn_state)),
     ("history", |c| text(c.0.history.as_str())),
-    ("irtt", |c| c.0.irtt_ns.map_or(Dynamic::UNIT, |n| Dynamic::from_float(secs(n)))),
+    ("irtt", |c| {
+        c.0.irtt_ns
+            .map_or(Dynamic::UNIT, |n| Dynamic::from_float(secs(n)))
+    }),
     ("keep_alives", |c| int(c.0.keep_alives)),
     ("keep_alive_intervals", |c| {
-        let a: Array = c
-            .0
-            .keep_alive_intervals_ns
-            .iter()
-            .map(|n| Dynamic::from_float(secs(*n)))
-            .collect();
+        let a: Array =
+            c.0.keep_alive_intervals_ns
+                .iter()
+                .map(|n| Dynamic::from_float(secs(*n)))
+                .collect();
         Dynamic::from_array(a)
     }),
     ("final_states", |c| {
-        Dynamic::from_array(vec![text(c.0.final_states[0].name()), text(c.0.final_states[1].name())])
+        Dynamic::from_array(vec![
+            text(c.0.final_states[0].name()),
+            text(c.0.final_states[1].name()),
+        ])
     }),
     ("missing_c2s", |c| int(c.0.reassembly[0].missing)),
     ("missing_s2c", |c| int(c.0.reassembly[1].missing)),
-    ("reassembly_cap_hits", |c| int(c.0.reassembly[0].cap_hits + c.0.reassembly[1].cap_hits)),
-    ("timeline", |c| from_json(&crate::render::json::timeline_json(&c.0.timeline))),
+    ("reassembly_cap_hits", |c| {
+        int(c.0.reassembly[0].cap_hits + c.0.reassembly[1].cap_hits)
+    }),
+    ("timeline", |c| {
+        from_json(&crate::render::json::timeline_json(&c.0.timeline))
+    }),
     ("flag_counts", |c| {
         let mut m = Map::new();
         for (i, f) in Flag::ALL.iter().enumerate() {
@@ -268,10 +334,15 @@ pub struct HandshakeDone(pub Handshake, pub i64);
 pub const HANDSHAKE_FIELDS: &[Getter<HandshakeDone>] = &[
     ("conn", |h| int(h.0.conn)),
     ("frame", |h| int(h.0.frame)),
-    ("time", |h| Dynamic::from_float(secs(h.0.time.since(crate::capture::Timestamp(h.1))))),
+    ("time", |h| {
+        Dynamic::from_float(secs(h.0.time.since(crate::capture::Timestamp(h.1))))
+    }),
     ("syn_frame", |h| int(h.0.syn_frame)),
     ("syn_ack_frame", |h| int(h.0.syn_ack_frame)),
-    ("irtt", |h| h.0.irtt_ns.map_or(Dynamic::UNIT, |n| Dynamic::from_float(secs(n)))),
+    ("irtt", |h| {
+        h.0.irtt_ns
+            .map_or(Dynamic::UNIT, |n| Dynamic::from_float(secs(n)))
+    }),
 ];
 
 /// Reassembled bytes, as `on_data(d)` receives them.
@@ -318,9 +389,17 @@ pub const DATA_FIELDS: &[Getter<Data>] = &[
     ("dir", |d| text(d.dir)),
     ("from_client", |d| Dynamic::from_bool(d.dir == "c2s")),
     ("offset", |d| int(d.offset)),
-    ("len", |d| int(if d.gap > 0 { d.gap } else { d.bytes.len() as u64 })),
+    ("len", |d| {
+        int(if d.gap > 0 {
+            d.gap
+        } else {
+            d.bytes.len() as u64
+        })
+    }),
     ("bytes", |d| Dynamic::from_blob(d.bytes.clone())),
-    ("text", |d| text(String::from_utf8_lossy(&d.bytes).into_owned())),
+    ("text", |d| {
+        text(String::from_utf8_lossy(&d.bytes).into_owned())
+    }),
     ("is_gap", |d| Dynamic::from_bool(d.gap > 0)),
     ("frame", |d| int(d.frame)),
     ("time", |d| Dynamic::from_float(d.time)),
@@ -336,7 +415,12 @@ pub fn register(engine: &mut Engine) {
         Flag::from_name(flag).is_some_and(|f| p.record.analysis.has(f))
     });
     engine.register_fn("to_string", |p: &mut Packet| {
-        format!("frame {} ({} {})", p.record.frame, p.record.dir.name(), flag_names(p.record.flags))
+        format!(
+            "frame {} ({} {})",
+            p.record.frame,
+            p.record.dir.name(),
+            flag_names(p.record.flags)
+        )
     });
     engine.register_type_with_name::<Opened>("Opened");
     for (name, get) in OPEN_FIELDS {

@@ -25,7 +25,9 @@ pub use analysis::Flag;
 use analysis::{AnalysisFlags, FlowAnalysis, SegmentAnalysis, SegmentFacts, WindowScale};
 pub use state::TcpState;
 use summary::SummaryBuilder;
-pub use summary::{CloseStyle, ConnectionSummary, FrameTime, HandshakeOutcome, Timeline, ZeroWindow};
+pub use summary::{
+    CloseStyle, ConnectionSummary, FrameTime, HandshakeOutcome, Timeline, ZeroWindow,
+};
 
 /// An address and port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

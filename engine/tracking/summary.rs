@@ -453,7 +453,11 @@ impl SummaryBuilder {
         }
         // The server acknowledging more than the client's SYN: it holds the
         // connection as established.
-        if role == Role::Server && flags & ACK != 0 && flags & SYN == 0 && t.server_acked_data.is_none() {
+        if role == Role::Server
+            && flags & ACK != 0
+            && flags & SYN == 0
+            && t.server_acked_data.is_none()
+        {
             if let Some(isn) = self.client_isn {
                 if (p.ack_raw.wrapping_sub(isn.wrapping_add(1)) as i32) > 0 {
                     t.server_acked_data = Some(at);
