@@ -563,7 +563,11 @@ impl EventSink for ScriptHost<'_> {
                 );
             }
             Event::Closed(c) if self.wants(Handler::Close) => {
-                self.dispatch(Handler::Close, Dynamic::from(Closed((*c).clone())), None);
+                self.dispatch(
+                    Handler::Close,
+                    Dynamic::from(Closed(Arc::new((*c).clone()))),
+                    None,
+                );
             }
             _ => {}
         }

@@ -4,6 +4,8 @@
 //! what the engine registers and what the reference in
 //! `docs/writing-rules.md` is checked against, so the two cannot drift.
 
+use std::sync::Arc;
+
 use rhai::{Array, Blob, Dynamic, Engine, ImmutableString, Map, FLOAT, INT};
 
 use crate::decode::flags;
@@ -14,7 +16,9 @@ use crate::reassembly::Chunk;
 use crate::render::text::FlagLetters;
 use crate::tracking::analysis::AnalysisFlags;
 use crate::tracking::summary::completeness_label;
-use crate::tracking::{ConnectionInfo, ConnectionSummary, Flag, Insights, PacketRecord, Role};
+use crate::tracking::{
+    ConnectionInfo, ConnectionSummary, Flag, FrameTime, Insights, PacketRecord, Role, ZeroWindow,
+};
 
 fn secs(ns: i64) -> FLOAT {
     ns as FLOAT / 1e9
@@ -86,28 +90,6 @@ fn options_map(o: &TcpOptions, ack_base: u32) -> Dynamic {
         m.insert("cut_by_snaplen".into(), Dynamic::TRUE);
     }
     Dynamic::from_map(m)
-}
-
-/// Turns JSON into the matching rhai value (maps, arrays, numbers, text, `()`).
-pub fn from_json(v: &serde_json::Value) -> Dynamic {
-    use serde_json::Value;
-    match v {
-        Value::Null => Dynamic::UNIT,
-        Value::Bool(b) => Dynamic::from_bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Dynamic::from_int(i),
-            None => Dynamic::from_float(n.as_f64().unwrap_or(0.0)),
-        },
-        Value::String(s) => text(s.as_str()),
-        Value::Array(a) => Dynamic::from_array(a.iter().map(from_json).collect()),
-        Value::Object(o) => {
-            let m: Map = o
-                .iter()
-                .map(|(k, v)| (k.as_str().into(), from_json(v)))
-                .collect();
-            Dynamic::from_map(m)
-        }
-    }
 }
 
 /// A packet, as `on_packet(p)` receives it.
@@ -249,9 +231,118 @@ pub const OPEN_FIELDS: &[Getter<Opened>] = &[
     ("reused_ports", |c| Dynamic::from_bool(c.0.reused_ports)),
 ];
 
-/// A finished connection's summary, as `on_close(c)` receives it.
+/// A finished connection's summary, as `on_close(c)` receives it (shared,
+/// so that handing it to several scripts copies nothing).
 #[derive(Clone, Debug)]
-pub struct Closed(pub ConnectionSummary);
+pub struct Closed(pub Arc<ConnectionSummary>);
+
+/// A connection's timeline (`c.timeline`).
+#[derive(Clone, Debug)]
+pub struct TimelineValue(pub Arc<ConnectionSummary>);
+
+/// One side's zero-window episodes (`c.timeline.zero_window_client`, ...).
+#[derive(Clone, Copy, Debug)]
+pub struct ZeroWindowValue(pub ZeroWindow);
+
+fn frame_of(f: Option<FrameTime>) -> Dynamic {
+    f.map_or(Dynamic::UNIT, |f| int(f.frame))
+}
+
+fn time_of(f: Option<FrameTime>) -> Dynamic {
+    f.map_or(Dynamic::UNIT, |f| Dynamic::from_float(secs(f.time_ns)))
+}
+
+fn frames_of(v: &[FrameTime]) -> Dynamic {
+    Dynamic::from_array(v.iter().map(|f| int(f.frame)).collect())
+}
+
+fn times_of(v: &[FrameTime]) -> Dynamic {
+    Dynamic::from_array(
+        v.iter()
+            .map(|f| Dynamic::from_float(secs(f.time_ns)))
+            .collect(),
+    )
+}
+
+fn zero_window_of(z: &ZeroWindow) -> Dynamic {
+    if z.episodes == 0 && z.probes == 0 {
+        Dynamic::UNIT
+    } else {
+        Dynamic::from(ZeroWindowValue(*z))
+    }
+}
+
+/// The fields of `c.timeline`: the same names as `timeline` in `conns --json`.
+pub const TIMELINE_FIELDS: &[Getter<TimelineValue>] = &[
+    ("syn_frames", |t| frames_of(&t.0.timeline.syns)),
+    ("syn_times", |t| times_of(&t.0.timeline.syns)),
+    ("syn_ack_frames", |t| frames_of(&t.0.timeline.syn_acks)),
+    ("syn_ack_times", |t| times_of(&t.0.timeline.syn_acks)),
+    ("final_ack_frame", |t| frame_of(t.0.timeline.final_ack)),
+    ("final_ack_time", |t| time_of(t.0.timeline.final_ack)),
+    ("server_acked_data_frame", |t| {
+        frame_of(t.0.timeline.server_acked_data)
+    }),
+    ("server_acked_data_time", |t| {
+        time_of(t.0.timeline.server_acked_data)
+    }),
+    ("client_fin_frame", |t| frame_of(t.0.timeline.fins[0])),
+    ("client_fin_time", |t| time_of(t.0.timeline.fins[0])),
+    ("server_fin_frame", |t| frame_of(t.0.timeline.fins[1])),
+    ("server_fin_time", |t| time_of(t.0.timeline.fins[1])),
+    ("reset_frame", |t| frame_of(t.0.timeline.reset)),
+    ("reset_time", |t| time_of(t.0.timeline.reset)),
+    ("reset_state", |t| {
+        t.0.timeline
+            .reset_state
+            .map_or(Dynamic::UNIT, |s| text(s.name()))
+    }),
+    ("unacked_at_reset_client", |t| {
+        int(t.0.timeline.unacked_at_reset[0])
+    }),
+    ("unacked_at_reset_server", |t| {
+        int(t.0.timeline.unacked_at_reset[1])
+    }),
+    ("retransmission_frames", |t| {
+        frames_of(&t.0.timeline.retransmissions)
+    }),
+    ("worst_rto", |t| {
+        t.0.timeline
+            .worst_rto
+            .map_or(Dynamic::UNIT, |(_, ns)| Dynamic::from_float(secs(ns)))
+    }),
+    ("worst_rto_frame", |t| {
+        t.0.timeline
+            .worst_rto
+            .map_or(Dynamic::UNIT, |(f, _)| int(f.frame))
+    }),
+    ("zero_window_client", |t| {
+        zero_window_of(&t.0.timeline.zero_window[0])
+    }),
+    ("zero_window_server", |t| {
+        zero_window_of(&t.0.timeline.zero_window[1])
+    }),
+    ("keep_alives_client", |t| int(t.0.timeline.keep_alives[0])),
+    ("keep_alives_server", |t| int(t.0.timeline.keep_alives[1])),
+    ("first_keep_alive_idle_client", |t| {
+        t.0.timeline.first_keep_alive_idle[0]
+            .map_or(Dynamic::UNIT, |n| Dynamic::from_float(secs(n)))
+    }),
+    ("first_keep_alive_idle_server", |t| {
+        t.0.timeline.first_keep_alive_idle[1]
+            .map_or(Dynamic::UNIT, |n| Dynamic::from_float(secs(n)))
+    }),
+];
+
+/// The fields of one side's zero-window episodes.
+pub const ZERO_WINDOW_FIELDS: &[Getter<ZeroWindowValue>] = &[
+    ("first_frame", |z| frame_of(z.0.first)),
+    ("first_time", |z| time_of(z.0.first)),
+    ("episodes", |z| int(z.0.episodes)),
+    ("stalled", |z| Dynamic::from_float(secs(z.0.stalled_ns))),
+    ("still_zero", |z| Dynamic::from_bool(z.0.still_zero)),
+    ("probes", |z| int(z.0.probes)),
+];
 
 /// The fields of a connection summary (those of `conns --json` and more).
 pub const CLOSE_FIELDS: &[Getter<Closed>] = &[
@@ -314,9 +405,7 @@ pub const CLOSE_FIELDS: &[Getter<Closed>] = &[
     ("reassembly_cap_hits", |c| {
         int(c.0.reassembly[0].cap_hits + c.0.reassembly[1].cap_hits)
     }),
-    ("timeline", |c| {
-        from_json(&crate::render::json::timeline_json(&c.0.timeline))
-    }),
+    ("timeline", |c| Dynamic::from(TimelineValue(c.0.clone()))),
     ("flag_counts", |c| {
         let mut m = Map::new();
         for (i, f) in Flag::ALL.iter().enumerate() {
@@ -428,6 +517,14 @@ pub fn register(engine: &mut Engine) {
     }
     engine.register_type_with_name::<Closed>("Connection");
     for (name, get) in CLOSE_FIELDS {
+        engine.register_get(*name, *get);
+    }
+    engine.register_type_with_name::<TimelineValue>("Timeline");
+    for (name, get) in TIMELINE_FIELDS {
+        engine.register_get(*name, *get);
+    }
+    engine.register_type_with_name::<ZeroWindowValue>("ZeroWindow");
+    for (name, get) in ZERO_WINDOW_FIELDS {
         engine.register_get(*name, *get);
     }
     engine.register_fn("count", |c: &mut Closed, flag: &str| {
