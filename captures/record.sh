@@ -17,12 +17,19 @@
 # interface (veth-cli), Ethernet link type, default snaplen, filter "tcp".
 # Loss and "lost" packets are made with iptables in one namespace (see each
 # scenario below).  No traffic leaves the two namespaces.
+#
+# The SSE and WebSocket captures use aiohttp and websockets (recipe/apps.py)
+# from a virtual environment, $VENV (default /tmp/chattcp-rec-venv), which is
+# made from recipe/requirements.txt (PyPI) when one of them is recorded and
+# it is missing or holds other versions.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 RECIPE=$HERE/recipe
 PY=${PYTHON:-python3}
 TRIES=${TRIES:-5}
+VENV=${VENV:-/tmp/chattcp-rec-venv}
+VPY=$VENV/bin/python
 
 NS_C=chattcp-rec-cli
 NS_S=chattcp-rec-srv
@@ -42,7 +49,17 @@ ALL=(
     connection-refused
     syn-unanswered
     http-keep-alive
+    http-header-newline
+    sse-gzip
+    sse-plain
+    sse-gzip-buffered
+    websocket
+    websocket-deflate
 )
+# Captures whose programs need the virtual environment (aiohttp, websockets).
+NEEDS_VENV=(sse-gzip sse-plain sse-gzip-buffered websocket websocket-deflate)
+# Captures whose client is curl.
+NEEDS_CURL=(http-keep-alive sse-gzip sse-plain sse-gzip-buffered)
 
 WORK=
 PIDS=()
@@ -85,6 +102,35 @@ preflight() {
     for name in "$@"; do
         [[ " ${ALL[*]} " == *" $name "* ]] || die "unknown capture: $name (known: ${ALL[*]})"
     done
+    local names=("$@")
+    [ ${#names[@]} -gt 0 ] || names=("${ALL[@]}")
+    for name in "${names[@]}"; do
+        if [[ " ${NEEDS_CURL[*]} " == *" $name "* ]]; then
+            command -v curl >/dev/null || die "curl not found (needed for $name)"
+        fi
+    done
+    for name in "${names[@]}"; do
+        if [[ " ${NEEDS_VENV[*]} " == *" $name "* ]]; then
+            ensure_venv
+            break
+        fi
+    done
+}
+
+# ensure_venv: $VENV holds exactly the versions in recipe/requirements.txt.
+# (Made in the root namespace, before set-up: pip needs the network.)
+ensure_venv() {
+    local want have line ok=1
+    want=$(grep -E '^[A-Za-z0-9_.-]+==' "$RECIPE/requirements.txt")
+    have=$("$VPY" -m pip freeze 2>/dev/null || true)
+    while read -r line; do
+        grep -qixF "$line" <<<"$have" || ok=0
+    done <<<"$want"
+    [ "$ok" -eq 1 ] && return 0
+    log "making the virtual environment $VENV (aiohttp, websockets from PyPI)"
+    "$PY" -m venv "$VENV" || die "cannot make $VENV"
+    "$VPY" -m pip install -q --disable-pip-version-check -r "$RECIPE/requirements.txt" \
+        || die "pip install into $VENV failed"
 }
 
 setup() {
@@ -158,11 +204,13 @@ stop_capture() {
 }
 
 SERVER_PID=
+# start_server NAME [PYTHON SCRIPT]: start NAME's server program (default:
+# scenarios.py with $PY) in the server's namespace; wait until it listens.
 start_server() {
-    local name=$1
+    local name=$1 py=${2:-$PY} script=${3:-$RECIPE/scenarios.py}
     rm -f "$WORK/ready"
     ip netns exec "$NS_S" env READY_FILE="$WORK/ready" SERVER_IP="$S_IP" WWW_DIR="$WORK/www" \
-        "$PY" "$RECIPE/scenarios.py" server "$name" &
+        "$py" "$script" server "$name" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     local i
@@ -192,6 +240,12 @@ wait_server() {
 
 client() {
     in_c env SERVER_IP="$S_IP" "$@" "$PY" "$RECIPE/scenarios.py" client "$CURRENT"
+}
+
+# The same for the programs in apps.py (aiohttp, websockets), with $VPY.
+start_app_server() { start_server "$1" "$VPY" "$RECIPE/apps.py"; }
+app_client() {
+    in_c env SERVER_IP="$S_IP" "$@" "$VPY" "$RECIPE/apps.py" client "$CURRENT"
 }
 
 # --- scenarios: each runs while tcpdump records on the client's interface ----------
@@ -305,6 +359,59 @@ scenario_http-keep-alive() {
     in_c curl -sS --http1.1 -o /dev/null -o /dev/null -o /dev/null \
         "http://$S_IP:8080/" "http://$S_IP:8080/a.txt" "http://$S_IP:8080/b.txt"
     wait_server
+}
+
+scenario_http-header-newline() {
+    # A raw Python socket client POSTs a request whose X-Note value carries a
+    # bare LF ("first line\nsecond part\r\n"), then correct Content-Type and
+    # Content-Length and the body.  Python's http.server (3.11) ends the header
+    # line at the LF and the header block at "second part" (not a header):
+    # Content-Length is lost, it answers 200 to a POST without a body, then
+    # reads the body as the next request line and answers 400 with
+    # "Connection: close" and closes.  The client reads to EOF and closes.
+    start_server "$CURRENT"; client; wait_server
+}
+
+# sse_curl: the SSE client, curl, the same for the three SSE captures.  It
+# accepts gzip (only: aiohttp would pick deflate from curl's default list),
+# decodes with --compressed, prints events as they come (-N); the decoded
+# stream goes to the log.
+sse_curl() {
+    in_c curl -sS --http1.1 -N --compressed -H 'Accept-Encoding: gzip' \
+        "http://$S_IP:$1/events" | sed 's/^/    [curl] /' >&2
+}
+
+scenario_sse-plain() {
+    # aiohttp StreamResponse, text/event-stream, 5 events 0.7 s apart, each
+    # written as it happens (one chunk, one segment each), no compression.
+    start_app_server "$CURRENT"; sse_curl 8012; wait_server
+}
+
+scenario_sse-gzip() {
+    # The same stream, gzip-compressed by the handler with a zlib
+    # Z_SYNC_FLUSH after each event: binary chunks, one per event and
+    # segment, each decodable on arrival.
+    start_app_server "$CURRENT"; sse_curl 8011; wait_server
+}
+
+scenario_sse-gzip-buffered() {
+    # The same stream with aiohttp's own compression (enable_compression()):
+    # no flush per write, so only the 10-byte gzip header leaves at once and
+    # all five events leave together at the end of the stream.
+    start_app_server "$CURRENT"; sse_curl 8013; wait_server
+}
+
+scenario_websocket() {
+    # websockets client and server, permessage-deflate off: upgrade (101),
+    # three masked text messages and their text replies, one binary message,
+    # a ping and its pong, close frames both ways (1000, "session over"),
+    # then the server closes TCP first.
+    start_app_server "$CURRENT"; app_client; wait_server
+}
+
+scenario_websocket-deflate() {
+    # The same session with permessage-deflate (the websockets default).
+    start_app_server "$CURRENT"; app_client; wait_server
 }
 
 # --- main -------------------------------------------------------------------------

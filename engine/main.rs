@@ -112,6 +112,8 @@ enum Command {
 
 /// Exit status for input that cannot be used.
 const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status when a script failed while running (its error is in the report).
+const EXIT_SCRIPT_FAILED: u8 = 1;
 
 fn open(path: &Path) -> anyhow::Result<Box<dyn Read + Send>> {
     if path.as_os_str() == "-" {
@@ -194,6 +196,15 @@ fn run_scripts(
     out.flush().context("output")?;
     let mut code = ExitCode::SUCCESS;
     for r in &reports {
+        for e in &r.output.errors {
+            eprintln!(
+                "chattcp: {}: script {} failed: {}",
+                r.file, e.script, e.message
+            );
+            code = ExitCode::from(EXIT_SCRIPT_FAILED);
+        }
+    }
+    for r in &reports {
         for w in &r.warnings {
             eprintln!("chattcp: warning: {w}");
         }
@@ -249,18 +260,26 @@ fn main() -> ExitCode {
             json,
             threads: n,
             limits,
-        } => match load_scripts(
-            Some(Kind::Diagnosis),
-            rules.as_deref(),
-            &ScriptLimits::default(),
-        ) {
-            Ok(scripts) => run_scripts(&scripts, &files, limits.limits(), threads(n), |r| {
-                if json {
-                    format!("{}\n", report::diagnose_json(r))
-                } else {
-                    report::diagnose_text(r)
+        } => match load_scripts(None, rules.as_deref(), &ScriptLimits::default()) {
+            Ok(mut scripts) => {
+                for s in scripts
+                    .iter()
+                    .filter(|s| s.meta.kind == Kind::Lesson && s.origin != "built-in")
+                {
+                    eprintln!(
+                        "chattcp: {}: a lesson, not a diagnosis: run it with `chattcp run` or `chattcp chat --commentary`",
+                        s.origin
+                    );
                 }
-            }),
+                scripts.retain(|s| s.meta.kind == Kind::Diagnosis);
+                run_scripts(&scripts, &files, limits.limits(), threads(n), |r| {
+                    if json {
+                        format!("{}\n", report::diagnose_json(r))
+                    } else {
+                        report::diagnose_text(r)
+                    }
+                })
+            }
             Err(e) => {
                 eprintln!("chattcp: {e}");
                 Ok(ExitCode::from(EXIT_BAD_INPUT))

@@ -46,7 +46,8 @@ fn run_json(script: &Path, captures: &[&str]) -> Value {
     let mut args = vec!["run", "--json", script.to_str().expect("path")];
     args.extend_from_slice(captures);
     let (code, out, err) = chattcp(&args);
-    assert_eq!(code, 0, "{err}");
+    // 1 says a script failed; its error is in the report.
+    assert!(code == 0 || code == 1, "{err}");
     serde_json::from_str(&out).expect("JSON report")
 }
 
@@ -327,7 +328,10 @@ fn a_runtime_error_names_the_script_handler_line_and_frame() {
         path.to_str().expect("path"),
         "captures/keep-alive.pcap",
     ]);
-    assert_eq!(code, 0, "a failing script is reported, not a failed run");
+    assert_eq!(
+        code, 1,
+        "a failing script is reported, and the status says so"
+    );
     assert!(
         out.contains("script error: oops: on_packet failed at line 3 while processing frame 5"),
         "{out}"
@@ -357,7 +361,8 @@ fn diagnose_with(bad: &str) -> (Value, Duration) {
         "captures/keep-alive.pcap",
     ]);
     let took = started.elapsed();
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 1, "a script failed: {err}");
+    assert!(err.contains("script bad failed"), "{err}");
     let report: Value = serde_json::from_str(&out).expect("JSON");
     let capture = report["captures"][0].clone();
     let ids: Vec<&str> = capture["findings"]
@@ -543,4 +548,45 @@ fn diagnose_json_has_the_documented_shape_and_an_unusable_file_is_status_2() {
         .as_str()
         .unwrap_or("")
         .contains("not a pcap"));
+}
+
+#[test]
+fn the_guides_error_examples_are_what_chattcp_prints() {
+    let doc = guide();
+    let blocks: Vec<&str> = doc
+        .split("```text\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or(""))
+        .collect();
+    assert_eq!(blocks.len(), 2, "a syntax error and a runtime error");
+    let dir = temp_dir("guide-errors");
+    let capture = root().join("captures/keep-alive.pcap");
+    let run = |source: &str| {
+        std::fs::write(dir.join("my-rule.rhai"), source).expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_chattcp"))
+            .current_dir(&dir)
+            .args(["run", "my-rule.rhai"])
+            .arg(&capture)
+            .output()
+            .expect("run chattcp");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let syntax = run("fn on_packet(p) {\n    print(p.frame);\n}\nfn on_close(c {\n}\n");
+    for line in blocks[0].lines() {
+        assert!(
+            syntax.contains(line),
+            "the guide shows {line:?}; chattcp printed:\n{syntax}"
+        );
+    }
+    let runtime = run("fn on_packet(p) {\n    if p.frame == 12 {\n        nope(p);\n    }\n}\n");
+    for line in blocks[1].lines() {
+        assert!(
+            runtime.contains(line),
+            "the guide shows {line:?}; chattcp printed:\n{runtime}"
+        );
+    }
 }

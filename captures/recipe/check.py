@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import zlib
 
 CLIENT = "10.99.0.1"
 SERVER = "10.99.0.2"
@@ -225,6 +226,171 @@ def s_http_keep_alive(p):
     check_no_flags(p)
 
 
+# --- application-level checks (HTTP, SSE, WebSocket) --------------------------------
+
+def data_segments(p, from_client):
+    """Data-carrying segments of one side, in sequence order, retransmissions dropped."""
+    seen, out = set(), []
+    for x in sorted((x for x in p if x.from_client == from_client and x.len > 0), key=lambda x: x.seq):
+        if x.seq not in seen:
+            seen.add(x.seq)
+            out.append(x)
+    return out
+
+
+def stream_bytes(p, from_client):
+    return b"".join(x.payload for x in data_segments(p, from_client))
+
+
+def check_orderly_close(p, first_fin_from_client=None):
+    fins = [x for x in p if x.fin]
+    need(len(fins) == 2 and not any(x.rst for x in p), "no orderly close (two FINs, no RST)")
+    if first_fin_from_client is not None:
+        need(fins[0].from_client == first_fin_from_client,
+             f"the {'client' if first_fin_from_client else 'server'} does not close first")
+    need(p[-1].pure_ack and p[-1].acknum == fins[-1].seq + 1, "the last FIN is not ACKed")
+
+
+def s_http_header_newline(p):
+    check_single_stream(p)
+    check_handshake(p)
+    req = stream_bytes(p, True)
+    need(b"\r\nX-Note: first line\nsecond part\r\n" in req, "the request has no bare LF in X-Note")
+    need(req.count(b"\n") - req.count(b"\r\n") == 2, "not exactly one bare LF in the head (+ one ending the body)")
+    need(len([x for x in p if x.from_client and x.len > 0]) == 1, "the request is not one segment")
+    resp = stream_bytes(p, False)
+    need(resp.startswith(b"HTTP/1.1 200 "), "the first answer is not 200")
+    need(b"body: 0 bytes" in resp, "the server did not see an empty body")
+    need(b"HTTP/1.1 400 " in resp and b"Connection: close" in resp,
+         "no 400 with Connection: close")
+    need(b"'note=hello'" in resp, "the 400 does not name the body as the request line")
+    check_orderly_close(p, first_fin_from_client=False)
+    check_no_flags(p)
+
+
+def dechunk_prefix(body):
+    """Decode as much of a chunked body as is complete; (data, ended)."""
+    out, i = b"", 0
+    while True:
+        j = body.find(b"\r\n", i)
+        if j < 0:
+            return out, False
+        size = int(body[i:j].split(b";")[0], 16)
+        if size == 0:
+            return out, body[j + 2:j + 4] == b"\r\n"
+        if len(body) < j + 2 + size + 2:
+            return out, False
+        out += body[j + 2:j + 2 + size]
+        i = j + 2 + size + 2
+
+
+def sse_progress(p):
+    """For each server data segment: (segment, events complete after it, head)."""
+    segs = data_segments(p, False)
+    acc, rows, head = b"", [], None
+    for x in segs:
+        acc += x.payload
+        n = 0
+        if b"\r\n\r\n" in acc:
+            head, body = acc.split(b"\r\n\r\n", 1)
+            data, _ = dechunk_prefix(body)
+            if b"content-encoding: gzip" in head.lower():
+                data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
+            n = data.count(b"\n\n")
+        rows.append((x, n, head))
+    return rows
+
+
+def s_sse(p, mode):
+    """mode: plain, sync-flush (gzip, one event per segment), buffered (gzip, all at the end)."""
+    check_single_stream(p)
+    check_handshake(p)
+    req = stream_bytes(p, True)
+    need(req.startswith(b"GET /events HTTP/1.1") and b"Accept-Encoding: gzip" in req, "no SSE request")
+    rows = sse_progress(p)
+    need(rows and rows[0][2] is not None, "no response head")
+    head = rows[0][2].lower()
+    need(head.startswith(b"http/1.1 200") and b"content-type: text/event-stream" in head, "no text/event-stream answer")
+    need(rows[0][1] == 0, "the head segment already holds an event")
+    gz = b"content-encoding: gzip" in head
+    need(gz == (mode != "plain"), f"Content-Encoding gzip {'missing' if not gz else 'unexpected'}")
+    counts = [n for _, n, _ in rows]
+    need(counts[-1] == 5, f"{counts[-1]} events in the stream, expected 5")
+    raw = stream_bytes(p, False)
+    if mode == "plain":
+        need(raw.count(b"event: tick") == 5, "events not readable on the wire")
+    else:
+        need(b"event: tick" not in raw, "event text readable in a compressed stream")
+    if mode in ("plain", "sync-flush"):
+        steps = [(x, n) for (x, n, _), prev in zip(rows[1:], counts) if n != prev]
+        need(len(steps) == 5 and all(n == i + 1 for i, (_, n) in enumerate(steps)),
+             f"events do not arrive one per segment: {counts}")
+        gaps = [b.t - a.t for (a, _), (b, _) in zip(steps, steps[1:])]
+        need(all(0.5 <= g <= 1.0 for g in gaps), f"events not 0.5-1 s apart: {gaps}")
+    else:
+        need(counts[-2] == 0 if len(counts) >= 2 else False,
+             f"events decodable before the end: {counts}")
+        first = next(x for x, n, _ in rows if n)
+        need(first.t - rows[0][0].t > 3.0, "the events are not held back until the end")
+    check_orderly_close(p)
+    check_no_flags(p)
+
+
+def ws_frames(data, skip_head):
+    """Parse WebSocket frames: list of (fin, rsv1, opcode, masked, payload)."""
+    if skip_head:
+        need(b"\r\n\r\n" in data, "no HTTP head before the frames")
+        data = data.split(b"\r\n\r\n", 1)[1]
+    out, i = [], 0
+    while i + 2 <= len(data):
+        b0, b1 = data[i], data[i + 1]
+        n, i = b1 & 0x7F, i + 2
+        if n == 126:
+            n, i = int.from_bytes(data[i:i + 2], "big"), i + 2
+        elif n == 127:
+            n, i = int.from_bytes(data[i:i + 8], "big"), i + 8
+        key = None
+        if b1 & 0x80:
+            key, i = data[i:i + 4], i + 4
+        payload = data[i:i + n]
+        need(len(payload) == n, "truncated frame")
+        if key:
+            payload = bytes(c ^ key[k % 4] for k, c in enumerate(payload))
+        out.append((bool(b0 & 0x80), bool(b0 & 0x40), b0 & 0x0F, key is not None, payload))
+        i += n
+    need(i == len(data), "trailing bytes after the last frame")
+    return out
+
+
+def s_websocket(p, deflate):
+    check_single_stream(p)
+    check_handshake(p)
+    up = stream_bytes(p, True)
+    down = stream_bytes(p, False)
+    need(up.startswith(b"GET /chat HTTP/1.1") and b"Upgrade: websocket" in up, "no upgrade request")
+    need(down.startswith(b"HTTP/1.1 101 "), "no 101 Switching Protocols")
+    head = down.split(b"\r\n\r\n", 1)[0].lower()
+    need((b"permessage-deflate" in head) == deflate,
+         f"permessage-deflate {'not ' if deflate else ''}negotiated")
+    cf, sf = ws_frames(up, True), ws_frames(down, True)
+    need(all(m for *_, m, _ in cf) and not any(m for *_, m, _ in sf),
+         "client frames not all masked or server frames masked")
+    def ops(frames, op):
+        return [f for f in frames if f[2] == op]
+    need(len(ops(cf, 1)) >= 3 and len(ops(sf, 1)) >= 3, "fewer than three text messages each way")
+    need(len(ops(cf, 2)) == 1, "not one binary message from the client")
+    need(len(ops(cf, 9)) == 1 and len(ops(sf, 10)) == 1 and ops(cf, 9)[0][4] == ops(sf, 10)[0][4],
+         "no ping / matching pong")
+    data = ops(cf, 1) + ops(cf, 2) + ops(sf, 1)
+    need(all(f[1] for f in data) if deflate else not any(f[1] for f in data),
+         "RSV1 (compressed) bit does not match the negotiation")
+    need(cf[-1][2] == 8 and sf[-1][2] == 8, "the last frame each way is not a close frame")
+    for f in (cf[-1], sf[-1]):
+        need(len(f[4]) > 2 and int.from_bytes(f[4][:2], "big") == 1000, "close frame without code 1000 and reason")
+    check_orderly_close(p, first_fin_from_client=False)
+    check_no_flags(p)
+
+
 CHECKS = {
     "handshake-three-packet-close": s_handshake_three_packet_close,
     "keep-alive": s_keep_alive,
@@ -236,6 +402,12 @@ CHECKS = {
     "connection-refused": s_connection_refused,
     "syn-unanswered": s_syn_unanswered,
     "http-keep-alive": s_http_keep_alive,
+    "http-header-newline": s_http_header_newline,
+    "sse-plain": lambda p: s_sse(p, "plain"),
+    "sse-gzip": lambda p: s_sse(p, "sync-flush"),
+    "sse-gzip-buffered": lambda p: s_sse(p, "buffered"),
+    "websocket": lambda p: s_websocket(p, deflate=False),
+    "websocket-deflate": lambda p: s_websocket(p, deflate=True),
 }
 
 

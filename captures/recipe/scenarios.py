@@ -14,6 +14,9 @@ Environment:
   BEFORE_SEND shell command the lost-handshake-ack client runs just before it
               sends its data (record.sh uses it to stop dropping ACKs)
   WWW_DIR     directory served by the http-keep-alive server
+
+The scenarios that need third-party packages (aiohttp, websockets: SSE and
+WebSocket captures) are in apps.py, run with the recipe's virtual environment.
 """
 import http.server
 import os
@@ -35,6 +38,7 @@ PORTS = {
     "connection-refused": 8008,  # nothing listens here
     "syn-unanswered": 8009,      # the server namespace drops these SYNs
     "http-keep-alive": 8080,
+    "http-header-newline": 8010,
 }
 
 BULK_BYTES = 128 * 1024        # retransmissions: size of the download
@@ -171,6 +175,44 @@ def server_http(name):
     httpd.server_close()
 
 
+def server_http_header_newline(name):
+    """Python's http.server answering POSTs with what it parsed.
+
+    An echo endpoint, as one writes for debugging: it reads the body as
+    Content-Length says (0 when there is none, the usual idiom) and answers
+    200 with the header fields and the body it saw.  http.server reads header
+    lines with readline(), so a bare LF ends a line; the header block is then
+    parsed by the email package, which stops at the first line that is not a
+    header ("second part") and files everything after it (Content-Type,
+    Content-Length) as a message body that nobody reads.
+    """
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length", 0))
+            body = self.rfile.read(n)
+            lines = [f"{k}: {v}" for k, v in self.headers.items()]
+            log(f"parsed headers {self.headers.items()!r}, "
+                f"{len(self.headers.defects)} defect(s) {self.headers.defects!r}, body {body!r}")
+            out = ("parsed headers:\n" + "".join(f"  {l}\n" for l in lines)
+                   + f"body: {len(body)} bytes {body!r}\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, fmt, *args):
+            log(fmt % args)
+
+    httpd = http.server.HTTPServer((SERVER_IP, PORTS[name]), Handler)
+    ready()
+    httpd.handle_request()  # one connection, as many requests as it reads
+    httpd.server_close()
+
+
 SERVERS = {
     "handshake-three-packet-close": lambda n: server_echo_then_close_on_eof(n),
     "keep-alive": lambda n: server_echo_then_close_on_eof(n),
@@ -180,6 +222,7 @@ SERVERS = {
     "retransmissions": lambda n: server_bulk(n, BULK_BYTES),
     "zero-window": lambda n: server_bulk(n, ZW_BYTES),
     "http-keep-alive": server_http,
+    "http-header-newline": server_http_header_newline,
 }
 
 
@@ -267,6 +310,37 @@ def client_syn_unanswered(name):
     sys.exit("unexpected: connected")
 
 
+# http-header-newline: the exact request bytes.  The X-Note value carries a
+# bare LF (no CR) in the middle; every other line ends in CRLF and
+# Content-Length is right for the body.
+HHN_BODY = b"note=hello\n"
+HHN_REQUEST = (
+    b"POST /notes HTTP/1.1\r\n"
+    b"Host: 10.99.0.2:8010\r\n"
+    b"User-Agent: chattcp-recipe\r\n"
+    b"X-Note: first line\nsecond part\r\n"
+    b"Content-Type: text/plain\r\n"
+    b"Content-Length: " + str(len(HHN_BODY)).encode() + b"\r\n"
+    b"\r\n" + HHN_BODY
+)
+
+
+def client_http_header_newline(name):
+    """Send HHN_REQUEST raw in one write, read the reply until EOF, close."""
+    s = connect(name)
+    s.settimeout(10)
+    s.sendall(HHN_REQUEST)
+    reply = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    log(f"sent {HHN_REQUEST!r}")
+    log(f"got {reply!r} then EOF")
+    s.close()
+
+
 CLIENTS = {
     "handshake-three-packet-close": client_three_packet_close,
     "keep-alive": client_keep_alive,
@@ -277,6 +351,7 @@ CLIENTS = {
     "zero-window": client_zero_window,
     "connection-refused": client_refused,
     "syn-unanswered": client_syn_unanswered,
+    "http-header-newline": client_http_header_newline,
 }
 
 

@@ -50,6 +50,8 @@ pub fn diagnose_json(reports: &[CaptureReport]) -> Value {
                 "file": r.file,
                 "stats": stats_json(r),
                 "findings": r.output.sorted_findings().into_iter().map(finding_json).collect::<Vec<_>>(),
+                "prints": r.output.prints.iter().map(|p| json!({"script": p.script, "text": p.text})).collect::<Vec<_>>(),
+                "metrics": r.output.metrics.iter().map(|m| json!({"script": m.script, "name": m.name, "value": metric_json(&m.value)})).collect::<Vec<_>>(),
                 "errors": r.output.errors.iter().map(error_json).collect::<Vec<_>>(),
                 "problem": r.problem,
                 "warnings": r.warnings,
@@ -177,6 +179,15 @@ pub fn diagnose_text(reports: &[CaptureReport]) -> String {
             let _ = writeln!(out, "no findings");
         } else {
             findings_text(r, &mut out);
+        }
+        if !r.output.prints.is_empty() || !r.output.metrics.is_empty() {
+            out.push('\n');
+        }
+        for p in &r.output.prints {
+            let _ = writeln!(out, "{}: {}", p.script, p.text);
+        }
+        for m in &r.output.metrics {
+            let _ = writeln!(out, "{}: {} = {}", m.script, m.name, m.value);
         }
         errors_text(r, &mut out);
     }

@@ -134,6 +134,7 @@ fn locate(
     engine.register_fn("note", |_: INT, _: &str| {});
     engine.register_fn("finding", |_: Map| {});
     engine.register_fn("metric", |_: &str, _: Dynamic| {});
+    engine.register_fn("chosen", || false);
     let started = Instant::now();
     engine.on_progress(move |ops| {
         (ops % 1024 == 0 && started.elapsed().as_millis() > 200).then(|| Dynamic::from("time"))
@@ -292,6 +293,13 @@ pub struct ScriptHost<'s> {
 impl<'s> ScriptHost<'s> {
     /// A host for one capture; calls each script's `init()`.
     pub fn new(scripts: &'s [Script], limits: ScriptLimits) -> Self {
+        Self::with_chosen(scripts, limits, None)
+    }
+
+    /// A host in which `chosen()` is true for the script named `chosen`: the
+    /// lesson a user asked for, which should say when the capture does not
+    /// show what it expects.
+    pub fn with_chosen(scripts: &'s [Script], limits: ScriptLimits, chosen: Option<&str>) -> Self {
         let collector = Arc::new(Mutex::new(Collector::default()));
         let deadline = Arc::new(AtomicI64::new(i64::MAX));
         let clock = Instant::now();
@@ -358,6 +366,12 @@ impl<'s> ScriptHost<'s> {
                 Ok(())
             },
         );
+        let c = collector.clone();
+        let chosen = chosen.map(str::to_string);
+        engine.register_fn("chosen", move || {
+            let g = lock(&c);
+            chosen.as_deref() == Some(g.script.as_str())
+        });
         let c = collector.clone();
         engine.register_fn("metric", move |name: &str, value: Dynamic| {
             let mut g = lock(&c);

@@ -29,6 +29,11 @@ pub fn builtin_sources() -> &'static [(&'static str, &'static str)] {
     builtin::BUILTIN
 }
 
+/// The example captures (`captures/*.pcap`), embedded at build time.
+pub fn example_captures() -> &'static [(&'static str, &'static [u8])] {
+    builtin::CAPTURES
+}
+
 /// Why scripts could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

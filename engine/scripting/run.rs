@@ -114,6 +114,40 @@ impl EventSink for Both<'_, '_> {
     }
 }
 
+struct WithExtra<'a, 's> {
+    host: &'a mut ScriptHost<'s>,
+    extra: &'a mut dyn EventSink,
+}
+
+impl EventSink for WithExtra<'_, '_> {
+    fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
+        self.extra.event(event)?;
+        self.host.event(event)
+    }
+}
+
+/// Runs `scripts` over a capture read from `source`, feeding `extra` the same
+/// events (a view that draws them, say). `chosen` names the lesson asked for.
+pub fn run_with(
+    source: impl std::io::Read + Send,
+    scripts: &[Script],
+    limits: Limits,
+    script_limits: ScriptLimits,
+    chosen: Option<&str>,
+    extra: &mut dyn EventSink,
+) -> Result<(ScriptOutput, pipeline::RunOutcome), RunError> {
+    let mut host = ScriptHost::with_chosen(scripts, script_limits, chosen);
+    let outcome = pipeline::run(
+        source,
+        limits,
+        &mut WithExtra {
+            host: &mut host,
+            extra,
+        },
+    )?;
+    Ok((host.finish(), outcome))
+}
+
 /// Runs `scripts` over one capture.
 pub fn analyse(
     path: &Path,

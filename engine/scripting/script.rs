@@ -107,6 +107,9 @@ pub struct Metadata {
     pub kind: Kind,
     /// `//! summary:`
     pub summary: String,
+    /// `//! captures:` the example captures a lesson was written for
+    /// (comma-separated names, without `.pcap`).
+    pub captures: Vec<String>,
 }
 
 impl Metadata {
@@ -116,6 +119,7 @@ impl Metadata {
             title: String::new(),
             kind: Kind::Diagnosis,
             summary: String::new(),
+            captures: Vec::new(),
         };
         for line in source.lines() {
             let Some(rest) = line.trim_start().strip_prefix("//!") else {
@@ -131,6 +135,13 @@ impl Metadata {
             match key.trim() {
                 "title" => meta.title = value,
                 "summary" => meta.summary = value,
+                "captures" => {
+                    meta.captures = value
+                        .split(',')
+                        .map(|c| c.trim().trim_end_matches(".pcap").to_string())
+                        .filter(|c| !c.is_empty())
+                        .collect()
+                }
                 "kind" => {
                     meta.kind = match value.as_str() {
                         "lesson" => Kind::Lesson,

@@ -6,7 +6,10 @@
 
 use std::sync::Arc;
 
-use rhai::{Array, Blob, Dynamic, Engine, ImmutableString, Map, FLOAT, INT};
+use rhai::{
+    Array, Blob, Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext, FLOAT,
+    INT,
+};
 
 use crate::decode::flags;
 use crate::decode::tcp::flag_names;
@@ -494,15 +497,33 @@ pub const DATA_FIELDS: &[Getter<Data>] = &[
     ("time", |d| Dynamic::from_float(d.time)),
 ];
 
+/// An analysis flag by name; a misspelt name is an error, not a silent `false`.
+fn known_flag(ctx: &NativeCallContext, name: &str) -> Result<Flag, Box<EvalAltResult>> {
+    Flag::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Flag::ALL.iter().map(|f| f.name()).collect();
+        Box::new(EvalAltResult::ErrorRuntime(
+            format!(
+                "no analysis flag `{name}`; the flags are {}",
+                names.join(", ")
+            )
+            .into(),
+            ctx.call_position(),
+        ))
+    })
+}
+
 /// Registers the value types and their getters.
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Packet>("Packet");
     for (name, get) in PACKET_FIELDS {
         engine.register_get(*name, *get);
     }
-    engine.register_fn("has", |p: &mut Packet, flag: &str| {
-        Flag::from_name(flag).is_some_and(|f| p.record.analysis.has(f))
-    });
+    engine.register_fn(
+        "has",
+        |ctx: NativeCallContext, p: &mut Packet, flag: &str| -> Result<bool, Box<EvalAltResult>> {
+            Ok(p.record.analysis.has(known_flag(&ctx, flag)?))
+        },
+    );
     engine.register_fn("to_string", |p: &mut Packet| {
         format!(
             "frame {} ({} {})",
@@ -527,9 +548,12 @@ pub fn register(engine: &mut Engine) {
     for (name, get) in ZERO_WINDOW_FIELDS {
         engine.register_get(*name, *get);
     }
-    engine.register_fn("count", |c: &mut Closed, flag: &str| {
-        Flag::from_name(flag).map_or(0, |f| c.0.count(f) as INT)
-    });
+    engine.register_fn(
+        "count",
+        |ctx: NativeCallContext, c: &mut Closed, flag: &str| -> Result<INT, Box<EvalAltResult>> {
+            Ok(c.0.count(known_flag(&ctx, flag)?) as INT)
+        },
+    );
     engine.register_type_with_name::<HandshakeDone>("Handshake");
     for (name, get) in HANDSHAKE_FIELDS {
         engine.register_get(*name, *get);

@@ -135,7 +135,8 @@ pub struct Timeline {
     pub fins: [Option<FrameTime>; 2],
     /// The first RST.
     pub reset: Option<FrameTime>,
-    /// The state of the side that sent the RST, just before it.
+    /// The state of the side that sent the RST as its own packets last
+    /// showed it (before the RST), or as inferred when it had sent nothing.
     pub reset_state: Option<TcpState>,
     /// Data bytes each side had sent and not seen acknowledged when the RST
     /// came: [client, server].
@@ -264,6 +265,8 @@ pub struct SummaryBuilder {
     sent_end: [Option<u32>; 2],
     acked: [Option<u32>; 2],
     client_isn: Option<u32>,
+    /// Per role: its state after its latest packet.
+    last_state: [Option<TcpState>; 2],
 }
 
 impl SummaryBuilder {
@@ -296,6 +299,7 @@ impl SummaryBuilder {
             sent_end: [None; 2],
             acked: [None; 2],
             client_isn: None,
+            last_state: [None; 2],
         }
     }
 
@@ -429,6 +433,7 @@ impl SummaryBuilder {
             time_ns: p.rel_time_ns,
         };
         self.track_timeline(p, role, at);
+        self.last_state[role.index()] = Some(p.state);
         handshake
     }
 
@@ -469,7 +474,7 @@ impl SummaryBuilder {
         }
         if flags & RST != 0 && t.reset.is_none() {
             t.reset = Some(at);
-            t.reset_state = Some(p.state_before);
+            t.reset_state = Some(self.last_state[r].unwrap_or(p.state_before));
             for side in 0..2 {
                 if let (Some(sent), Some(acked)) = (self.sent_end[side], self.acked[side]) {
                     let out = sent.wrapping_sub(acked) as i32;
