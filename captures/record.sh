@@ -367,8 +367,10 @@ scenario_http-header-newline() {
     # Content-Length and the body.  Python's http.server (3.11) ends the header
     # line at the LF and the header block at "second part" (not a header):
     # Content-Length is lost, it answers 200 to a POST without a body, then
-    # reads the body as the next request line and answers 400 with
-    # "Connection: close" and closes.  The client reads to EOF and closes.
+    # reads the body as the next request line, answers with a 400 page and
+    # closes.  The 400 page is sent HTTP/0.9 style (no status line, no headers:
+    # a one-word request line leaves request_version at HTTP/0.9).  The client
+    # reads to EOF and closes.
     start_server "$CURRENT"; client; wait_server
 }
 

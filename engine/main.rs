@@ -10,19 +10,30 @@ use clap::{Parser, Subcommand};
 
 use chattcp::events::EventSink;
 use chattcp::pipeline::{self, Limits, RunError};
+use chattcp::render::chat::{render as render_chat, ChatCollector, ChatOptions};
 use chattcp::render::json::{JsonKind, JsonLines};
 use chattcp::render::report;
 use chattcp::render::text::{TextKind, TextWriter};
-use chattcp::scripting::run::{analyse_all, expand_inputs, CaptureReport};
-use chattcp::scripting::{load_file, load_scripts, Kind, Script, ScriptLimits};
+use chattcp::scripting::run::{analyse_all, expand_inputs, run_with, CaptureReport};
+use chattcp::scripting::{example_captures, load_file, load_scripts, Kind, Script, ScriptLimits};
 
 /// Read packet captures as conversations between client and server.
 #[derive(Parser)]
 #[command(name = "chattcp", version, about)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
+
+const START_HERE: &str = "chattcp reads packet captures as a chat between client and server.
+
+Start here:
+  chattcp lessons              the example captures, each telling one TCP story
+  chattcp lesson keep-alive    one of them, as a chat with commentary
+  chattcp chat FILE            your own capture as a chat (--commentary to explain)
+  chattcp diagnose FILE        what went wrong in it
+  chattcp --help               every command
+";
 
 #[derive(clap::Args, Clone, Copy)]
 struct LimitArgs {
@@ -92,6 +103,38 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Each connection as a conversation: client on the left, server on the right.
+    Chat {
+        /// Capture file (pcap or pcapng), or `-` for standard input.
+        file: PathBuf,
+        /// Only this connection.
+        #[arg(long, value_name = "N")]
+        conn: Option<u64>,
+        /// Explain every packet (the lessons' commentary).
+        #[arg(long)]
+        commentary: bool,
+        /// Packets shown per connection at most.
+        #[arg(long, default_value_t = 2000, value_name = "N")]
+        max_packets: usize,
+        /// A directory of `.rhai` scripts to add (lessons and diagnoses).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never.
+        #[arg(long, default_value = "auto", value_name = "WHEN")]
+        color: ColorChoice,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Lists the example captures and what each one teaches.
+    Lessons,
+    /// Shows an example capture as a chat, with its lesson (works from any directory).
+    Lesson {
+        /// The example's name (see `chattcp lessons`).
+        name: String,
+        /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never.
+        #[arg(long, default_value = "auto", value_name = "WHEN")]
+        color: ColorChoice,
+    },
     /// Lists the scripts: name, kind, title.
     Scripts {
         /// A directory of `.rhai` rules to add to the built-in ones.
@@ -159,6 +202,96 @@ fn run(path: &Path, limits: Limits, sink: &mut dyn EventSink) -> anyhow::Result<
     }
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+/// What to draw as a chat, and how.
+struct ChatRun<'a> {
+    name: &'a str,
+    scripts: &'a [Script],
+    options: ChatOptions,
+    only: Option<u64>,
+    max_packets: usize,
+    limits: Limits,
+    /// The lesson the user asked for.
+    chosen: Option<&'a str>,
+}
+
+/// Draws `source` as a chat with the given scripts' notes and findings.
+fn chat(run: ChatRun<'_>, source: Box<dyn Read + Send>) -> anyhow::Result<ExitCode> {
+    let ChatRun {
+        name,
+        scripts,
+        options,
+        only,
+        max_packets,
+        limits,
+        chosen,
+    } = run;
+    let mut collector = ChatCollector::new(only, max_packets);
+    match run_with(
+        source,
+        scripts,
+        limits,
+        ScriptLimits::default(),
+        chosen,
+        &mut collector,
+    ) {
+        Ok((output, outcome)) => {
+            let text = render_chat(&collector, &output, &options);
+            let mut out = io::stdout().lock();
+            out.write_all(text.as_bytes()).context("output")?;
+            out.flush().context("output")?;
+            for w in &outcome.summary.warnings {
+                eprintln!("chattcp: {name}: warning: {w}");
+            }
+            if let Some(c) = only {
+                if collector.is_empty() {
+                    eprintln!("chattcp: {name}: no connection {c}");
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            }
+            if outcome.damage.is_some() {
+                return Ok(ExitCode::from(EXIT_BAD_INPUT));
+            }
+            if !output.errors.is_empty() {
+                return Ok(ExitCode::from(EXIT_SCRIPT_FAILED));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(RunError::Capture(e)) => {
+            eprintln!("chattcp: {name}: {e}");
+            Ok(ExitCode::from(EXIT_BAD_INPUT))
+        }
+        Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e).context("output"),
+    }
+}
+
+/// The lesson written for example `name`, if any.
+fn lesson_for<'a>(scripts: &'a [Script], name: &str) -> Option<&'a Script> {
+    scripts
+        .iter()
+        .find(|s| s.meta.kind == Kind::Lesson && s.meta.captures.iter().any(|c| c == name))
+}
+
 fn threads(n: Option<usize>) -> usize {
     n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
@@ -221,7 +354,11 @@ fn main() -> ExitCode {
     let stdout = io::stdout();
     let live = !stdout.is_terminal();
     let out = BufWriter::with_capacity(64 << 10, stdout.lock());
-    let result = match cli.command {
+    let Some(command) = cli.command else {
+        print!("{START_HERE}");
+        return ExitCode::SUCCESS;
+    };
+    let result = match command {
         Command::Packets { file, json, limits } => {
             // Reading a pipe is watching live traffic: print each packet as it comes.
             let flush_each = file.as_os_str() == "-";
@@ -285,6 +422,123 @@ fn main() -> ExitCode {
                 Ok(ExitCode::from(EXIT_BAD_INPUT))
             }
         },
+        Command::Chat {
+            file,
+            conn,
+            commentary,
+            max_packets,
+            rules,
+            color,
+            limits,
+        } => match load_scripts(None, rules.as_deref(), &ScriptLimits::default()) {
+            Ok(scripts) => {
+                let options = ChatOptions {
+                    commentary,
+                    color: color.enabled(),
+                    lessons: scripts
+                        .iter()
+                        .filter(|s| s.meta.kind == Kind::Lesson)
+                        .map(|s| s.name.clone())
+                        .collect(),
+                    chosen: None,
+                };
+                // Without commentary no lesson needs to run.
+                let scripts: Vec<Script> = scripts
+                    .into_iter()
+                    .filter(|s| commentary || s.meta.kind == Kind::Diagnosis)
+                    .collect();
+                match open(&file) {
+                    Ok(source) => chat(
+                        ChatRun {
+                            name: &display_name(&file),
+                            scripts: &scripts,
+                            options,
+                            only: conn,
+                            max_packets,
+                            limits: limits.limits(),
+                            chosen: None,
+                        },
+                        source,
+                    ),
+                    Err(e) => {
+                        eprintln!("chattcp: {e:#}");
+                        Ok(ExitCode::from(EXIT_BAD_INPUT))
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("chattcp: {e}");
+                Ok(ExitCode::from(EXIT_BAD_INPUT))
+            }
+        },
+        Command::Lessons => {
+            match load_scripts(Some(Kind::Lesson), None, &ScriptLimits::default()) {
+                Ok(lessons) => {
+                    let mut out = io::stdout().lock();
+                    let mut text = String::new();
+                    for (name, _) in example_captures() {
+                        let summary = lesson_for(&lessons, name)
+                            .map_or("(no lesson yet)", |l| l.meta.summary.as_str());
+                        text.push_str(&format!("{name}\n"));
+                        for line in chattcp::render::chat::wrap(summary, 74) {
+                            text.push_str(&format!("    {line}\n"));
+                        }
+                    }
+                    text.push_str("\nchattcp lesson NAME shows one as a chat with commentary.\n");
+                    out.write_all(text.as_bytes())
+                        .context("output")
+                        .map(|_| ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("chattcp: {e}");
+                    Ok(ExitCode::from(EXIT_BAD_INPUT))
+                }
+            }
+        }
+        Command::Lesson { name, color } => {
+            let name = name.trim_end_matches(".pcap");
+            match example_captures().iter().find(|(n, _)| *n == name) {
+                None => {
+                    let names: Vec<&str> = example_captures().iter().map(|(n, _)| *n).collect();
+                    eprintln!(
+                        "chattcp: no example called `{name}`; the examples are: {}",
+                        names.join(", ")
+                    );
+                    Ok(ExitCode::from(EXIT_BAD_INPUT))
+                }
+                Some((_, bytes)) => match load_scripts(None, None, &ScriptLimits::default()) {
+                    Ok(scripts) => {
+                        let chosen = lesson_for(&scripts, name).map(|s| s.name.clone());
+                        let options = ChatOptions {
+                            commentary: true,
+                            color: color.enabled(),
+                            lessons: scripts
+                                .iter()
+                                .filter(|s| s.meta.kind == Kind::Lesson)
+                                .map(|s| s.name.clone())
+                                .collect(),
+                            chosen: chosen.clone(),
+                        };
+                        chat(
+                            ChatRun {
+                                name,
+                                scripts: &scripts,
+                                options,
+                                only: None,
+                                max_packets: 2000,
+                                limits: Limits::default(),
+                                chosen: chosen.as_deref(),
+                            },
+                            Box::new(*bytes),
+                        )
+                    }
+                    Err(e) => {
+                        eprintln!("chattcp: {e}");
+                        Ok(ExitCode::from(EXIT_BAD_INPUT))
+                    }
+                },
+            }
+        }
         Command::Scripts { rules } => {
             match load_scripts(None, rules.as_deref(), &ScriptLimits::default()) {
                 Ok(scripts) => {

@@ -68,8 +68,9 @@ fn conns_json_of_a_big_endian_nanosecond_capture() {
     );
 }
 
-/// Every example capture's connection summaries and packets, so that a
-/// change in what a learner reads shows as a diff to review.
+/// Every example capture, without anyone listing it: its chat with
+/// commentary, its packets and its connection summaries. A capture dropped
+/// into `captures/` fails here until its snapshots are reviewed.
 #[test]
 fn every_example_capture() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -84,7 +85,18 @@ fn every_example_capture() {
     for name in names {
         let stem = name.trim_end_matches(".pcap").to_string();
         let path = format!("captures/{name}");
+        if !root.join(format!("snapshots/chat-{stem}.snap")).exists() {
+            eprintln!(
+                "\n{path} is a new example capture: its chat, packets, conns and diagnose \
+                 snapshots do not exist yet. Run `cargo insta review` (cargo install \
+                 cargo-insta), read each new snapshot as a learner would, and accept it.\n"
+            );
+        }
         insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(
+                format!("chat-{stem}"),
+                run(&["chat", "--commentary", "--color", "never", &path])
+            );
             insta::assert_snapshot!(format!("conns-{stem}"), run(&["conns", &path]));
             insta::assert_snapshot!(format!("packets-{stem}"), run(&["packets", &path]));
         });

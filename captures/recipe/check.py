@@ -261,9 +261,12 @@ def s_http_header_newline(p):
     resp = stream_bytes(p, False)
     need(resp.startswith(b"HTTP/1.1 200 "), "the first answer is not 200")
     need(b"body: 0 bytes" in resp, "the server did not see an empty body")
-    need(b"HTTP/1.1 400 " in resp and b"Connection: close" in resp,
-         "no 400 with Connection: close")
-    need(b"'note=hello'" in resp, "the 400 does not name the body as the request line")
+    # The body, read as the next request line, gets http.server's 400 page in
+    # HTTP/0.9 style (no status line, no headers: a one-word request line
+    # leaves request_version at HTTP/0.9), then the server closes.
+    need(resp.count(b"HTTP/1.1 ") == 1, "more than one status line")
+    need(b"Error code: 400" in resp and b"Bad request syntax ('note=hello')" in resp,
+         "no 400 error page naming the body as the request line")
     check_orderly_close(p, first_fin_from_client=False)
     check_no_flags(p)
 

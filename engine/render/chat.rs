@@ -104,6 +104,8 @@ pub struct ChatOptions {
     /// Scripts whose notes are commentary (the lessons); other scripts' notes
     /// are always shown.
     pub lessons: HashSet<String>,
+    /// The lesson asked for: its summary comes first.
+    pub chosen: Option<String>,
 }
 
 struct Paint {
@@ -442,21 +444,16 @@ pub fn render(collector: &ChatCollector, scripts: &ScriptOutput, options: &ChatO
             );
         }
         if let Some(s) = &c.summary {
-            let by = s
-                .closed_by
-                .map_or(String::new(), |r| format!(" by the {}", r.name()));
-            let _ = writeln!(
-                out,
-                "{}",
-                paint.dim(&format!(
-                    "  handshake {}; close {}{}; {} packets over {}",
-                    s.handshake.name(),
-                    s.close.name(),
-                    by,
-                    s.packets[0] + s.packets[1],
-                    human(s.duration_ns())
-                ))
+            let line = format!(
+                "handshake {}; closed {}; {} packets over {}",
+                s.handshake.name(),
+                super::text::close_phrase(s),
+                s.packets[0] + s.packets[1],
+                human(s.duration_ns())
             );
+            for piece in wrap(&line, WIDTH - 2) {
+                let _ = writeln!(out, "  {}", paint.dim(&piece));
+            }
         }
         let findings: Vec<&Finding> = scripts
             .sorted_findings()
@@ -472,12 +469,14 @@ pub fn render(collector: &ChatCollector, scripts: &ScriptOutput, options: &ChatO
         .filter(|f| f.conn.is_none())
         .collect();
     finding_lines(&wide, &paint, &mut out);
-    let prints: Vec<&str> = scripts
+    let mut prints: Vec<&crate::scripting::output::Printed> = scripts
         .prints
         .iter()
         .filter(|p| options.commentary || !options.lessons.contains(&p.script))
-        .map(|p| p.text.as_str())
         .collect();
+    // The lesson asked for speaks first; the others keep their order.
+    prints.sort_by_key(|p| Some(&p.script) != options.chosen.as_ref());
+    let prints: Vec<&str> = prints.iter().map(|p| p.text.as_str()).collect();
     if !prints.is_empty() {
         let _ = writeln!(out, "{}", paint.bold("━━ summary"));
         for text in prints {

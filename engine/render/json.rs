@@ -139,6 +139,7 @@ impl Serialize for PacketJson<'_> {
         m.serialize_entry("win_scale", &p.win_shift.map(|s| 1u32 << s))?;
         m.serialize_entry("header_len", &p.header_len)?;
         m.serialize_entry("state", p.state.name())?;
+        m.serialize_entry("state_before", p.state_before.name())?;
         m.serialize_entry("analysis", &FlagList(p.analysis))?;
         m.serialize_entry("insight", &InsightList(p.insight))?;
         if p.analysis.has(Flag::DuplicateAck) {
@@ -199,6 +200,8 @@ pub fn timeline_json(t: &Timeline) -> Value {
     let (acked_frame, acked_time) = frame_time(&t.server_acked_data);
     let (client_fin_frame, client_fin_time) = frame_time(&t.fins[0]);
     let (server_fin_frame, server_fin_time) = frame_time(&t.fins[1]);
+    let (client_fin_ack_frame, client_fin_ack_time) = frame_time(&t.fin_acks[0]);
+    let (server_fin_ack_frame, server_fin_ack_time) = frame_time(&t.fin_acks[1]);
     let (reset_frame, reset_time) = frame_time(&t.reset);
     let (worst_rto, worst_rto_frame) = match t.worst_rto {
         Some((f, ns)) => (json!(secs(ns)), json!(f.frame)),
@@ -217,6 +220,10 @@ pub fn timeline_json(t: &Timeline) -> Value {
         "client_fin_time": client_fin_time,
         "server_fin_frame": server_fin_frame,
         "server_fin_time": server_fin_time,
+        "client_fin_ack_frame": client_fin_ack_frame,
+        "client_fin_ack_time": client_fin_ack_time,
+        "server_fin_ack_frame": server_fin_ack_frame,
+        "server_fin_ack_time": server_fin_ack_time,
         "reset_frame": reset_frame,
         "reset_time": reset_time,
         "reset_state": t.reset_state.map(|s| s.name()),

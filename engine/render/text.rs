@@ -55,6 +55,27 @@ pub fn seconds(ns: i64) -> String {
     }
 }
 
+/// How a connection closed, in words: `three_packet, by the client`, or
+/// `reset: RST from the server after fin; the client had begun to close`.
+pub fn close_phrase(c: &ConnectionSummary) -> String {
+    match (c.close, c.reset_by) {
+        (CloseStyle::Reset, Some(rst)) => {
+            let mut t = format!("reset: RST from the {}", rst.name());
+            if let Some(after) = c.reset_after {
+                let _ = write!(t, " after {after}");
+            }
+            if let Some(first) = c.closed_by.filter(|r| *r != rst) {
+                let _ = write!(t, "; the {} had begun to close", first.name());
+            }
+            t
+        }
+        (style, _) => match c.closed_by {
+            Some(r) => format!("{}, by the {}", style.name(), r.name()),
+            None => style.name().to_string(),
+        },
+    }
+}
+
 /// A length, or `?` when unknowable.
 struct LenOrUnknown(Option<u32>);
 
@@ -213,22 +234,7 @@ impl<W: Write> TextWriter<W> {
             _ => String::new(),
         };
         let _ = writeln!(s, "     opened    {}{}", c.handshake.name(), irtt);
-        let closed = match (c.close, c.reset_by) {
-            (CloseStyle::Reset, Some(rst)) => {
-                let mut t = format!("reset: RST from the {}", rst.name());
-                if let Some(after) = c.reset_after {
-                    let _ = write!(t, " after {after}");
-                }
-                if let Some(first) = c.closed_by.filter(|r| *r != rst) {
-                    let _ = write!(t, "; the {} had begun to close", first.name());
-                }
-                t
-            }
-            (style, _) => match c.closed_by {
-                Some(r) => format!("{}, by the {}", style.name(), r.name()),
-                None => style.name().to_string(),
-            },
-        };
+        let closed = close_phrase(c);
         let _ = writeln!(s, "     closed    {closed}");
         let _ = writeln!(
             s,

@@ -183,6 +183,7 @@ pub const PACKET_FIELDS: &[Getter<Packet>] = &[
     }),
     ("header_len", |p| int(p.record.header_len)),
     ("state", |p| text(p.record.state.name())),
+    ("state_before", |p| text(p.record.state_before.name())),
     ("analysis", |p| flag_list(p.record.analysis)),
     ("insight", |p| insight_list(p.record.insight)),
     ("dup_ack_num", |p| int(p.record.details.dup_ack_num)),
@@ -293,6 +294,14 @@ pub const TIMELINE_FIELDS: &[Getter<TimelineValue>] = &[
     ("client_fin_time", |t| time_of(t.0.timeline.fins[0])),
     ("server_fin_frame", |t| frame_of(t.0.timeline.fins[1])),
     ("server_fin_time", |t| time_of(t.0.timeline.fins[1])),
+    ("client_fin_ack_frame", |t| {
+        frame_of(t.0.timeline.fin_acks[0])
+    }),
+    ("client_fin_ack_time", |t| time_of(t.0.timeline.fin_acks[0])),
+    ("server_fin_ack_frame", |t| {
+        frame_of(t.0.timeline.fin_acks[1])
+    }),
+    ("server_fin_ack_time", |t| time_of(t.0.timeline.fin_acks[1])),
     ("reset_frame", |t| frame_of(t.0.timeline.reset)),
     ("reset_time", |t| time_of(t.0.timeline.reset)),
     ("reset_state", |t| {

@@ -291,7 +291,8 @@ pub struct PacketRecord<'a> {
     pub options: TcpOptions,
     /// The sender's TCP state after sending this packet.
     pub state: TcpState,
-    /// The sender's TCP state before this packet.
+    /// The sender's TCP state before this packet, as its own previous packet
+    /// showed it (CLOSED before a first SYN, LISTEN before a first SYN-ACK).
     pub state_before: TcpState,
     /// Analysis flags as tshark reports them.
     pub analysis: AnalysisFlags,
@@ -452,6 +453,8 @@ struct Connection {
     last_packet: [Option<PacketIdentity>; 2],
     /// Per flow: the last packet was a Linux zero-window probe.
     last_was_probe: [bool; 2],
+    /// Per role: the state its latest packet showed.
+    shown_state: [Option<TcpState>; 2],
 }
 
 /// Relative numbers of one packet and its analysis.
@@ -499,6 +502,7 @@ impl Connection {
             })),
             last_packet: [None; 2],
             last_was_probe: [false; 2],
+            shown_state: [None; 2],
         }
     }
 
@@ -957,8 +961,18 @@ impl Tracker {
         let len = seg.payload_len;
         let wire_len = len.unwrap_or(0);
         let (state_before, state) = {
+            // "Before" is what the sender's own previous packet showed: a
+            // side's state is best known from what it sends (a server that
+            // resends its SYN-ACK is in SYN_RECEIVED, whatever it was
+            // presumed to have received since).
+            let shown = conn.shown_state[dir.index()];
             let (sender, receiver) = pair_mut(&mut conn.endpoints, dir.index());
-            let before = sender.state(receiver);
+            let before = match shown {
+                Some(s) => s,
+                None if flags & (SYN | ACK) == SYN => TcpState::Closed,
+                None if flags & SYN != 0 => TcpState::Listen,
+                None => sender.state(receiver),
+            };
             let after = if seg.in_icmp_error {
                 sender.state(receiver)
             } else {
@@ -966,6 +980,9 @@ impl Tracker {
             };
             (before, after)
         };
+        if !seg.in_icmp_error {
+            conn.shown_state[dir.index()] = Some(state);
+        }
         let irtt_ns = (conn.ts_first_rtt != 0).then_some(conn.ts_first_rtt);
         let record = PacketRecord {
             frame,

@@ -133,6 +133,8 @@ pub struct Timeline {
     pub server_acked_data: Option<FrameTime>,
     /// Each side's first FIN: [client, server].
     pub fins: [Option<FrameTime>; 2],
+    /// The packet that acknowledged each side's FIN: [client's, server's].
+    pub fin_acks: [Option<FrameTime>; 2],
     /// The first RST.
     pub reset: Option<FrameTime>,
     /// The state of the side that sent the RST as its own packets last
@@ -265,8 +267,6 @@ pub struct SummaryBuilder {
     sent_end: [Option<u32>; 2],
     acked: [Option<u32>; 2],
     client_isn: Option<u32>,
-    /// Per role: its state after its latest packet.
-    last_state: [Option<TcpState>; 2],
 }
 
 impl SummaryBuilder {
@@ -299,7 +299,6 @@ impl SummaryBuilder {
             sent_end: [None; 2],
             acked: [None; 2],
             client_isn: None,
-            last_state: [None; 2],
         }
     }
 
@@ -433,7 +432,6 @@ impl SummaryBuilder {
             time_ns: p.rel_time_ns,
         };
         self.track_timeline(p, role, at);
-        self.last_state[role.index()] = Some(p.state);
         handshake
     }
 
@@ -472,9 +470,15 @@ impl SummaryBuilder {
         if flags & FIN != 0 && t.fins[r].is_none() {
             t.fins[r] = Some(at);
         }
+        let peer = role.peer().index();
+        if t.fin_acks[peer].is_none()
+            && self.fin_acked[peer].is_some_and(|(frame, _)| frame == p.frame)
+        {
+            t.fin_acks[peer] = Some(at);
+        }
         if flags & RST != 0 && t.reset.is_none() {
             t.reset = Some(at);
-            t.reset_state = Some(self.last_state[r].unwrap_or(p.state_before));
+            t.reset_state = Some(p.state_before);
             for side in 0..2 {
                 if let (Some(sent), Some(acked)) = (self.sent_end[side], self.acked[side]) {
                     let out = sent.wrapping_sub(acked) as i32;
