@@ -10,6 +10,7 @@
 //! from the packet being processed: a consumer that keeps anything copies it.
 
 use crate::capture::Timestamp;
+use crate::dissect::AppEvent;
 use crate::reassembly::Chunk;
 use crate::tracking::{ConnectionInfo, ConnectionSummary, Direction, PacketRecord, RunSummary};
 
@@ -24,6 +25,9 @@ pub enum Event<'a> {
     Handshake(&'a Handshake),
     /// Reassembled bytes (or a gap) of one direction.
     Data(&'a DataChunk<'a>),
+    /// Something an application dissector found (only in a stream that went
+    /// through a [`crate::dissect::Dissector`]).
+    App(&'a AppEvent),
     /// A connection's summary; no more events name it.
     Closed(&'a ConnectionSummary),
     /// The end of the capture.

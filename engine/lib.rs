@@ -11,6 +11,7 @@
 
 pub mod capture;
 pub mod decode;
+pub mod dissect;
 pub mod events;
 pub mod pipeline;
 pub mod reassembly;

@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use chattcp::dissect::Dissector;
 use chattcp::events::EventSink;
 use chattcp::pipeline::{self, Limits, RunError};
 use chattcp::render::chat::{render as render_chat, ChatCollector, ChatOptions};
+use chattcp::render::follow::{FollowMode, FollowWriter};
 use chattcp::render::json::{JsonKind, JsonLines};
 use chattcp::render::report;
 use chattcp::render::text::{TextKind, TextWriter};
@@ -140,6 +142,23 @@ enum Command {
         /// A directory of `.rhai` rules to add to the built-in ones.
         #[arg(long, value_name = "DIR")]
         rules: Option<PathBuf>,
+    },
+    /// One connection as the application saw it: HTTP messages, event-stream
+    /// events and WebSocket messages, decoded (like Wireshark's Follow Stream).
+    Follow {
+        /// Capture file (pcap or pcapng), or `-` for standard input.
+        file: PathBuf,
+        /// The connection (its number in `chattcp conns`).
+        #[arg(long, value_name = "N")]
+        conn: u64,
+        /// The reassembled bytes as sent, not decoded.
+        #[arg(long)]
+        raw: bool,
+        /// JSON Lines: one object per message, event or chunk of bytes.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Every TCP connection with its summary.
     Conns {
@@ -569,6 +588,30 @@ fn main() -> ExitCode {
                     eprintln!("chattcp: {e}");
                     Ok(ExitCode::from(EXIT_BAD_INPUT))
                 }
+            }
+        }
+        Command::Follow {
+            file,
+            conn,
+            raw,
+            json,
+            limits,
+        } => {
+            let mode = if raw {
+                FollowMode::Raw
+            } else {
+                FollowMode::Decoded
+            };
+            let mut dissector = Dissector::new(FollowWriter::new(out, conn, mode, json));
+            match run(&file, limits.limits(), &mut dissector) {
+                Ok(code) if code == ExitCode::SUCCESS && !dissector.inner().found() => {
+                    eprintln!(
+                        "chattcp: {}: no connection {conn} (`chattcp conns` lists them)",
+                        display_name(&file)
+                    );
+                    Ok(ExitCode::from(EXIT_BAD_INPUT))
+                }
+                other => other,
             }
         }
         Command::Conns { file, json, limits } => {

@@ -30,6 +30,12 @@ pub enum Chunk<'a> {
         /// How many bytes are missing.
         len: u64,
     },
+    /// Every byte before the sender's FIN was delivered: the direction ended
+    /// (a close-delimited HTTP body ends here).
+    End {
+        /// Stream offset of the FIN.
+        offset: u64,
+    },
 }
 
 /// Where a chunk came from.
@@ -107,6 +113,8 @@ pub struct Reassembler {
     started: bool,
     /// Raw sequence number of the FIN, once seen.
     fin_seq: Option<u32>,
+    /// [`Chunk::End`] was delivered.
+    ended: bool,
     held: BTreeMap<u64, Held>,
     held_bytes: usize,
     /// What happened so far.
@@ -132,7 +140,42 @@ impl Reassembler {
     /// Feeds one segment: `seq` raw, `payload` the captured bytes, `wire_len`
     /// the payload length on the wire.
     #[allow(clippy::too_many_arguments)]
-    pub fn segment<'p>(
+    pub fn segment(
+        &mut self,
+        seq: u32,
+        syn: bool,
+        fin: bool,
+        payload: &[u8],
+        wire_len: u32,
+        origin: Origin,
+        limits: &ReassemblyLimits,
+        budget: &mut Budget,
+        emit: &mut dyn FnMut(Chunk<'_>, Origin),
+    ) {
+        self.segment_bytes(
+            seq, syn, fin, payload, wire_len, origin, limits, budget, emit,
+        );
+        self.check_end(origin, emit);
+    }
+
+    /// Delivers [`Chunk::End`] once the bytes reach the FIN.
+    fn check_end(&mut self, origin: Origin, emit: &mut dyn FnMut(Chunk<'_>, Origin)) {
+        if self.ended || !self.started {
+            return;
+        }
+        if self.fin_seq == Some(self.next_seq) {
+            self.ended = true;
+            emit(
+                Chunk::End {
+                    offset: self.offset,
+                },
+                origin,
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn segment_bytes<'p>(
         &mut self,
         seq: u32,
         syn: bool,
@@ -226,6 +269,7 @@ impl Reassembler {
             }
         }
         self.drain(budget, emit);
+        self.check_end(origin, emit);
     }
 
     /// Delivers everything still held, with gaps for the holes (end of
@@ -242,6 +286,7 @@ impl Reassembler {
             }
             self.drain(budget, emit);
         }
+        self.check_end(origin, emit);
     }
 
     fn give_up_first_hole(
@@ -335,6 +380,7 @@ mod tests {
     enum Got {
         D(u64, Vec<u8>),
         G(u64, u64),
+        E(u64),
     }
 
     struct Harness {
@@ -370,9 +416,24 @@ mod tests {
                 &mut |c, _| match c {
                     Chunk::Data { offset, bytes } => got.push(Got::D(offset, bytes.to_vec())),
                     Chunk::Gap { offset, len } => got.push(Got::G(offset, len)),
+                    Chunk::End { offset } => got.push(Got::E(offset)),
                 },
             );
         }
+    }
+
+    #[test]
+    fn the_fin_ends_the_direction_once_every_byte_before_it_came() {
+        let mut h = Harness::new();
+        h.seg(99, (true, false), b"", 0);
+        // The FIN arrives before the bytes it follows.
+        h.seg(103, (false, true), b"", 0);
+        assert!(h.got.is_empty());
+        h.seg(100, (false, false), b"abc", 3);
+        assert_eq!(h.got, vec![Got::D(0, b"abc".to_vec()), Got::E(3)]);
+        // A retransmitted FIN does not end it again.
+        h.seg(103, (false, true), b"", 0);
+        assert_eq!(h.got.len(), 2);
     }
 
     #[test]
@@ -427,6 +488,7 @@ mod tests {
             &mut |c, _| match c {
                 Chunk::Data { offset, bytes } => got.push(Got::D(offset, bytes.to_vec())),
                 Chunk::Gap { offset, len } => got.push(Got::G(offset, len)),
+                Chunk::End { offset } => got.push(Got::E(offset)),
             },
         );
         assert_eq!(h.got, vec![Got::G(0, 10), Got::D(10, b"xyz".to_vec())]);
@@ -464,6 +526,6 @@ mod tests {
                 }
             },
         );
-        assert_eq!(h.got, vec![Got::D(0, b"ab".to_vec())]);
+        assert_eq!(h.got, vec![Got::D(0, b"ab".to_vec()), Got::E(2)]);
     }
 }

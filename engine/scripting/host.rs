@@ -568,7 +568,10 @@ impl EventSink for ScriptHost<'_> {
                     Some(h.frame),
                 );
             }
-            Event::Data(d) if self.wants(Handler::Data) => {
+            Event::Data(d)
+                if self.wants(Handler::Data)
+                    && !matches!(d.chunk, crate::reassembly::Chunk::End { .. }) =>
+            {
                 let start = self.capture_start.unwrap_or(d.time);
                 self.dispatch(
                     Handler::Data,

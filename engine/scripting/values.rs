@@ -471,6 +471,7 @@ impl Data {
         let (offset, bytes, gap) = match d.chunk {
             Chunk::Data { offset, bytes } => (offset, bytes.to_vec(), 0),
             Chunk::Gap { offset, len } => (offset, Vec::new(), len),
+            Chunk::End { offset } => (offset, Vec::new(), 0),
         };
         Data {
             conn: d.conn,

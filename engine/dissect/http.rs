@@ -1,0 +1,1388 @@
+//! HTTP/1.0 and 1.1 over reassembled streams: requests and responses paired
+//! in order, bodies by Content-Length, chunked coding or connection close,
+//! content codings decoded, and the anomalies that make parsers disagree.
+//!
+//! Heads are parsed with httparse. Where a head holds a bare LF (a `\n`
+//! without `\r`), httparse (like most servers) takes it as a line end; the
+//! CRLF-only reading of RFC 9112 can see something else, so both readings are
+//! kept and compared. Message boundaries follow the lenient reading, which is
+//! what the peer most likely did.
+
+use std::collections::VecDeque;
+
+use super::compression::{ContentDecoder, DecodeLimits, DecodeStop, Encoding};
+use super::sse::SseParser;
+use super::{AppEvent, At};
+use crate::tracking::Direction;
+
+/// A header, as sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The name.
+    pub name: String,
+    /// The value, as text (invalid UTF-8 replaced).
+    pub value: String,
+    /// The value's bytes, exactly as sent.
+    pub raw: Vec<u8>,
+}
+
+/// Something in a message that parsers can read differently, or that broke it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anomaly {
+    /// Stable name: `bare_lf`, `header_block_ends_early`, `content_length_mismatch`,
+    /// `duplicate_content_length`, `content_length_with_chunked`, `obs_fold`,
+    /// `invalid_header_byte`, `unparsable`, `invalid_content_length`,
+    /// `invalid_chunk_size`, `header_block_too_large`, `decoding_failed`,
+    /// `decoding_limit`, `gzip_without_content_encoding`, `undecoded_encoding`,
+    /// `bytes_missing`, `incomplete`.
+    pub name: &'static str,
+    /// Offset in the message's bytes, where it applies.
+    pub offset: Option<u64>,
+    /// What exactly.
+    pub detail: String,
+}
+
+/// Request or response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartLine {
+    /// A request.
+    Request {
+        /// The method, e.g. `GET`.
+        method: String,
+        /// The request target.
+        uri: String,
+    },
+    /// A response.
+    Response {
+        /// The status code.
+        status: u16,
+        /// The reason phrase.
+        reason: String,
+    },
+}
+
+/// One HTTP message, complete (or cut by the end of the connection).
+#[derive(Clone, Debug)]
+pub struct HttpMessage {
+    /// Connection number.
+    pub conn: u64,
+    /// Requests go client to server, responses back.
+    pub dir: Direction,
+    /// Index among the messages of this direction, from 0.
+    pub index: u64,
+    /// Request line or status line.
+    pub start: StartLine,
+    /// `HTTP/1.1`, `HTTP/1.0`, ...
+    pub version: String,
+    /// Headers in order (the reading used to frame the message).
+    pub headers: Vec<Header>,
+    /// With a bare LF in the head: the CRLF-only reading of the headers.
+    pub strict_headers: Option<Vec<Header>>,
+    /// With a bare LF in the head: the reading that takes LF as a line end.
+    pub lenient_headers: Option<Vec<Header>>,
+    /// The head exactly as sent (bounded).
+    pub raw_head: Vec<u8>,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// `Transfer-Encoding`, if any.
+    pub transfer_encoding: Option<String>,
+    /// `Content-Encoding`, if any (or the one recognised from magic bytes).
+    pub content_encoding: Option<String>,
+    /// `Content-Length`, if one valid value was sent.
+    pub content_length: Option<u64>,
+    /// Body bytes on the wire (chunk framing included).
+    pub body_wire_len: u64,
+    /// Body bytes after removing chunking and content coding.
+    pub body_decoded_len: u64,
+    /// The decoded body, at most [`MAX_BODY_KEPT`] bytes.
+    pub body: Vec<u8>,
+    /// The decoded body was longer than what is kept.
+    pub body_truncated: bool,
+    /// First byte of the message.
+    pub first: At,
+    /// Last byte of the head.
+    pub head_end: At,
+    /// Last byte of the message.
+    pub last: At,
+    /// For a response: time from the end of its request to its first byte, ns.
+    pub ttfb_ns: Option<i64>,
+    /// For a response: the index of the request it answers.
+    pub answers: Option<u64>,
+    /// `Upgrade` protocol, for a request or a 101 response.
+    pub upgrade: Option<String>,
+    /// For a 101 to WebSocket: whether Sec-WebSocket-Accept matches the key.
+    pub websocket_accept_valid: Option<bool>,
+    /// What went wrong or is ambiguous.
+    pub anomalies: Vec<Anomaly>,
+    /// The message ended as its framing says (not cut by the connection's end).
+    pub complete: bool,
+}
+
+impl HttpMessage {
+    /// The request method, for a request.
+    pub fn method(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status code, for a response.
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { status, .. } => Some(*status),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// Whether anomaly `name` is present.
+    pub fn has_anomaly(&self, name: &str) -> bool {
+        self.anomalies.iter().any(|a| a.name == name)
+    }
+
+    /// The start line as text, e.g. `GET / HTTP/1.1` or `HTTP/1.1 200 OK`.
+    pub fn start_line(&self) -> String {
+        match &self.start {
+            StartLine::Request { method, uri } => format!("{method} {uri} {}", self.version),
+            StartLine::Response { status, reason } => format!("{} {status} {reason}", self.version),
+        }
+    }
+}
+
+/// Decoded body bytes kept per message.
+pub const MAX_BODY_KEPT: usize = 1 << 20;
+/// A head longer than this never ends.
+pub const MAX_HEAD: usize = 64 << 10;
+/// Headers parsed per head at most.
+const MAX_HEADERS: usize = 128;
+
+/// How a body ends.
+#[derive(Clone, Debug)]
+enum Framing {
+    None,
+    Length(u64),
+    Chunked(Chunked),
+    UntilClose,
+}
+
+/// The chunked coding, byte by byte.
+#[derive(Clone, Debug)]
+enum Chunked {
+    Size {
+        digits: u64,
+        value: u64,
+        in_ext: bool,
+    },
+    SizeLf,
+    Data(u64),
+    DataCr,
+    DataLf,
+    Trailer {
+        line_len: u64,
+    },
+    TrailerLf {
+        empty: bool,
+    },
+    Done,
+    Broken,
+}
+
+/// What a chunked step made of one byte.
+enum ChunkByte {
+    /// Framing.
+    Frame,
+    /// Payload.
+    Data,
+    /// The message ends after this byte.
+    End,
+    /// The framing is broken.
+    Broken(String),
+}
+
+impl Chunked {
+    fn start() -> Chunked {
+        Chunked::Size {
+            digits: 0,
+            value: 0,
+            in_ext: false,
+        }
+    }
+
+    /// Advances by one byte (payload bytes are handled in runs by the caller).
+    fn step(&mut self, b: u8) -> ChunkByte {
+        use Chunked::*;
+        match self {
+            Size {
+                digits,
+                value,
+                in_ext,
+            } => match b {
+                b'\r' => {
+                    *self = SizeLf;
+                    ChunkByte::Frame
+                }
+                b'\n' => self.size_done(),
+                _ if *in_ext => ChunkByte::Frame,
+                b';' | b' ' | b'\t' => {
+                    *in_ext = true;
+                    ChunkByte::Frame
+                }
+                _ => match (b as char).to_digit(16) {
+                    Some(d) => {
+                        *digits += 1;
+                        if *digits > 16 {
+                            *self = Broken;
+                            return ChunkByte::Broken("a chunk size longer than 64 bits".into());
+                        }
+                        *value = (*value << 4) | u64::from(d);
+                        ChunkByte::Frame
+                    }
+                    None => {
+                        *self = Broken;
+                        ChunkByte::Broken(format!("byte {b:#04x} in a chunk size"))
+                    }
+                },
+            },
+            SizeLf => {
+                if b == b'\n' {
+                    self.size_done()
+                } else {
+                    *self = Broken;
+                    ChunkByte::Broken("a chunk size line not ended by CRLF".into())
+                }
+            }
+            Data(_) => ChunkByte::Data,
+            DataCr => {
+                *self = if b == b'\r' {
+                    DataLf
+                } else if b == b'\n' {
+                    Chunked::start()
+                } else {
+                    Broken
+                };
+                match self {
+                    Broken => ChunkByte::Broken("chunk data not followed by CRLF".into()),
+                    _ => ChunkByte::Frame,
+                }
+            }
+            DataLf => {
+                if b == b'\n' {
+                    *self = Chunked::start();
+                    ChunkByte::Frame
+                } else {
+                    *self = Broken;
+                    ChunkByte::Broken("chunk data not followed by CRLF".into())
+                }
+            }
+            Trailer { line_len } => match b {
+                b'\r' => {
+                    *self = TrailerLf {
+                        empty: *line_len == 0,
+                    };
+                    ChunkByte::Frame
+                }
+                b'\n' => {
+                    if *line_len == 0 {
+                        *self = Done;
+                        ChunkByte::End
+                    } else {
+                        *line_len = 0;
+                        ChunkByte::Frame
+                    }
+                }
+                _ => {
+                    *line_len += 1;
+                    if *line_len > MAX_HEAD as u64 {
+                        *self = Broken;
+                        return ChunkByte::Broken("a trailer line that never ends".into());
+                    }
+                    ChunkByte::Frame
+                }
+            },
+            TrailerLf { empty } => {
+                if b == b'\n' {
+                    if *empty {
+                        *self = Done;
+                        ChunkByte::End
+                    } else {
+                        *self = Trailer { line_len: 0 };
+                        ChunkByte::Frame
+                    }
+                } else {
+                    *self = Broken;
+                    ChunkByte::Broken("a trailer line not ended by CRLF".into())
+                }
+            }
+            Done | Broken => ChunkByte::Frame,
+        }
+    }
+
+    fn size_done(&mut self) -> ChunkByte {
+        let (digits, value) = match self {
+            Chunked::Size { digits, value, .. } => (*digits, *value),
+            Chunked::SizeLf => (1, 0),
+            _ => (0, 0),
+        };
+        // SizeLf lost the value; it is kept in `pending_size` by the caller.
+        let _ = digits;
+        if value == 0 {
+            *self = Chunked::Trailer { line_len: 0 };
+        } else {
+            *self = Chunked::Data(value);
+        }
+        ChunkByte::Frame
+    }
+}
+
+/// A message being read.
+struct Reading {
+    msg: HttpMessage,
+    framing: Framing,
+    decoder: Option<ContentDecoder>,
+    sse: Option<SseParser>,
+    /// The chunk size read before its CRLF.
+    pending_size: Option<u64>,
+    /// Body bytes seen, to sniff the coding.
+    sniffed: bool,
+    decode_limits: DecodeLimits,
+}
+
+/// One direction's parser.
+struct Half {
+    dir: Direction,
+    head: Vec<u8>,
+    reading: Option<Reading>,
+    /// Stop parsing: garbage, an upgrade, or a broken frame.
+    raw: bool,
+    count: u64,
+    /// Stream offset of the first byte in `head`.
+    head_offset: u64,
+    head_first: Option<At>,
+}
+
+/// A request waiting for its response.
+#[derive(Clone, Debug)]
+struct Pending {
+    index: u64,
+    method: String,
+    end: At,
+    websocket_key: Option<String>,
+}
+
+/// HTTP on one connection.
+pub struct HttpConn {
+    conn: u64,
+    halves: [Half; 2],
+    pending: VecDeque<Pending>,
+    limits: DecodeLimits,
+    /// Set once a 101 switched the connection to WebSocket:
+    /// (extensions header of the response).
+    pub switched_to_websocket: Option<Option<String>>,
+    /// Bytes that followed the 101 (or were sent after the upgrade request)
+    /// in the same chunk: the new protocol's first bytes.
+    after_upgrade: Vec<(Direction, Vec<u8>)>,
+}
+
+/// Whether a chunk that starts a connection's data begins an HTTP message:
+/// a whole method and a space, or `HTTP/1.`.
+pub fn starts_http(bytes: &[u8], dir: Direction) -> bool {
+    match dir {
+        Direction::ServerToClient => bytes.starts_with(b"HTTP/1."),
+        Direction::ClientToServer => METHODS.iter().any(|m| bytes.starts_with(m)),
+    }
+}
+
+const METHODS: [&[u8]; 9] = [
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+
+/// Whether `bytes` start like an HTTP message of direction `dir`.
+pub fn looks_like_http(bytes: &[u8], dir: Direction) -> bool {
+    match dir {
+        Direction::ServerToClient => bytes.starts_with(b"HTTP/"),
+        Direction::ClientToServer => METHODS
+            .iter()
+            .any(|m| bytes.starts_with(m) || m.starts_with(bytes)),
+    }
+}
+
+fn header_list(headers: &[httparse::Header<'_>]) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|h| Header {
+            name: h.name.to_string(),
+            value: String::from_utf8_lossy(h.value).trim().to_string(),
+            raw: h.value.to_vec(),
+        })
+        .collect()
+}
+
+/// Splits a head into lines taking LF as the line end (a CR before it is
+/// dropped), the way lenient parsers do. Stops at the first line that is not
+/// a header; returns the headers, whether that happened, and where.
+fn lenient_lines(head: &[u8]) -> (Vec<Header>, Option<usize>) {
+    let mut headers: Vec<Header> = Vec::new();
+    let mut at = match head.iter().position(|b| *b == b'\n') {
+        Some(i) => i + 1,
+        None => return (headers, None),
+    };
+    while at < head.len() {
+        let end = head[at..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(head.len(), |i| at + i);
+        let mut line = &head[at..end];
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        if line.is_empty() {
+            return (headers, None);
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if let Some(last) = headers.last_mut() {
+                last.raw.extend_from_slice(line);
+                last.value = String::from_utf8_lossy(&last.raw).trim().to_string();
+            }
+        } else {
+            match line.iter().position(|b| *b == b':') {
+                Some(colon) if !line[..colon].iter().any(|b| b.is_ascii_whitespace()) => {
+                    let raw = line[colon + 1..].to_vec();
+                    headers.push(Header {
+                        name: String::from_utf8_lossy(&line[..colon]).to_string(),
+                        value: String::from_utf8_lossy(&raw).trim().to_string(),
+                        raw,
+                    });
+                }
+                _ => return (headers, Some(at)),
+            }
+        }
+        at = end + 1;
+    }
+    (headers, None)
+}
+
+/// The CRLF-only reading: lines end only at CRLF; a lone LF stays inside a value.
+fn strict_lines(head: &[u8]) -> Vec<Header> {
+    let mut headers = Vec::new();
+    let mut parts = head.split(|b| *b == b'\n').peekable();
+    // Re-join pieces whose LF had no CR before it.
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut current = Vec::new();
+    while let Some(piece) = parts.next() {
+        current.extend_from_slice(piece);
+        if current.last() == Some(&b'\r') || parts.peek().is_none() {
+            if current.last() == Some(&b'\r') {
+                current.pop();
+            }
+            lines.push(std::mem::take(&mut current));
+        } else {
+            current.push(b'\n');
+        }
+    }
+    for line in lines.into_iter().skip(1) {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(colon) = line.iter().position(|b| *b == b':') {
+            let raw = line[colon + 1..].to_vec();
+            headers.push(Header {
+                name: String::from_utf8_lossy(&line[..colon]).to_string(),
+                value: String::from_utf8_lossy(&raw).trim().to_string(),
+                raw,
+            });
+        }
+    }
+    headers
+}
+
+/// Where the head ends: just past the first empty line, taking LF or CRLF
+/// as line ends (a lenient reader's end; the CRLF-only end can lie later).
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let first_lf = buf.iter().position(|b| *b == b'\n')?;
+    let mut at = first_lf + 1;
+    while let Some(i) = buf[at..].iter().position(|b| *b == b'\n') {
+        let line_end = at + i;
+        if line_end == at || (line_end == at + 1 && buf[at] == b'\r') {
+            return Some(line_end + 1);
+        }
+        at = line_end + 1;
+    }
+    None
+}
+
+impl HttpConn {
+    /// HTTP state for connection `conn`.
+    pub fn new(conn: u64, limits: DecodeLimits) -> Self {
+        let half = |dir| Half {
+            dir,
+            head: Vec::new(),
+            reading: None,
+            raw: false,
+            count: 0,
+            head_offset: 0,
+            head_first: None,
+        };
+        HttpConn {
+            conn,
+            halves: [
+                half(Direction::ClientToServer),
+                half(Direction::ServerToClient),
+            ],
+            pending: VecDeque::new(),
+            limits,
+            switched_to_websocket: None,
+            after_upgrade: Vec::new(),
+        }
+    }
+
+    /// Takes the bytes that followed the switch to WebSocket.
+    pub fn take_after_upgrade(&mut self) -> Vec<(Direction, Vec<u8>)> {
+        std::mem::take(&mut self.after_upgrade)
+    }
+
+    /// Bytes of one direction, in order, at stream `offset`.
+    pub fn data(
+        &mut self,
+        dir: Direction,
+        offset: u64,
+        mut bytes: &[u8],
+        at: At,
+        out: &mut Vec<AppEvent>,
+    ) {
+        let d = dir.index();
+        let mut offset = offset;
+        while !bytes.is_empty() && !self.halves[d].raw {
+            if self.halves[d].reading.is_some() {
+                let used = self.body(d, bytes, at, out);
+                bytes = &bytes[used..];
+                offset += used as u64;
+                continue;
+            }
+            // Reading a head.
+            let half = &mut self.halves[d];
+            if half.head.is_empty() {
+                half.head_offset = offset;
+                half.head_first = Some(at);
+                if !looks_like_http(bytes, dir) && half.count == 0 {
+                    // Not the start of a message (a capture that began
+                    // mid-body): wait for a chunk that starts one.
+                    half.head_first = None;
+                    return;
+                }
+            }
+            let room = MAX_HEAD + 1 - half.head.len().min(MAX_HEAD + 1);
+            let take = bytes.len().min(room);
+            let before = half.head.len();
+            half.head.extend_from_slice(&bytes[..take]);
+            match head_end(&half.head) {
+                Some(end) => {
+                    let used = end - before;
+                    bytes = &bytes[used..];
+                    offset += used as u64;
+                    let head: Vec<u8> = half.head.drain(..).take(end).collect();
+                    // What follows `end` in the buffer was put back via `bytes`.
+                    self.start_message(d, head, bytes, at, out);
+                }
+                None if half.head.len() > MAX_HEAD => {
+                    half.raw = true;
+                    let first = half.head_first.unwrap_or(at);
+                    let msg = self.broken(
+                        d,
+                        first,
+                        at,
+                        "header_block_too_large",
+                        format!("no end of headers in {MAX_HEAD} bytes"),
+                    );
+                    out.push(AppEvent::Http(Box::new(msg)));
+                    return;
+                }
+                None => {
+                    bytes = &bytes[take..];
+                    offset += take as u64;
+                }
+            }
+        }
+        if self.switched_to_websocket.is_some() && !bytes.is_empty() {
+            self.after_upgrade
+                .push((dir, bytes[..bytes.len().min(MAX_HEAD)].to_vec()));
+        }
+        let _ = offset;
+    }
+
+    fn broken(
+        &mut self,
+        d: usize,
+        first: At,
+        last: At,
+        name: &'static str,
+        detail: String,
+    ) -> HttpMessage {
+        let half = &mut self.halves[d];
+        let index = half.count;
+        half.count += 1;
+        let head = std::mem::take(&mut half.head);
+        HttpMessage {
+            conn: self.conn,
+            dir: half.dir,
+            index,
+            start: match half.dir {
+                Direction::ClientToServer => StartLine::Request {
+                    method: String::new(),
+                    uri: String::new(),
+                },
+                Direction::ServerToClient => StartLine::Response {
+                    status: 0,
+                    reason: String::new(),
+                },
+            },
+            version: String::new(),
+            headers: Vec::new(),
+            strict_headers: None,
+            lenient_headers: None,
+            raw_head: head.into_iter().take(4096).collect(),
+            content_type: None,
+            transfer_encoding: None,
+            content_encoding: None,
+            content_length: None,
+            body_wire_len: 0,
+            body_decoded_len: 0,
+            body: Vec::new(),
+            body_truncated: false,
+            first,
+            head_end: last,
+            last,
+            ttfb_ns: None,
+            answers: None,
+            upgrade: None,
+            websocket_accept_valid: None,
+            anomalies: vec![Anomaly {
+                name,
+                offset: None,
+                detail,
+            }],
+            complete: false,
+        }
+    }
+
+    /// A complete head: parse it and decide how the body is framed.
+    fn start_message(
+        &mut self,
+        d: usize,
+        head: Vec<u8>,
+        after: &[u8],
+        at: At,
+        out: &mut Vec<AppEvent>,
+    ) {
+        let dir = self.halves[d].dir;
+        let first = self.halves[d].head_first.unwrap_or(at);
+        let mut anomalies = Vec::new();
+        let bare_lf = head
+            .windows(2)
+            .enumerate()
+            .find_map(|(i, w)| (w[1] == b'\n' && w[0] != b'\r').then_some(i + 1))
+            .or_else(|| (head.first() == Some(&b'\n')).then_some(0));
+        let mut parsed_headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut start = None;
+        let mut version = String::new();
+        let mut headers = Vec::new();
+        let parse_ok = match dir {
+            Direction::ClientToServer => {
+                let mut req = httparse::Request::new(&mut parsed_headers);
+                match req.parse(&head) {
+                    Ok(httparse::Status::Complete(_)) => {
+                        start = Some(StartLine::Request {
+                            method: req.method.unwrap_or("").to_string(),
+                            uri: req.path.unwrap_or("").to_string(),
+                        });
+                        version = format!("HTTP/1.{}", req.version.unwrap_or(1));
+                        headers = header_list(req.headers);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            Direction::ServerToClient => {
+                let mut resp = httparse::Response::new(&mut parsed_headers);
+                match resp.parse(&head) {
+                    Ok(httparse::Status::Complete(_)) => {
+                        start = Some(StartLine::Response {
+                            status: resp.code.unwrap_or(0),
+                            reason: resp.reason.unwrap_or("").to_string(),
+                        });
+                        version = format!("HTTP/1.{}", resp.version.unwrap_or(1));
+                        headers = header_list(resp.headers);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        };
+        if !parse_ok {
+            // httparse refuses the head: read the start line and the headers
+            // the way a lenient server would, and say why.
+            let line_end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
+            let line = String::from_utf8_lossy(&head[..line_end])
+                .trim_end_matches('\r')
+                .to_string();
+            let mut words = line.splitn(3, ' ');
+            let (a, b, c) = (
+                words.next().unwrap_or(""),
+                words.next().unwrap_or(""),
+                words.next().unwrap_or(""),
+            );
+            start = match dir {
+                Direction::ClientToServer if !b.is_empty() && c.starts_with("HTTP/") => {
+                    version = c.to_string();
+                    Some(StartLine::Request {
+                        method: a.to_string(),
+                        uri: b.to_string(),
+                    })
+                }
+                Direction::ServerToClient if a.starts_with("HTTP/") => {
+                    version = a.to_string();
+                    b.parse().ok().map(|status| StartLine::Response {
+                        status,
+                        reason: c.to_string(),
+                    })
+                }
+                _ => None,
+            };
+            let (lenient, stop) = lenient_lines(&head);
+            headers = lenient;
+            if let Some(stop) = stop {
+                anomalies.push(Anomaly {
+                    name: "invalid_header_byte",
+                    offset: Some(stop as u64),
+                    detail: format!(
+                        "{:?} is not a header line",
+                        String::from_utf8_lossy(
+                            &head[stop..head[stop..]
+                                .iter()
+                                .position(|b| *b == b'\n')
+                                .map_or(head.len(), |i| stop + i)]
+                        )
+                        .trim_end_matches('\r')
+                    ),
+                });
+            }
+        }
+        let Some(start) = start else {
+            // Not an HTTP message: the rest of this direction is left alone.
+            self.halves[d].raw = true;
+            let mut msg = self.broken(
+                d,
+                first,
+                at,
+                "unparsable",
+                format!(
+                    "{:?} is not an HTTP {}",
+                    String::from_utf8_lossy(&head[..head.len().min(60)]),
+                    if dir == Direction::ClientToServer {
+                        "request"
+                    } else {
+                        "response"
+                    }
+                ),
+            );
+            msg.raw_head = head.into_iter().take(4096).collect();
+            out.push(AppEvent::Http(Box::new(msg)));
+            return;
+        };
+
+        let (mut strict_headers, mut lenient_headers) = (None, None);
+        if let Some(pos) = bare_lf {
+            anomalies.push(Anomaly {
+                name: "bare_lf",
+                offset: Some(pos as u64),
+                detail: format!("a line ends with LF alone (no CR) at byte {pos} of the head"),
+            });
+            // The CRLF-only reading runs to the first CRLF CRLF, which may lie
+            // past the lenient end: look at what followed in the same chunk.
+            let mut whole = head.clone();
+            whole.extend_from_slice(&after[..after.len().min(MAX_HEAD)]);
+            let strict_end = whole
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|i| i + 4);
+            let strict = strict_lines(&whole[..strict_end.unwrap_or(whole.len())]);
+            let (lenient, stop) = lenient_lines(&head);
+            let lost: Vec<String> = strict
+                .iter()
+                .filter(|s| !lenient.iter().any(|l| l.name.eq_ignore_ascii_case(&s.name)))
+                .map(|s| s.name.clone())
+                .collect();
+            let ends_early = strict_end.is_some_and(|e| e > head.len());
+            if stop.is_some() || ends_early {
+                let how = if ends_early {
+                    "the bare LF makes an empty line, so a reader that takes LF as a line end ends the headers there and reads what follows as body".to_string()
+                } else {
+                    let line_end = stop
+                        .and_then(|s| head[s..].iter().position(|b| *b == b'\n').map(|i| s + i))
+                        .unwrap_or(head.len());
+                    format!(
+                        "after the bare LF, {:?} is not a header line: a reader that takes LF as a line end stops reading headers there and takes the rest of the block as body",
+                        String::from_utf8_lossy(&head[stop.unwrap_or(0)..line_end]).trim_end_matches('\r')
+                    )
+                };
+                anomalies.push(Anomaly {
+                    name: "header_block_ends_early",
+                    offset: stop.map(|s| s as u64).or(Some(head.len() as u64)),
+                    detail: if lost.is_empty() {
+                        how
+                    } else {
+                        format!("{how}; it never sees {}", lost.join(", "))
+                    },
+                });
+            }
+            let length_of = |hs: &[Header]| {
+                hs.iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| h.value.parse::<u64>().ok())
+            };
+            let (strict_len, lenient_len) = (length_of(&strict), length_of(&lenient));
+            if let Some(declared) = strict_len {
+                // Body bytes each reader expects after its end of the headers.
+                let lenient_expects = match (lenient_len, dir) {
+                    (Some(n), _) => Some(n),
+                    (None, Direction::ClientToServer) => Some(0),
+                    (None, Direction::ServerToClient) => None,
+                };
+                let early_bytes = strict_end.map_or(0, |e| e.saturating_sub(head.len()) as u64);
+                let lenient_sees = declared + early_bytes;
+                if lenient_expects != Some(lenient_sees) {
+                    anomalies.push(Anomaly {
+                        name: "content_length_mismatch",
+                        offset: None,
+                        detail: format!(
+                            "Content-Length says {declared} bytes (a CRLF-only reader's headers); a reader that takes the bare LF as a line end {}, but {lenient_sees} bytes follow its end of the headers{}",
+                            match lenient_expects {
+                                Some(n) if lenient_len.is_some() => format!("expects {n}"),
+                                Some(n) => format!("never sees Content-Length and expects {n}"),
+                                None => "never sees Content-Length and reads until the close".to_string(),
+                            },
+                            if lenient_expects.is_some_and(|n| n < lenient_sees) { ": the rest is read as the next message" } else { "" }
+                        ),
+                    });
+                }
+            }
+            strict_headers = Some(strict);
+            lenient_headers = Some(lenient);
+        }
+        for h in &headers {
+            if h.raw.iter().any(|b| *b == 0 || (*b < 0x20 && *b != b'\t')) {
+                anomalies.push(Anomaly {
+                    name: "invalid_header_byte",
+                    offset: None,
+                    detail: format!("header {} holds a control byte", h.name),
+                });
+            }
+        }
+        let mut lines = head.split(|b| *b == b'\n').skip(1);
+        if lines.any(|l| l.first().is_some_and(|b| *b == b' ' || *b == b'\t')) {
+            anomalies.push(Anomaly {
+                name: "obs_fold",
+                offset: None,
+                detail:
+                    "a header continues on a line starting with a space (obsolete line folding)"
+                        .into(),
+            });
+        }
+
+        let find = |name: &str| {
+            headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value.clone())
+                .collect::<Vec<_>>()
+        };
+        let lengths = find("content-length");
+        let transfer = find("transfer-encoding");
+        let chunked = transfer.iter().any(|t| {
+            t.to_ascii_lowercase()
+                .split(',')
+                .any(|c| c.trim() == "chunked")
+        });
+        let mut content_length = None;
+        if lengths.len() > 1 {
+            let distinct: std::collections::BTreeSet<&str> =
+                lengths.iter().map(|s| s.as_str()).collect();
+            anomalies.push(Anomaly {
+                name: "duplicate_content_length",
+                offset: None,
+                detail: format!(
+                    "{} Content-Length headers: {}",
+                    lengths.len(),
+                    lengths.join(", ")
+                ),
+            });
+            if distinct.len() == 1 {
+                content_length = lengths[0].parse::<u64>().ok();
+            }
+        } else if let Some(v) = lengths.first() {
+            match v.parse::<u64>() {
+                Ok(n) => content_length = Some(n),
+                Err(_) => anomalies.push(Anomaly {
+                    name: "invalid_content_length",
+                    offset: None,
+                    detail: format!("Content-Length {v:?} is not a length"),
+                }),
+            }
+        }
+        if chunked && !lengths.is_empty() {
+            anomalies.push(Anomaly {
+                name: "content_length_with_chunked",
+                offset: None,
+                detail: "both Transfer-Encoding: chunked and Content-Length: the chunked coding wins (RFC 9112), a request smuggling risk".into(),
+            });
+        }
+
+        let index = self.halves[d].count;
+        self.halves[d].count += 1;
+        let mut answers = None;
+        let mut ttfb_ns = None;
+        let mut request_method = String::new();
+        let mut websocket_key = None;
+        if dir == Direction::ServerToClient {
+            if let Some(p) = self.pending.front() {
+                answers = Some(p.index);
+                ttfb_ns = Some(first.time.since(p.end.time));
+                request_method = p.method.clone();
+                websocket_key = p.websocket_key.clone();
+            }
+        }
+        let status = match &start {
+            StartLine::Response { status, .. } => Some(*status),
+            _ => None,
+        };
+        // 1xx responses (100-continue, ...) do not answer the request; a 101
+        // ends HTTP on this connection.
+        if status.is_some_and(|s| s >= 200 || s == 101) {
+            self.pending.pop_front();
+        }
+        let framing = match (dir, status) {
+            (Direction::ServerToClient, Some(s))
+                if request_method.eq_ignore_ascii_case("HEAD")
+                    || (100..200).contains(&s)
+                    || s == 204
+                    || s == 304 =>
+            {
+                Framing::None
+            }
+            _ if chunked => Framing::Chunked(Chunked::start()),
+            _ if content_length.is_some() => Framing::Length(content_length.unwrap_or(0)),
+            (Direction::ClientToServer, _) => Framing::None,
+            (Direction::ServerToClient, _) => Framing::UntilClose,
+        };
+        let content_encoding = find("content-encoding").into_iter().next();
+        let content_type = find("content-type").into_iter().next();
+        let upgrade = find("upgrade").into_iter().next();
+        let mut websocket_accept_valid = None;
+        if status == Some(101)
+            && upgrade
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+        {
+            let accept = find("sec-websocket-accept").into_iter().next();
+            websocket_accept_valid = match (websocket_key.as_deref(), accept.as_deref()) {
+                (Some(key), Some(accept)) => {
+                    Some(tungstenite::handshake::derive_accept_key(key.as_bytes()) == accept)
+                }
+                _ => None,
+            };
+            self.switched_to_websocket = Some(find("sec-websocket-extensions").into_iter().next());
+        }
+        let mut msg = HttpMessage {
+            conn: self.conn,
+            dir,
+            index,
+            start,
+            version,
+            headers,
+            strict_headers,
+            lenient_headers,
+            raw_head: head.iter().take(MAX_HEAD).copied().collect(),
+            content_type: content_type.clone(),
+            transfer_encoding: transfer.into_iter().next(),
+            content_encoding: content_encoding.clone(),
+            content_length,
+            body_wire_len: 0,
+            body_decoded_len: 0,
+            body: Vec::new(),
+            body_truncated: false,
+            first,
+            head_end: at,
+            last: at,
+            ttfb_ns,
+            answers,
+            upgrade: upgrade.clone(),
+            websocket_accept_valid,
+            anomalies,
+            complete: false,
+        };
+        let encoding = content_encoding.as_deref().map(Encoding::from_header);
+        let decoder = match encoding {
+            Some(e) if e.decodable() => Some(ContentDecoder::new(e, self.limits)),
+            Some(Encoding::Identity) | None => None,
+            Some(e) => {
+                msg.anomalies.push(Anomaly {
+                    name: "undecoded_encoding",
+                    offset: None,
+                    detail: format!(
+                        "Content-Encoding {} is recognised but not decoded",
+                        e.name()
+                    ),
+                });
+                None
+            }
+        };
+        let is_sse = content_type
+            .as_deref()
+            .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
+        if dir == Direction::ClientToServer {
+            self.pending.push_back(Pending {
+                index,
+                method: msg.method().unwrap_or("").to_string(),
+                end: at,
+                websocket_key: msg
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+                    .map(|h| h.value.clone()),
+            });
+        }
+        let upgraded = status == Some(101);
+        let reading = Reading {
+            msg,
+            framing,
+            decoder,
+            sse: is_sse.then(|| {
+                SseParser::new(
+                    self.conn,
+                    index,
+                    encoding.filter(|e| *e != Encoding::Identity),
+                )
+            }),
+            pending_size: None,
+            sniffed: false,
+            decode_limits: self.limits,
+        };
+        if !matches!(reading.framing, Framing::None) {
+            // A body follows: say what is coming (a stream's events arrive
+            // long before the message ends).
+            out.push(AppEvent::HttpHead(Box::new(reading.msg.clone())));
+        }
+        self.halves[d].reading = Some(reading);
+        if matches!(
+            self.halves[d].reading.as_ref().map(|r| &r.framing),
+            Some(Framing::None)
+        ) {
+            self.finish(d, at, true, out);
+        }
+        if upgraded {
+            // What follows a 101 is another protocol.
+            self.halves[d].raw = true;
+            self.halves[0].raw = true;
+        }
+    }
+
+    /// Feeds body bytes to the message being read; returns how many it took.
+    fn body(&mut self, d: usize, bytes: &[u8], at: At, out: &mut Vec<AppEvent>) -> usize {
+        let Some(r) = self.halves[d].reading.as_mut() else {
+            return 0;
+        };
+        let mut used = 0;
+        let mut ended = false;
+        match &mut r.framing {
+            Framing::None => {
+                ended = true;
+            }
+            Framing::Length(remaining) => {
+                let take = (*remaining).min(bytes.len() as u64) as usize;
+                *remaining -= take as u64;
+                used = take;
+                ended = *remaining == 0;
+                Self::payload(r, &bytes[..take], at, out);
+            }
+            Framing::UntilClose => {
+                used = bytes.len();
+                Self::payload(r, bytes, at, out);
+            }
+            Framing::Chunked(_) => {
+                while used < bytes.len() {
+                    let Framing::Chunked(state) = &mut r.framing else {
+                        break;
+                    };
+                    if let Chunked::Data(left) = state {
+                        let take = (*left).min((bytes.len() - used) as u64) as usize;
+                        *left -= take as u64;
+                        if *left == 0 {
+                            *state = Chunked::DataCr;
+                        }
+                        let piece = &bytes[used..used + take];
+                        used += take;
+                        r.msg.body_wire_len += take as u64;
+                        Self::payload(r, piece, at, out);
+                        continue;
+                    }
+                    let b = bytes[used];
+                    used += 1;
+                    r.msg.body_wire_len += 1;
+                    // Keep the size when a CR comes before its LF.
+                    if let Chunked::Size { value, .. } = state {
+                        if b == b'\r' {
+                            r.pending_size = Some(*value);
+                        }
+                    }
+                    let was_size_lf = matches!(state, Chunked::SizeLf);
+                    let step = state.step(b);
+                    if was_size_lf && b == b'\n' {
+                        let size = r.pending_size.take().unwrap_or(0);
+                        *state = if size == 0 {
+                            Chunked::Trailer { line_len: 0 }
+                        } else {
+                            Chunked::Data(size)
+                        };
+                    }
+                    match step {
+                        ChunkByte::End => {
+                            ended = true;
+                            break;
+                        }
+                        ChunkByte::Broken(why) => {
+                            r.msg.anomalies.push(Anomaly {
+                                name: "invalid_chunk_size",
+                                offset: Some(r.msg.body_wire_len),
+                                detail: why,
+                            });
+                            self.halves[d].raw = true;
+                            self.finish(d, at, false, out);
+                            return bytes.len();
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if let Some(r) = self.halves[d].reading.as_mut() {
+            r.msg.last = at;
+        }
+        if ended {
+            self.finish(d, at, true, out);
+        }
+        used
+    }
+
+    /// Payload bytes (chunking removed): count, decode, keep, feed SSE.
+    fn payload(r: &mut Reading, bytes: &[u8], at: At, out: &mut Vec<AppEvent>) {
+        if bytes.is_empty() {
+            return;
+        }
+        if !matches!(r.framing, Framing::Chunked(_)) {
+            r.msg.body_wire_len += bytes.len() as u64;
+        }
+        if !r.sniffed {
+            r.sniffed = true;
+            if r.decoder.is_none() && r.msg.content_encoding.is_none() {
+                if let Some(e) = Encoding::sniff(bytes) {
+                    r.msg.anomalies.push(Anomaly {
+                        name: "gzip_without_content_encoding",
+                        offset: Some(0),
+                        detail: format!(
+                            "the body starts with {} magic bytes but no Content-Encoding says so",
+                            e.name()
+                        ),
+                    });
+                    r.msg.content_encoding = Some(format!("{} (from magic bytes)", e.name()));
+                    if let Some(sse) = r.sse.as_mut() {
+                        sse.set_compressed();
+                    }
+                    if e.decodable() {
+                        r.decoder = Some(ContentDecoder::new(e, r.decode_limits));
+                    }
+                }
+            }
+        }
+        let msg = &mut r.msg;
+        let sse = &mut r.sse;
+        let mut keep = |decoded: &[u8]| {
+            msg.body_decoded_len += decoded.len() as u64;
+            let room = MAX_BODY_KEPT.saturating_sub(msg.body.len());
+            if decoded.len() > room {
+                msg.body_truncated = true;
+            }
+            msg.body
+                .extend_from_slice(&decoded[..decoded.len().min(room)]);
+        };
+        match r.decoder.as_mut() {
+            Some(decoder) => {
+                let mut decoded_now = Vec::new();
+                let result = decoder.feed(bytes, &mut |b| {
+                    keep(b);
+                    decoded_now.extend_from_slice(b);
+                });
+                if let Some(sse) = sse.as_mut() {
+                    sse.feed_decoded(bytes.len(), &decoded_now, at, out);
+                }
+                match result {
+                    Ok(()) => {}
+                    Err(DecodeStop::Invalid(why)) => msg.anomalies.push(Anomaly {
+                        name: "decoding_failed",
+                        offset: Some(msg.body_wire_len),
+                        detail: why,
+                    }),
+                    Err(DecodeStop::Limit(why)) => msg.anomalies.push(Anomaly {
+                        name: "decoding_limit",
+                        offset: Some(msg.body_wire_len),
+                        detail: why,
+                    }),
+                }
+            }
+            None => {
+                keep(bytes);
+                if let Some(sse) = sse.as_mut() {
+                    sse.feed_decoded(bytes.len(), bytes, at, out);
+                }
+            }
+        }
+    }
+
+    /// Ends the message being read in direction `d`.
+    fn finish(&mut self, d: usize, at: At, complete: bool, out: &mut Vec<AppEvent>) {
+        let Some(mut r) = self.halves[d].reading.take() else {
+            return;
+        };
+        r.msg.last = at;
+        r.msg.complete = complete;
+        if !complete {
+            if let Framing::Length(left) = r.framing {
+                if left > 0 {
+                    r.msg.anomalies.push(Anomaly {
+                        name: "content_length_mismatch",
+                        offset: None,
+                        detail: format!(
+                            "Content-Length says {} bytes; the connection ended after {}",
+                            r.msg.content_length.unwrap_or(0),
+                            r.msg.body_wire_len
+                        ),
+                    });
+                }
+            } else if matches!(r.framing, Framing::Chunked(_)) {
+                r.msg.anomalies.push(Anomaly {
+                    name: "incomplete",
+                    offset: None,
+                    detail: "the chunked body ended without its last chunk".into(),
+                });
+            }
+        }
+        if let Some(sse) = r.sse.as_mut() {
+            sse.finish(at, out);
+        }
+        if r.msg.dir == Direction::ClientToServer {
+            // The response's wait starts at the request's last byte.
+            if let Some(p) = self.pending.iter_mut().find(|p| p.index == r.msg.index) {
+                p.end = r.msg.last;
+            }
+        }
+        out.push(AppEvent::Http(Box::new(r.msg)));
+    }
+
+    /// Bytes the capture does not hold: the message being read is cut.
+    pub fn gap(&mut self, dir: Direction, len: u64, at: At, out: &mut Vec<AppEvent>) {
+        let d = dir.index();
+        if let Some(r) = self.halves[d].reading.as_mut() {
+            r.msg.anomalies.push(Anomaly {
+                name: "bytes_missing",
+                offset: Some(r.msg.body_wire_len),
+                detail: format!("{len} bytes were not captured"),
+            });
+            match &mut r.framing {
+                Framing::Length(left) if *left >= len => {
+                    *left -= len;
+                    r.msg.body_wire_len += len;
+                    if *left == 0 {
+                        self.finish(d, at, true, out);
+                    }
+                    return;
+                }
+                Framing::UntilClose => {
+                    r.msg.body_wire_len += len;
+                    return;
+                }
+                _ => {}
+            }
+            self.finish(d, at, false, out);
+        }
+        // A head cut by a gap cannot be read: start again at the next message.
+        self.halves[d].head.clear();
+        self.halves[d].raw = self.halves[d].raw || self.switched_to_websocket.is_some();
+    }
+
+    /// The direction ended (FIN, or the end of the capture).
+    pub fn end(&mut self, dir: Direction, at: At, out: &mut Vec<AppEvent>) {
+        let d = dir.index();
+        let close_delimited = matches!(
+            self.halves[d].reading.as_ref().map(|r| &r.framing),
+            Some(Framing::UntilClose)
+        );
+        self.finish(d, at, close_delimited, out);
+        let half = &mut self.halves[d];
+        if !half.head.is_empty() && !half.raw {
+            let first = half.head_first.unwrap_or(at);
+            let line_end = half
+                .head
+                .iter()
+                .position(|b| *b == b'\n')
+                .unwrap_or(half.head.len());
+            let line = String::from_utf8_lossy(&half.head[..line_end])
+                .trim_end_matches('\r')
+                .to_string();
+            let starts_right = match dir {
+                Direction::ClientToServer => line
+                    .rsplit(' ')
+                    .next()
+                    .is_some_and(|v| v.starts_with("HTTP/")),
+                Direction::ServerToClient => line.starts_with("HTTP/"),
+            };
+            let cut_in_line = line_end == half.head.len() && looks_like_http(&half.head, dir);
+            let msg = if starts_right || cut_in_line {
+                self.broken(
+                    d,
+                    first,
+                    at,
+                    "incomplete",
+                    "the connection ended inside a head".into(),
+                )
+            } else {
+                let what = if dir == Direction::ClientToServer {
+                    "request line"
+                } else {
+                    "status line"
+                };
+                self.broken(
+                    d,
+                    first,
+                    at,
+                    "unparsable",
+                    format!("{line:?} is not an HTTP {what}"),
+                )
+            };
+            out.push(AppEvent::Http(Box::new(msg)));
+        }
+    }
+}
