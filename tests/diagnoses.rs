@@ -44,7 +44,7 @@ fn ids(list: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn each_diagnosis_fires_on_its_scenario() {
-    let cases: [(&str, &[&str]); 9] = [
+    let cases: [(&str, &[&str]); 12] = [
         (
             "captures/lost-handshake-ack.pcap",
             &["handshake_ack_lost", "retransmissions"],
@@ -60,6 +60,12 @@ fn each_diagnosis_fires_on_its_scenario() {
         ("captures/keep-alive.pcap", &["keep_alive"]),
         ("captures/four-packet-close.pcap", &["keep_alive"]),
         ("tests/data/http-big-endian-nanoseconds.pcap", &["unclosed"]),
+        (
+            "captures/http-header-newline.pcap",
+            &["http_header_newline"],
+        ),
+        ("captures/sse-gzip-buffered.pcap", &["sse_compressed"]),
+        ("captures/sse-gzip.pcap", &["sse_compressed"]),
     ];
     for (capture, expected) in cases {
         assert_eq!(finding_ids(capture), ids(expected), "{capture}");
@@ -71,6 +77,9 @@ fn a_clean_handshake_and_close_has_no_findings() {
     for capture in [
         "captures/handshake-three-packet-close.pcap",
         "captures/http-keep-alive.pcap",
+        "captures/sse-plain.pcap",
+        "captures/websocket.pcap",
+        "captures/websocket-deflate.pcap",
     ] {
         assert!(finding_ids(capture).is_empty(), "{capture}");
     }

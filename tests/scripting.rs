@@ -66,7 +66,7 @@ fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
 #[test]
 fn every_field_the_host_registers_is_in_the_guide() {
     let doc = guide();
-    let checks: [(&str, Vec<&str>); 5] = [
+    let checks: [(&str, Vec<&str>); 9] = [
         (
             "### Packet",
             values::PACKET_FIELDS.iter().map(|f| f.0).collect(),
@@ -86,6 +86,22 @@ fn every_field_the_host_registers_is_in_the_guide() {
         (
             "### Data chunk",
             values::DATA_FIELDS.iter().map(|f| f.0).collect(),
+        ),
+        (
+            "### HTTP message",
+            values::HTTP_FIELDS.iter().map(|f| f.0).collect(),
+        ),
+        (
+            "### Server-sent event",
+            values::SSE_FIELDS.iter().map(|f| f.0).collect(),
+        ),
+        (
+            "### WebSocket frame",
+            values::WS_FRAME_FIELDS.iter().map(|f| f.0).collect(),
+        ),
+        (
+            "### WebSocket message",
+            values::WS_MESSAGE_FIELDS.iter().map(|f| f.0).collect(),
         ),
     ];
     for (heading, fields) in checks {

@@ -366,6 +366,9 @@ struct Half {
     /// Stream offset of the first byte in `head`.
     head_offset: u64,
     head_first: Option<At>,
+    /// Bytes went missing between messages or inside one: what follows is
+    /// read as HTTP again only from a chunk that starts like a message.
+    resync: bool,
 }
 
 /// A request waiting for its response.
@@ -511,6 +514,53 @@ fn strict_lines(head: &[u8]) -> Vec<Header> {
     headers
 }
 
+/// Reads a start line the lenient way: `METHOD TARGET HTTP/x` or
+/// `HTTP/x STATUS REASON`; gives it and the version.
+fn read_start_line(line: &str, dir: Direction) -> Option<(StartLine, String)> {
+    let mut words = line.splitn(3, ' ');
+    let (a, b, c) = (
+        words.next().unwrap_or(""),
+        words.next().unwrap_or(""),
+        words.next().unwrap_or(""),
+    );
+    match dir {
+        Direction::ClientToServer if !a.is_empty() && !b.is_empty() && c.starts_with("HTTP/") => {
+            Some((
+                StartLine::Request {
+                    method: a.to_string(),
+                    uri: b.to_string(),
+                },
+                c.to_string(),
+            ))
+        }
+        Direction::ServerToClient if a.starts_with("HTTP/") => b.parse().ok().map(|status| {
+            (
+                StartLine::Response {
+                    status,
+                    reason: c.to_string(),
+                },
+                a.to_string(),
+            )
+        }),
+        _ => None,
+    }
+}
+
+/// The first header line of a head with whitespace between its name and
+/// the colon: that name.
+fn space_before_colon(head: &[u8]) -> Option<String> {
+    head.split(|b| *b == b'\n').skip(1).find_map(|line| {
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            return None; // a folded continuation
+        }
+        let colon = line.iter().position(|b| *b == b':')?;
+        let name = &line[..colon];
+        let trimmed = name.trim_ascii_end();
+        (trimmed.len() < name.len() && !trimmed.is_empty())
+            .then(|| String::from_utf8_lossy(trimmed).into_owned())
+    })
+}
+
 /// Where the head ends: just past the first empty line, taking LF or CRLF
 /// as line ends (a lenient reader's end; the CRLF-only end can lie later).
 fn head_end(buf: &[u8]) -> Option<usize> {
@@ -537,6 +587,7 @@ impl HttpConn {
             count: 0,
             head_offset: 0,
             head_first: None,
+            resync: false,
         };
         HttpConn {
             conn,
@@ -579,12 +630,14 @@ impl HttpConn {
             if half.head.is_empty() {
                 half.head_offset = offset;
                 half.head_first = Some(at);
-                if !looks_like_http(bytes, dir) && half.count == 0 {
+                if !looks_like_http(bytes, dir) && (half.count == 0 || half.resync) {
                     // Not the start of a message (a capture that began
-                    // mid-body): wait for a chunk that starts one.
+                    // mid-body, or the rest of a message cut by a gap):
+                    // wait for a chunk that starts one.
                     half.head_first = None;
                     return;
                 }
+                half.resync = false;
             }
             let room = MAX_HEAD + 1 - half.head.len().min(MAX_HEAD + 1);
             let take = bytes.len().min(room);
@@ -602,7 +655,7 @@ impl HttpConn {
                 None if half.head.len() > MAX_HEAD => {
                     half.raw = true;
                     let first = half.head_first.unwrap_or(at);
-                    let msg = self.broken(
+                    let msg = self.cut_head(
                         d,
                         first,
                         at,
@@ -680,6 +733,65 @@ impl HttpConn {
         }
     }
 
+    /// A head that will never end (cut by a gap or by the connection's end,
+    /// or too long): the message as far as it can be read, with its start
+    /// line and whole header lines when the start line is there.
+    fn cut_head(
+        &mut self,
+        d: usize,
+        first: At,
+        last: At,
+        name: &'static str,
+        detail: String,
+    ) -> HttpMessage {
+        let dir = self.halves[d].dir;
+        let head = self.halves[d].head.clone();
+        let mut msg = self.broken(d, first, last, name, detail);
+        let Some(line_end) = head.iter().position(|b| *b == b'\n') else {
+            return msg;
+        };
+        let line = String::from_utf8_lossy(&head[..line_end])
+            .trim_end_matches('\r')
+            .to_string();
+        let Some((start, version)) = read_start_line(&line, dir) else {
+            return msg;
+        };
+        let whole = head.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let headers = lenient_lines(&head[..whole]).0;
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value.clone())
+        };
+        msg.content_type = find("content-type");
+        msg.transfer_encoding = find("transfer-encoding");
+        msg.content_encoding = find("content-encoding");
+        msg.upgrade = find("upgrade");
+        msg.content_length = find("content-length").and_then(|v| v.parse().ok());
+        msg.headers = headers;
+        match &start {
+            StartLine::Request { method, .. } => self.pending.push_back(Pending {
+                index: msg.index,
+                method: method.clone(),
+                end: last,
+                websocket_key: None,
+            }),
+            StartLine::Response { status, .. } => {
+                if let Some(p) = self.pending.front() {
+                    msg.answers = Some(p.index);
+                    msg.ttfb_ns = Some(first.time.since(p.end.time));
+                }
+                if *status >= 200 || *status == 101 {
+                    self.pending.pop_front();
+                }
+            }
+        }
+        msg.start = start;
+        msg.version = version;
+        msg
+    }
+
     /// A complete head: parse it and decide how the body is framed.
     fn start_message(
         &mut self,
@@ -719,7 +831,12 @@ impl HttpConn {
             }
             Direction::ServerToClient => {
                 let mut resp = httparse::Response::new(&mut parsed_headers);
-                match resp.parse(&head) {
+                // RFC 9112 5.1: whitespace between a field name and its colon
+                // gets a request rejected, but a response's field is read
+                // (a proxy removes the whitespace): clients read it.
+                let mut config = httparse::ParserConfig::default();
+                config.allow_spaces_after_header_name_in_responses(true);
+                match config.parse_response(&mut resp, &head) {
                     Ok(httparse::Status::Complete(_)) => {
                         start = Some(StartLine::Response {
                             status: resp.code.unwrap_or(0),
@@ -740,29 +857,10 @@ impl HttpConn {
             let line = String::from_utf8_lossy(&head[..line_end])
                 .trim_end_matches('\r')
                 .to_string();
-            let mut words = line.splitn(3, ' ');
-            let (a, b, c) = (
-                words.next().unwrap_or(""),
-                words.next().unwrap_or(""),
-                words.next().unwrap_or(""),
-            );
-            start = match dir {
-                Direction::ClientToServer if !b.is_empty() && c.starts_with("HTTP/") => {
-                    version = c.to_string();
-                    Some(StartLine::Request {
-                        method: a.to_string(),
-                        uri: b.to_string(),
-                    })
-                }
-                Direction::ServerToClient if a.starts_with("HTTP/") => {
-                    version = a.to_string();
-                    b.parse().ok().map(|status| StartLine::Response {
-                        status,
-                        reason: c.to_string(),
-                    })
-                }
-                _ => None,
-            };
+            if let Some((line, v)) = read_start_line(&line, dir) {
+                start = Some(line);
+                version = v;
+            }
             let (lenient, stop) = lenient_lines(&head);
             headers = lenient;
             if let Some(stop) = stop {
@@ -893,6 +991,17 @@ impl HttpConn {
                 });
             }
         }
+        if dir == Direction::ServerToClient {
+            if let Some(name) = space_before_colon(&head) {
+                anomalies.push(Anomaly {
+                    name: "invalid_header_byte",
+                    offset: None,
+                    detail: format!(
+                        "whitespace between header name {name:?} and its colon: a server must reject that in a request (RFC 9112); in a response clients read the field"
+                    ),
+                });
+            }
+        }
         let mut lines = head.split(|b| *b == b'\n').skip(1);
         if lines.any(|l| l.first().is_some_and(|b| *b == b' ' || *b == b'\t')) {
             anomalies.push(Anomaly {
@@ -985,6 +1094,7 @@ impl HttpConn {
                 Framing::None
             }
             _ if chunked => Framing::Chunked(Chunked::start()),
+            _ if content_length == Some(0) => Framing::None,
             _ if content_length.is_some() => Framing::Length(content_length.unwrap_or(0)),
             (Direction::ClientToServer, _) => Framing::None,
             (Direction::ServerToClient, _) => Framing::UntilClose,
@@ -1328,8 +1438,22 @@ impl HttpConn {
             }
             self.finish(d, at, false, out);
         }
-        // A head cut by a gap cannot be read: start again at the next message.
+        let half = &self.halves[d];
+        if !half.head.is_empty() && !half.raw {
+            // A head cut by a gap never ends: say what it holds.
+            let first = half.head_first.unwrap_or(at);
+            let msg = self.cut_head(
+                d,
+                first,
+                at,
+                "bytes_missing",
+                format!("{len} bytes were not captured inside the head"),
+            );
+            out.push(AppEvent::Http(Box::new(msg)));
+        }
+        // Start again at the next chunk that starts a message.
         self.halves[d].head.clear();
+        self.halves[d].resync = true;
         self.halves[d].raw = self.halves[d].raw || self.switched_to_websocket.is_some();
     }
 
@@ -1361,7 +1485,7 @@ impl HttpConn {
             };
             let cut_in_line = line_end == half.head.len() && looks_like_http(&half.head, dir);
             let msg = if starts_right || cut_in_line {
-                self.broken(
+                self.cut_head(
                     d,
                     first,
                     at,

@@ -265,7 +265,7 @@ pub fn preview(e: &AppEvent) -> Option<String> {
         AppEvent::Sse(s) => Some(format!(
             "event {}: {}",
             s.event,
-            escaped(s.data.as_bytes(), 40)
+            escaped(s.data.as_bytes(), 34)
         )),
         AppEvent::WsFrame(_) | AppEvent::HttpHead(_) => None,
         AppEvent::WsMessage(m) => {
@@ -281,7 +281,7 @@ pub fn preview(e: &AppEvent) -> Option<String> {
                 },
                 2 => format!("WebSocket binary, {} bytes{compressed}", m.len),
                 _ if is_text(&m.data) => {
-                    format!("WebSocket {name} \"{}\"{compressed}", escaped(&m.data, 36))
+                    format!("WebSocket {name} \"{}\"{compressed}", escaped(&m.data, 30))
                 }
                 _ => format!("WebSocket {name}, {} bytes{compressed}", m.len),
             })

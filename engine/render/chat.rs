@@ -30,6 +30,8 @@ struct Conversation {
     packets: Vec<Shown>,
     dropped: u64,
     summary: Option<ConnectionSummary>,
+    /// Decoded previews (request line, event, WebSocket message) by frame.
+    decoded: BTreeMap<u64, Vec<String>>,
 }
 
 /// Collects what the chat view shows, as the events pass.
@@ -68,6 +70,7 @@ impl EventSink for ChatCollector {
                         packets: Vec::new(),
                         dropped: 0,
                         summary: None,
+                        decoded: BTreeMap::new(),
                     },
                 );
             }
@@ -80,6 +83,25 @@ impl EventSink for ChatCollector {
                         });
                     } else {
                         c.dropped += 1;
+                    }
+                }
+            }
+            Event::App(app) if wanted(app.conn()) => {
+                if let (Some(c), Some(text)) = (
+                    self.conversations.get_mut(&app.conn()),
+                    crate::render::app::preview(app),
+                ) {
+                    // A message is shown on the packet that brought its first
+                    // byte; an event or a WebSocket message where it became readable.
+                    let frame = match app {
+                        crate::dissect::AppEvent::Http(_) => app.first_frame(),
+                        _ => app.frame(),
+                    };
+                    let list = c.decoded.entry(frame).or_default();
+                    if list.len() < 4 {
+                        list.push(text);
+                    } else if list.len() == 4 {
+                        list.push("…".into());
                     }
                 }
             }
@@ -146,6 +168,7 @@ impl Paint {
 const RED: &str = "31";
 const YELLOW: &str = "33";
 const GREEN: &str = "32";
+const CYAN: &str = "36";
 
 /// Seconds for people: `41 µs`, `12.3 ms`, `1.009 s`.
 fn human(ns: i64) -> String {
@@ -371,6 +394,7 @@ pub fn render(collector: &ChatCollector, scripts: &ScriptOutput, options: &ChatO
         );
         let _ = writeln!(out, "{}", paint.bold(&format!("━━ {title} ")));
         let mut previous: Option<i64> = None;
+        let decoded = &c.decoded;
         for s in &c.packets {
             let p = &s.record;
             let client = p.dir == Direction::ClientToServer;
@@ -412,9 +436,18 @@ pub fn render(collector: &ChatCollector, scripts: &ScriptOutput, options: &ChatO
             if p.in_icmp_error {
                 lines.push(("quoted in an ICMP error".into(), None));
             }
-            let pv = preview(&s.preview, p.len.unwrap_or(0));
-            if !pv.is_empty() {
-                lines.push((pv, None));
+            match decoded.get(&p.frame) {
+                Some(list) => {
+                    for text in list {
+                        lines.push((text.clone(), Some(CYAN)));
+                    }
+                }
+                None => {
+                    let pv = preview(&s.preview, p.len.unwrap_or(0));
+                    if !pv.is_empty() {
+                        lines.push((pv, None));
+                    }
+                }
             }
             if p.missing > 0 {
                 lines.push((format!("{} bytes not captured", p.missing), None));

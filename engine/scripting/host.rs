@@ -15,8 +15,12 @@ use super::output::{
     Finding, Metric, MetricValue, Note, Printed, RuntimeError, ScriptOutput, Severity,
 };
 use super::script::{Handler, Script};
-use super::values::{self, Closed, Data, HandshakeDone, Opened, Packet};
+use super::values::{
+    self, Closed, Data, HandshakeDone, HttpValue, Opened, Packet, SseValue, WsFrameValue,
+    WsMessageValue,
+};
 use crate::capture::Timestamp;
+use crate::dissect::AppEvent;
 use crate::events::{Event, EventSink};
 
 /// Limits every handler call runs under.
@@ -120,6 +124,7 @@ fn locate(
     handler: Handler,
     arg: Option<&Dynamic>,
     state: &Dynamic,
+    scope: &Scope<'static>,
     limits: &ScriptLimits,
 ) -> usize {
     use std::sync::atomic::AtomicUsize;
@@ -153,7 +158,7 @@ fn locate(
         },
     );
     let mut state = state.clone();
-    let mut scope = Scope::new();
+    let mut scope = scope.clone();
     let options = CallFnOptions::new()
         .eval_ast(false)
         .rewind_scope(true)
@@ -410,9 +415,35 @@ impl<'s> ScriptHost<'s> {
             calls: 0,
         };
         for i in 0..scripts.len() {
+            host.run_top_level(i);
             host.call(i, Handler::Init, None, None);
         }
         host
+    }
+
+    /// Runs a script's top-level statements once, so that its constants
+    /// (`const LIMIT = 1.0;`) are visible to its handlers.
+    fn run_top_level(&mut self, i: usize) {
+        let script = &self.scripts[i];
+        {
+            let mut g = lock(&self.collector);
+            g.script.clone_from(&script.name);
+            g.frame = None;
+        }
+        let limit_ns = (self.limits.max_millis as i64).saturating_mul(1_000_000);
+        self.deadline.store(
+            (self.clock.elapsed().as_nanos() as i64).saturating_add(limit_ns),
+            Ordering::Relaxed,
+        );
+        if let Err(e) = self
+            .engine
+            .run_ast_with_scope(&mut self.scopes[i], &script.ast)
+        {
+            let mut error = self.describe(script, Handler::Init, None, &e);
+            error.handler = "top level".into();
+            self.stopped[i] = true;
+            lock(&self.collector).output.errors.push(error);
+        }
     }
 
     /// Whether any script handles `handler`: events nobody handles never
@@ -468,7 +499,14 @@ impl<'s> ScriptHost<'s> {
             if error.line == 0 {
                 // rhai drops the position of a broken limit; find the line by
                 // running the call again, stepping, on a copy of the state.
-                error.line = locate(script, handler, arg, &self.states[i], &self.limits);
+                error.line = locate(
+                    script,
+                    handler,
+                    arg,
+                    &self.states[i],
+                    &self.scopes[i],
+                    &self.limits,
+                );
                 error.source_line = script.line(error.line).to_string();
             }
             self.stopped[i] = true;
@@ -542,6 +580,38 @@ impl<'s> ScriptHost<'s> {
     }
 }
 
+impl ScriptHost<'_> {
+    fn app(&mut self, app: &AppEvent) {
+        let start = self.capture_start.unwrap_or(Timestamp(0));
+        match app {
+            AppEvent::Http(m) => {
+                let handler = if m.method().is_some() {
+                    Handler::HttpRequest
+                } else {
+                    Handler::HttpResponse
+                };
+                if self.wants(handler) {
+                    let v = HttpValue(Arc::new((**m).clone()), start);
+                    self.dispatch(handler, Dynamic::from(v), Some(m.last.frame));
+                }
+            }
+            AppEvent::Sse(e) if self.wants(Handler::SseEvent) => {
+                let v = SseValue(Arc::new((**e).clone()), start);
+                self.dispatch(Handler::SseEvent, Dynamic::from(v), Some(e.readable.frame));
+            }
+            AppEvent::WsFrame(f) if self.wants(Handler::WsFrame) => {
+                let v = WsFrameValue(Arc::new((**f).clone()), start);
+                self.dispatch(Handler::WsFrame, Dynamic::from(v), Some(f.last.frame));
+            }
+            AppEvent::WsMessage(m) if self.wants(Handler::WsMessage) => {
+                let v = WsMessageValue(Arc::new((**m).clone()), start);
+                self.dispatch(Handler::WsMessage, Dynamic::from(v), Some(m.last.frame));
+            }
+            _ => {}
+        }
+    }
+}
+
 impl EventSink for ScriptHost<'_> {
     fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
         match event {
@@ -579,6 +649,7 @@ impl EventSink for ScriptHost<'_> {
                     Some(d.frame),
                 );
             }
+            Event::App(app) => self.app(app),
             Event::Closed(c) if self.wants(Handler::Close) => {
                 self.dispatch(
                     Handler::Close,

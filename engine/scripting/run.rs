@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use super::host::{ScriptHost, ScriptLimits};
 use super::output::ScriptOutput;
 use super::script::Script;
+use crate::dissect::Dissector;
 use crate::events::{Event, EventSink};
 use crate::pipeline::{self, Limits, RunError};
 use crate::tracking::{Flag, HandshakeOutcome};
@@ -137,14 +138,12 @@ pub fn run_with(
     extra: &mut dyn EventSink,
 ) -> Result<(ScriptOutput, pipeline::RunOutcome), RunError> {
     let mut host = ScriptHost::with_chosen(scripts, script_limits, chosen);
-    let outcome = pipeline::run(
-        source,
-        limits,
-        &mut WithExtra {
-            host: &mut host,
-            extra,
-        },
-    )?;
+    let mut dissector = Dissector::new(WithExtra {
+        host: &mut host,
+        extra,
+    });
+    let outcome = pipeline::run(source, limits, &mut dissector)?;
+    drop(dissector);
     Ok((host.finish(), outcome))
 }
 
@@ -172,12 +171,14 @@ pub fn analyse(
         }
     };
     let mut host = ScriptHost::new(scripts, script_limits);
-    let mut sink = Both {
+    let mut sink = Dissector::new(Both {
         stats: &mut report.stats,
         labels: &mut report.labels,
         host: &mut host,
-    };
-    match pipeline::run(source, limits, &mut sink) {
+    });
+    let result = pipeline::run(source, limits, &mut sink);
+    drop(sink);
+    match result {
         Ok(outcome) => {
             report.warnings = outcome
                 .summary

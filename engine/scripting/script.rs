@@ -20,21 +20,23 @@ pub enum Handler {
     Data,
     /// `on_close(c)`: a connection's summary.
     Close,
-    /// `on_http_request(r)`: an HTTP request (with the HTTP dissector).
+    /// `on_http_request(r)`: an HTTP request, once it ended.
     HttpRequest,
-    /// `on_http_response(r)`: an HTTP response (with the HTTP dissector).
+    /// `on_http_response(r)`: an HTTP response, once it ended.
     HttpResponse,
-    /// `on_sse_event(e)`: a server-sent event (with the event-stream dissector).
+    /// `on_sse_event(e)`: a server-sent event, once it could be read.
     SseEvent,
-    /// `on_ws_message(m)`: a WebSocket message (with the WebSocket dissector).
+    /// `on_ws_message(m)`: a WebSocket message (data frames put together, or a control frame).
     WsMessage,
+    /// `on_ws_frame(f)`: a WebSocket frame.
+    WsFrame,
     /// `on_end()`: the end of the capture.
     End,
 }
 
 impl Handler {
     /// Every handler.
-    pub const ALL: [Handler; 11] = [
+    pub const ALL: [Handler; 12] = [
         Handler::Init,
         Handler::Packet,
         Handler::Open,
@@ -45,6 +47,7 @@ impl Handler {
         Handler::HttpResponse,
         Handler::SseEvent,
         Handler::WsMessage,
+        Handler::WsFrame,
         Handler::End,
     ];
 
@@ -61,6 +64,7 @@ impl Handler {
             Handler::HttpResponse => "on_http_response",
             Handler::SseEvent => "on_sse_event",
             Handler::WsMessage => "on_ws_message",
+            Handler::WsFrame => "on_ws_frame",
             Handler::End => "on_end",
         }
     }

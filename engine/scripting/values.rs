@@ -11,16 +11,20 @@ use rhai::{
     INT,
 };
 
+use crate::capture::Timestamp;
 use crate::decode::flags;
 use crate::decode::tcp::flag_names;
 use crate::decode::TcpOptions;
+use crate::dissect::websocket::opcode_name;
+use crate::dissect::{Anomaly, At, Header, HttpMessage, SseEvent, StartLine, WsFrame, WsMessage};
 use crate::events::{DataChunk, Handshake};
 use crate::reassembly::Chunk;
 use crate::render::text::FlagLetters;
 use crate::tracking::analysis::AnalysisFlags;
 use crate::tracking::summary::completeness_label;
 use crate::tracking::{
-    ConnectionInfo, ConnectionSummary, Flag, FrameTime, Insights, PacketRecord, Role, ZeroWindow,
+    ConnectionInfo, ConnectionSummary, Direction, Flag, FrameTime, Insights, PacketRecord, Role,
+    ZeroWindow,
 };
 
 fn secs(ns: i64) -> FLOAT {
@@ -507,6 +511,202 @@ pub const DATA_FIELDS: &[Getter<Data>] = &[
     ("time", |d| Dynamic::from_float(d.time)),
 ];
 
+/// An HTTP message, as `on_http_request(r)` and `on_http_response(r)` receive it.
+#[derive(Clone, Debug)]
+pub struct HttpValue(pub Arc<HttpMessage>, pub Timestamp);
+
+fn at_time(at: At, start: Timestamp) -> Dynamic {
+    Dynamic::from_float(secs(at.time.since(start)))
+}
+
+fn opt_text(v: &Option<String>) -> Dynamic {
+    v.as_ref().map_or(Dynamic::UNIT, |s| text(s.as_str()))
+}
+
+fn headers_array(headers: &[Header]) -> Dynamic {
+    let a: Array = headers
+        .iter()
+        .map(|h| {
+            let mut m = Map::new();
+            m.insert("name".into(), text(h.name.as_str()));
+            m.insert("value".into(), text(h.value.as_str()));
+            m.insert(
+                "raw".into(),
+                text(String::from_utf8_lossy(&h.raw).into_owned()),
+            );
+            Dynamic::from_map(m)
+        })
+        .collect();
+    Dynamic::from_array(a)
+}
+
+fn anomaly_map(a: &Anomaly) -> Dynamic {
+    let mut m = Map::new();
+    m.insert("name".into(), text(a.name));
+    m.insert("offset".into(), opt_int(a.offset));
+    m.insert("detail".into(), text(a.detail.as_str()));
+    Dynamic::from_map(m)
+}
+
+/// The fields of an HTTP message.
+pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
+    ("conn", |h| int(h.0.conn)),
+    ("dir", |h| text(h.0.dir.name())),
+    ("from_client", |h| {
+        Dynamic::from_bool(h.0.dir == Direction::ClientToServer)
+    }),
+    ("index", |h| int(h.0.index)),
+    ("is_request", |h| Dynamic::from_bool(h.0.method().is_some())),
+    ("readable", |h| Dynamic::from_bool(!h.0.version.is_empty())),
+    ("method", |h| h.0.method().map_or(Dynamic::UNIT, text)),
+    ("uri", |h| match &h.0.start {
+        StartLine::Request { uri, .. } => text(uri.as_str()),
+        StartLine::Response { .. } => Dynamic::UNIT,
+    }),
+    ("status", |h| opt_int(h.0.status())),
+    ("reason", |h| match &h.0.start {
+        StartLine::Response { reason, .. } => text(reason.as_str()),
+        StartLine::Request { .. } => Dynamic::UNIT,
+    }),
+    ("version", |h| text(h.0.version.as_str())),
+    ("start_line", |h| text(h.0.start_line())),
+    ("headers", |h| headers_array(&h.0.headers)),
+    ("strict_headers", |h| {
+        h.0.strict_headers
+            .as_deref()
+            .map_or(Dynamic::UNIT, headers_array)
+    }),
+    ("lenient_headers", |h| {
+        h.0.lenient_headers
+            .as_deref()
+            .map_or(Dynamic::UNIT, headers_array)
+    }),
+    ("raw_head", |h| {
+        text(String::from_utf8_lossy(&h.0.raw_head).into_owned())
+    }),
+    ("content_type", |h| opt_text(&h.0.content_type)),
+    ("transfer_encoding", |h| opt_text(&h.0.transfer_encoding)),
+    ("content_encoding", |h| opt_text(&h.0.content_encoding)),
+    ("content_length", |h| opt_int(h.0.content_length)),
+    ("body_wire_len", |h| int(h.0.body_wire_len)),
+    ("body_len", |h| int(h.0.body_decoded_len)),
+    ("body", |h| {
+        text(String::from_utf8_lossy(&h.0.body).into_owned())
+    }),
+    ("body_bytes", |h| Dynamic::from_blob(h.0.body.clone())),
+    ("body_truncated", |h| Dynamic::from_bool(h.0.body_truncated)),
+    ("first_frame", |h| int(h.0.first.frame)),
+    ("first_time", |h| at_time(h.0.first, h.1)),
+    ("head_end_frame", |h| int(h.0.head_end.frame)),
+    ("last_frame", |h| int(h.0.last.frame)),
+    ("last_time", |h| at_time(h.0.last, h.1)),
+    ("ttfb", |h| {
+        h.0.ttfb_ns
+            .map_or(Dynamic::UNIT, |n| Dynamic::from_float(secs(n)))
+    }),
+    ("answers", |h| opt_int(h.0.answers)),
+    ("upgrade", |h| opt_text(&h.0.upgrade)),
+    ("websocket_accept_valid", |h| {
+        h.0.websocket_accept_valid
+            .map_or(Dynamic::UNIT, Dynamic::from_bool)
+    }),
+    ("anomalies", |h| {
+        Dynamic::from_array(h.0.anomalies.iter().map(anomaly_map).collect())
+    }),
+    ("complete", |h| Dynamic::from_bool(h.0.complete)),
+];
+
+/// A server-sent event, as `on_sse_event(e)` receives it.
+#[derive(Clone, Debug)]
+pub struct SseValue(pub Arc<SseEvent>, pub Timestamp);
+
+/// The fields of a server-sent event.
+pub const SSE_FIELDS: &[Getter<SseValue>] = &[
+    ("conn", |e| int(e.0.conn)),
+    ("response", |e| int(e.0.response)),
+    ("index", |e| int(e.0.index)),
+    ("event", |e| text(e.0.event.as_str())),
+    ("data", |e| text(e.0.data.as_str())),
+    ("id", |e| opt_text(&e.0.id)),
+    ("retry", |e| opt_int(e.0.retry)),
+    ("comments", |e| {
+        Dynamic::from_array(e.0.comments.iter().map(|c| text(c.as_str())).collect())
+    }),
+    ("first_frame", |e| int(e.0.first.frame)),
+    ("frame", |e| int(e.0.readable.frame)),
+    ("time", |e| at_time(e.0.readable, e.1)),
+    ("arrived_frame", |e| int(e.0.arrived.frame)),
+    ("arrived_time", |e| at_time(e.0.arrived, e.1)),
+    ("compressed", |e| Dynamic::from_bool(e.0.compressed)),
+    ("decodable_on_arrival", |e| {
+        Dynamic::from_bool(e.0.decodable_on_arrival)
+    }),
+    ("held_back", |e| Dynamic::from_float(secs(e.0.held_back_ns))),
+    ("truncated", |e| Dynamic::from_bool(e.0.truncated)),
+];
+
+/// A WebSocket frame, as `on_ws_frame(f)` receives it.
+#[derive(Clone, Debug)]
+pub struct WsFrameValue(pub Arc<WsFrame>, pub Timestamp);
+
+/// The fields of a WebSocket frame.
+pub const WS_FRAME_FIELDS: &[Getter<WsFrameValue>] = &[
+    ("conn", |f| int(f.0.conn)),
+    ("dir", |f| text(f.0.dir.name())),
+    ("from_client", |f| {
+        Dynamic::from_bool(f.0.dir == Direction::ClientToServer)
+    }),
+    ("index", |f| int(f.0.index)),
+    ("fin", |f| Dynamic::from_bool(f.0.fin)),
+    ("rsv1", |f| Dynamic::from_bool(f.0.rsv1)),
+    ("rsv2", |f| Dynamic::from_bool(f.0.rsv2)),
+    ("rsv3", |f| Dynamic::from_bool(f.0.rsv3)),
+    ("opcode", |f| int(f.0.opcode)),
+    ("kind", |f| text(opcode_name(f.0.opcode))),
+    ("masked", |f| Dynamic::from_bool(f.0.mask.is_some())),
+    ("payload_len", |f| int(f.0.payload_len)),
+    ("payload", |f| Dynamic::from_blob(f.0.payload.clone())),
+    ("text", |f| {
+        text(String::from_utf8_lossy(&f.0.payload).into_owned())
+    }),
+    ("close_code", |f| opt_int(f.0.close_code)),
+    ("close_reason", |f| opt_text(&f.0.close_reason)),
+    ("first_frame", |f| int(f.0.first.frame)),
+    ("frame", |f| int(f.0.last.frame)),
+    ("time", |f| at_time(f.0.last, f.1)),
+];
+
+/// A WebSocket message, as `on_ws_message(m)` receives it.
+#[derive(Clone, Debug)]
+pub struct WsMessageValue(pub Arc<WsMessage>, pub Timestamp);
+
+/// The fields of a WebSocket message.
+pub const WS_MESSAGE_FIELDS: &[Getter<WsMessageValue>] = &[
+    ("conn", |m| int(m.0.conn)),
+    ("dir", |m| text(m.0.dir.name())),
+    ("from_client", |m| {
+        Dynamic::from_bool(m.0.dir == Direction::ClientToServer)
+    }),
+    ("index", |m| int(m.0.index)),
+    ("opcode", |m| int(m.0.opcode)),
+    ("kind", |m| text(opcode_name(m.0.opcode))),
+    ("frames", |m| int(m.0.frames)),
+    ("compressed", |m| Dynamic::from_bool(m.0.compressed)),
+    ("wire_len", |m| int(m.0.wire_len)),
+    ("len", |m| int(m.0.len)),
+    ("text", |m| text(m.0.text())),
+    ("bytes", |m| Dynamic::from_blob(m.0.data.clone())),
+    ("valid_utf8", |m| Dynamic::from_bool(m.0.valid_utf8)),
+    ("close_code", |m| opt_int(m.0.close_code)),
+    ("close_reason", |m| opt_text(&m.0.close_reason)),
+    ("anomalies", |m| {
+        Dynamic::from_array(m.0.anomalies.iter().map(|a| text(a.as_str())).collect())
+    }),
+    ("first_frame", |m| int(m.0.first.frame)),
+    ("frame", |m| int(m.0.last.frame)),
+    ("time", |m| at_time(m.0.last, m.1)),
+];
+
 /// An analysis flag by name; a misspelt name is an error, not a silent `false`.
 fn known_flag(ctx: &NativeCallContext, name: &str) -> Result<Flag, Box<EvalAltResult>> {
     Flag::from_name(name).ok_or_else(|| {
@@ -570,6 +770,35 @@ pub fn register(engine: &mut Engine) {
     }
     engine.register_type_with_name::<Data>("Data");
     for (name, get) in DATA_FIELDS {
+        engine.register_get(*name, *get);
+    }
+    engine.register_type_with_name::<HttpValue>("HttpMessage");
+    for (name, get) in HTTP_FIELDS {
+        engine.register_get(*name, *get);
+    }
+    engine.register_fn("header", |h: &mut HttpValue, name: &str| {
+        h.0.header(name).map_or(Dynamic::UNIT, text)
+    });
+    engine.register_fn("has_anomaly", |h: &mut HttpValue, name: &str| {
+        h.0.has_anomaly(name)
+    });
+    engine.register_fn("anomaly", |h: &mut HttpValue, name: &str| {
+        h.0.anomalies
+            .iter()
+            .find(|a| a.name == name)
+            .map_or(Dynamic::UNIT, anomaly_map)
+    });
+    engine.register_fn("to_string", |h: &mut HttpValue| h.0.start_line());
+    engine.register_type_with_name::<SseValue>("SseEvent");
+    for (name, get) in SSE_FIELDS {
+        engine.register_get(*name, *get);
+    }
+    engine.register_type_with_name::<WsFrameValue>("WsFrame");
+    for (name, get) in WS_FRAME_FIELDS {
+        engine.register_get(*name, *get);
+    }
+    engine.register_type_with_name::<WsMessageValue>("WsMessage");
+    for (name, get) in WS_MESSAGE_FIELDS {
         engine.register_get(*name, *get);
     }
 }
