@@ -278,10 +278,13 @@ impl ContentDecoder {
             let produced = (inflate.total_out() - before_out) as usize;
             input = &input[used.min(input.len())..];
             if produced > 0 {
-                self.total_out += produced as u64;
-                out(&self.scratch[..produced]);
                 let l = &self.limits;
-                if self.total_out > l.max_decoded {
+                // Nothing past the limit comes out: it stops exactly there.
+                let room = l.max_decoded.saturating_sub(self.total_out);
+                let give = (produced as u64).min(room) as usize;
+                self.total_out += give as u64;
+                out(&self.scratch[..give]);
+                if give < produced {
                     self.stage = Stage::Stopped;
                     return Err(DecodeStop::Limit(format!(
                         "decoded more than {} bytes",
@@ -367,6 +370,28 @@ mod tests {
         let (out, result) = decode(Encoding::Gzip, &bomb, 4096);
         assert!(matches!(result, Err(DecodeStop::Limit(_))), "{result:?}");
         assert!(out.len() < (70 << 20));
+    }
+
+    #[test]
+    fn the_size_limit_is_exact() {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(&[b'a'; 5000]).unwrap();
+        let gz = e.finish().unwrap();
+        let limits = DecodeLimits {
+            max_decoded: 1000,
+            ..DecodeLimits::default()
+        };
+        for piece in [1, 7, 5000] {
+            let mut d = ContentDecoder::new(Encoding::Gzip, limits);
+            let mut out = Vec::new();
+            let mut stop = Ok(());
+            for chunk in gz.chunks(piece) {
+                stop = stop.and(d.feed(chunk, &mut |b| out.extend_from_slice(b)));
+            }
+            assert!(matches!(stop, Err(DecodeStop::Limit(_))), "{stop:?}");
+            assert_eq!(out.len(), 1000);
+            assert_eq!(d.total_out(), 1000);
+        }
     }
 
     #[test]

@@ -369,6 +369,50 @@ struct Half {
     /// Bytes went missing between messages or inside one: what follows is
     /// read as HTTP again only from a chunk that starts like a message.
     resync: bool,
+    /// A head with a bare LF, waiting for the bytes that tell where a
+    /// CRLF-only reader ends it.
+    deferred: Option<Deferred>,
+}
+
+/// A head with a bare LF whose CRLF-only end is not known yet: it is read
+/// once the bytes that follow hold a CRLF CRLF (or [`MAX_HEAD`] of them),
+/// or the other side speaks, or the direction ends or loses bytes, so that
+/// both readings come out the same however the segments were cut.
+struct Deferred {
+    head: Vec<u8>,
+    /// Where the head ended.
+    at: At,
+    /// The bytes that followed, as they came: (offset, bytes, where).
+    pieces: Vec<(u64, Vec<u8>, At)>,
+    /// The same bytes in one buffer.
+    after: Vec<u8>,
+}
+
+/// Whether `head` has a line that ends with LF alone.
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.first() == Some(&b'\n') || head.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r')
+}
+
+/// Whether `head` ends a line with CRLF.
+fn uses_crlf(head: &[u8]) -> bool {
+    head.windows(2).any(|w| w == b"\r\n")
+}
+
+/// Whether the CRLF-only end of `head` needs more bytes than `after`: the
+/// head mixes CRLF and bare LF line ends, and no CRLF CRLF ends it in what
+/// is known. (A head with LF line ends only has no CRLF-only reading to
+/// wait for.)
+fn strict_end_unknown(head: &[u8], after: &[u8]) -> bool {
+    if after.len() >= MAX_HEAD
+        || !has_bare_lf(head)
+        || !uses_crlf(head)
+        || head.windows(4).any(|w| w == b"\r\n\r\n")
+    {
+        return false;
+    }
+    let mut joined = head[head.len().saturating_sub(3)..].to_vec();
+    joined.extend_from_slice(after);
+    !joined.windows(4).any(|w| w == b"\r\n\r\n")
 }
 
 /// A request waiting for its response.
@@ -403,6 +447,18 @@ pub fn starts_http(bytes: &[u8], dir: Direction) -> bool {
     }
 }
 
+/// Bytes [`starts_http`] needs at most to tell.
+pub const START_MAX: usize = 8;
+
+/// Whether `bytes` could be the first bytes of what [`starts_http`] takes,
+/// cut short: more bytes will tell.
+pub fn may_start_http(bytes: &[u8], dir: Direction) -> bool {
+    match dir {
+        Direction::ServerToClient => b"HTTP/1.".starts_with(bytes),
+        Direction::ClientToServer => METHODS.iter().any(|m| m.starts_with(bytes)),
+    }
+}
+
 const METHODS: [&[u8]; 9] = [
     b"GET ",
     b"POST ",
@@ -415,10 +471,11 @@ const METHODS: [&[u8]; 9] = [
     b"TRACE ",
 ];
 
-/// Whether `bytes` start like an HTTP message of direction `dir`.
+/// Whether `bytes` start like an HTTP message of direction `dir` (or are
+/// the first bytes of such a start, cut short).
 pub fn looks_like_http(bytes: &[u8], dir: Direction) -> bool {
     match dir {
-        Direction::ServerToClient => bytes.starts_with(b"HTTP/"),
+        Direction::ServerToClient => bytes.starts_with(b"HTTP/") || b"HTTP/".starts_with(bytes),
         Direction::ClientToServer => METHODS
             .iter()
             .any(|m| bytes.starts_with(m) || m.starts_with(bytes)),
@@ -563,17 +620,24 @@ fn space_before_colon(head: &[u8]) -> Option<String> {
 
 /// Where the head ends: just past the first empty line, taking LF or CRLF
 /// as line ends (a lenient reader's end; the CRLF-only end can lie later).
-fn head_end(buf: &[u8]) -> Option<usize> {
-    let first_lf = buf.iter().position(|b| *b == b'\n')?;
-    let mut at = first_lf + 1;
-    while let Some(i) = buf[at..].iter().position(|b| *b == b'\n') {
-        let line_end = at + i;
-        if line_end == at || (line_end == at + 1 && buf[at] == b'\r') {
-            return Some(line_end + 1);
-        }
-        at = line_end + 1;
-    }
-    None
+/// `buf[..known]` is known to hold no end: the search starts there, so a
+/// head that comes a byte at a time is not scanned again and again.
+fn head_end(buf: &[u8], known: usize) -> Option<usize> {
+    // An empty line is an LF followed by LF or CR LF (the first LF ends the
+    // start line, so any such pair comes after it).
+    let from = known.saturating_sub(2);
+    buf.get(from..)?
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .find_map(|(i, _)| {
+            let i = from + i;
+            match (buf.get(i + 1), buf.get(i + 2)) {
+                (Some(b'\n'), _) => Some(i + 2),
+                (Some(b'\r'), Some(b'\n')) => Some(i + 3),
+                _ => None,
+            }
+        })
 }
 
 impl HttpConn {
@@ -588,6 +652,7 @@ impl HttpConn {
             head_offset: 0,
             head_first: None,
             resync: false,
+            deferred: None,
         };
         HttpConn {
             conn,
@@ -617,6 +682,17 @@ impl HttpConn {
         out: &mut Vec<AppEvent>,
     ) {
         let d = dir.index();
+        // The other side spoke: a head of its that waits for more bytes is
+        // read with what it has.
+        self.resolve(1 - d, out);
+        if let Some(deferred) = self.halves[d].deferred.as_mut() {
+            deferred.pieces.push((offset, bytes.to_vec(), at));
+            deferred.after.extend_from_slice(bytes);
+            if !strict_end_unknown(&deferred.head, &deferred.after) {
+                self.resolve(d, out);
+            }
+            return;
+        }
         let mut offset = offset;
         while !bytes.is_empty() && !self.halves[d].raw {
             if self.halves[d].reading.is_some() {
@@ -643,13 +719,27 @@ impl HttpConn {
             let take = bytes.len().min(room);
             let before = half.head.len();
             half.head.extend_from_slice(&bytes[..take]);
-            match head_end(&half.head) {
+            match head_end(&half.head, before) {
                 Some(end) => {
                     let used = end - before;
                     bytes = &bytes[used..];
                     offset += used as u64;
                     let head: Vec<u8> = half.head.drain(..).take(end).collect();
                     // What follows `end` in the buffer was put back via `bytes`.
+                    if strict_end_unknown(&head, bytes) {
+                        let pieces = if bytes.is_empty() {
+                            Vec::new()
+                        } else {
+                            vec![(offset, bytes.to_vec(), at)]
+                        };
+                        half.deferred = Some(Deferred {
+                            head,
+                            at,
+                            pieces,
+                            after: bytes.to_vec(),
+                        });
+                        return;
+                    }
                     self.start_message(d, head, bytes, at, out);
                 }
                 None if half.head.len() > MAX_HEAD => {
@@ -672,10 +762,23 @@ impl HttpConn {
             }
         }
         if self.switched_to_websocket.is_some() && !bytes.is_empty() {
-            self.after_upgrade
-                .push((dir, bytes[..bytes.len().min(MAX_HEAD)].to_vec()));
+            // All of them: they are the next protocol's first bytes.
+            self.after_upgrade.push((dir, bytes.to_vec()));
         }
         let _ = offset;
+    }
+
+    /// Reads the head of direction `d` that waited for more bytes, with
+    /// the bytes it has, then the bytes themselves.
+    fn resolve(&mut self, d: usize, out: &mut Vec<AppEvent>) {
+        let Some(deferred) = self.halves[d].deferred.take() else {
+            return;
+        };
+        let dir = self.halves[d].dir;
+        self.start_message(d, deferred.head, &deferred.after, deferred.at, out);
+        for (offset, bytes, at) in deferred.pieces {
+            self.data(dir, offset, &bytes, at, out);
+        }
     }
 
     fn broken(
@@ -911,9 +1014,13 @@ impl HttpConn {
                 detail: format!("a line ends with LF alone (no CR) at byte {pos} of the head"),
             });
             // The CRLF-only reading runs to the first CRLF CRLF, which may lie
-            // past the lenient end: look at what followed in the same chunk.
+            // past the lenient end: look at what followed (a head whose
+            // reading waited for it, see `Deferred`). A head with no CRLF
+            // at all has no line a CRLF-only reader can end: it reads none.
             let mut whole = head.clone();
-            whole.extend_from_slice(&after[..after.len().min(MAX_HEAD)]);
+            if uses_crlf(&head) {
+                whole.extend_from_slice(&after[..after.len().min(MAX_HEAD)]);
+            }
             let strict_end = whole
                 .windows(4)
                 .position(|w| w == b"\r\n\r\n")
@@ -1341,14 +1448,22 @@ impl HttpConn {
         };
         match r.decoder.as_mut() {
             Some(decoder) => {
-                let mut decoded_now = Vec::new();
-                let result = decoder.feed(bytes, &mut |b| {
-                    keep(b);
-                    decoded_now.extend_from_slice(b);
-                });
-                if let Some(sse) = sse.as_mut() {
-                    sse.feed_decoded(bytes.len(), &decoded_now, at, out);
-                }
+                // Decoded text goes on as it comes out: a bomb's output is
+                // never held whole.
+                let result = match sse.as_mut() {
+                    Some(sse) => {
+                        sse.wire(bytes.len(), at);
+                        let mut decoded_any = false;
+                        let result = decoder.feed(bytes, &mut |b| {
+                            keep(b);
+                            decoded_any |= !b.is_empty();
+                            sse.text(b, at, out);
+                        });
+                        sse.settle(decoded_any);
+                        result
+                    }
+                    None => decoder.feed(bytes, &mut keep),
+                };
                 match result {
                     Ok(()) => {}
                     Err(DecodeStop::Invalid(why)) => msg.anomalies.push(Anomaly {
@@ -1415,6 +1530,7 @@ impl HttpConn {
     /// Bytes the capture does not hold: the message being read is cut.
     pub fn gap(&mut self, dir: Direction, len: u64, at: At, out: &mut Vec<AppEvent>) {
         let d = dir.index();
+        self.resolve(d, out);
         if let Some(r) = self.halves[d].reading.as_mut() {
             r.msg.anomalies.push(Anomaly {
                 name: "bytes_missing",
@@ -1460,6 +1576,7 @@ impl HttpConn {
     /// The direction ended (FIN, or the end of the capture).
     pub fn end(&mut self, dir: Direction, at: At, out: &mut Vec<AppEvent>) {
         let d = dir.index();
+        self.resolve(d, out);
         let close_delimited = matches!(
             self.halves[d].reading.as_ref().map(|r| &r.framing),
             Some(Framing::UntilClose)
@@ -1508,5 +1625,213 @@ impl HttpConn {
             };
             out.push(AppEvent::Http(Box::new(msg)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+
+    const C2S: Direction = Direction::ClientToServer;
+    const S2C: Direction = Direction::ServerToClient;
+
+    fn at(frame: u64) -> At {
+        At {
+            frame,
+            time: Timestamp(frame as i64 * 1_000_000),
+        }
+    }
+
+    /// Feeds `pieces` of one direction, each as a chunk of its own.
+    fn feed(conn: &mut HttpConn, dir: Direction, pieces: &[&[u8]], out: &mut Vec<AppEvent>) {
+        let mut offset = 0;
+        for (i, piece) in pieces.iter().enumerate() {
+            conn.data(dir, offset, piece, at(i as u64 + 1), out);
+            offset += piece.len() as u64;
+        }
+    }
+
+    fn messages(out: &[AppEvent]) -> Vec<&HttpMessage> {
+        out.iter()
+            .filter_map(|e| match e {
+                AppEvent::Http(m) => Some(&**m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn names(m: &HttpMessage) -> Vec<&str> {
+        m.anomalies.iter().map(|a| a.name).collect()
+    }
+
+    #[test]
+    fn a_response_header_with_whitespace_before_its_colon_is_read() {
+        // Seen in pcpp-many-protocols: `Access-Control-Allow-Credentials : true`
+        // before Transfer-Encoding. Clients read the field (RFC 9112 5.1 has
+        // a proxy remove the whitespace); the chunked framing must hold.
+        let mut conn = HttpConn::new(0, DecodeLimits::default());
+        let mut out = Vec::new();
+        let response: &[u8] = b"HTTP/1.1 200 OK\r\nX-Powered-By: Express\r\n\
+            Access-Control-Allow-Credentials : true\r\nTransfer-Encoding: chunked\r\n\r\n\
+            5\r\nhello\r\n0\r\n\r\n";
+        feed(&mut conn, S2C, &[response], &mut out);
+        let m = messages(&out);
+        assert_eq!(m.len(), 1);
+        assert!(m[0].complete);
+        assert_eq!(m[0].body, b"hello");
+        assert_eq!(m[0].transfer_encoding.as_deref(), Some("chunked"));
+        assert_eq!(
+            m[0].header("access-control-allow-credentials"),
+            Some("true")
+        );
+        assert_eq!(names(m[0]), ["invalid_header_byte"]);
+    }
+
+    #[test]
+    fn a_head_cut_by_a_gap_says_what_it_holds_and_reading_resumes_at_the_next_message() {
+        // pcpp-pcapng-example-multi-if frame 139: 128 of 1296 bytes captured.
+        let mut conn = HttpConn::new(0, DecodeLimits::default());
+        let mut out = Vec::new();
+        conn.data(
+            S2C,
+            0,
+            b"HTTP/1.1 200 OK\r\nDate: Thu, 10 Mar 2011 ",
+            at(1),
+            &mut out,
+        );
+        conn.gap(S2C, 1168, at(1), &mut out);
+        // The rest of the cut response, then the next one.
+        conn.data(
+            S2C,
+            1208,
+            b"\x1f\x8b binary rest of the body",
+            at(2),
+            &mut out,
+        );
+        conn.data(
+            S2C,
+            1235,
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            at(3),
+            &mut out,
+        );
+        let m = messages(&out);
+        assert_eq!(m.len(), 2, "{m:#?}");
+        assert_eq!((m[0].status(), m[0].complete), (Some(200), false));
+        assert_eq!(names(m[0]), ["bytes_missing"]);
+        assert_eq!(m[0].last.frame, 1);
+        assert_eq!((m[1].status(), m[1].complete), (Some(204), true));
+    }
+
+    #[test]
+    fn a_response_whose_first_segment_is_one_byte_is_read() {
+        let mut conn = HttpConn::new(0, DecodeLimits::default());
+        let mut out = Vec::new();
+        feed(
+            &mut conn,
+            S2C,
+            &[b"H", b"TTP/1.1 204 No Content\r\n\r\n"],
+            &mut out,
+        );
+        let m = messages(&out);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].status(), Some(204));
+        assert_eq!((m[0].first.frame, m[0].last.frame), (1, 2));
+    }
+
+    #[test]
+    fn a_head_that_comes_a_byte_at_a_time_ends_where_it_ends() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let pieces: Vec<&[u8]> = head.chunks(1).collect();
+        let mut conn = HttpConn::new(0, DecodeLimits::default());
+        let mut out = Vec::new();
+        feed(&mut conn, C2S, &pieces, &mut out);
+        let m = messages(&out);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].last.frame, head.len() as u64);
+        // An end found across what was already scanned.
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nx", 23), Some(24));
+        assert_eq!(head_end(b"GET / HTTP/1.1\nA: b\n\nx", 20), Some(21));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 10), None);
+    }
+
+    #[test]
+    fn both_readings_of_a_bare_lf_head_do_not_depend_on_the_segments() {
+        // The bare LFs make an empty line: a lenient reader ends the head
+        // after Host; a CRLF-only reader goes on to the CRLF CRLF (X-Late is
+        // in its Host value) and sees Content-Length. That reading needs the
+        // bytes after the lenient end, whether or not they came in the same
+        // segment.
+        let request: &[u8] =
+            b"POST / HTTP/1.1\r\nHost: a\n\nX-Late: 1\r\nContent-Length: 3\r\n\r\nabc";
+        let lenient_end = 26;
+        let read = |pieces: &[&[u8]]| {
+            let mut conn = HttpConn::new(0, DecodeLimits::default());
+            let mut out = Vec::new();
+            feed(&mut conn, C2S, pieces, &mut out);
+            conn.end(C2S, at(9), &mut out);
+            messages(&out)
+                .iter()
+                .map(|m| {
+                    let strict: Vec<String> = m
+                        .strict_headers
+                        .iter()
+                        .flatten()
+                        .map(|h| h.name.clone())
+                        .collect();
+                    (m.start_line(), names(m).join(","), strict)
+                })
+                .collect::<Vec<_>>()
+        };
+        let whole = read(&[request]);
+        assert!(whole[0].1.contains("header_block_ends_early"), "{whole:?}");
+        assert_eq!(whole[0].2, ["Host", "Content-Length"]);
+        // What follows the lenient end is read as the next message.
+        assert_eq!(whole[1].1, "unparsable");
+        let (head, rest) = request.split_at(lenient_end);
+        assert_eq!(read(&[head, rest]), whole);
+        assert_eq!(read(&request.chunks(1).collect::<Vec<_>>()), whole);
+    }
+
+    #[test]
+    fn a_head_with_lf_line_ends_only_is_read_at_once() {
+        // No CRLF anywhere: there is no CRLF-only end to wait for.
+        let mut conn = HttpConn::new(0, DecodeLimits::default());
+        let mut out = Vec::new();
+        feed(&mut conn, C2S, &[b"GET /a HTTP/1.1\nHost: a\n\n"], &mut out);
+        let m = messages(&out);
+        assert_eq!(m.len(), 1);
+        assert_eq!(names(m[0]), ["bare_lf"]);
+    }
+
+    #[test]
+    fn an_event_stream_bomb_is_parsed_as_it_decodes() {
+        use flate2::write::GzEncoder;
+        use flate2::Compression;
+        use std::io::Write;
+        // 4 MiB of `data: x` lines without a blank line, one event that
+        // never ends, against a 1 MiB limit. Decoding stops at the limit;
+        // the text goes through the event parser as it comes out.
+        let limits = DecodeLimits {
+            max_decoded: 1 << 20,
+            max_ratio: u64::MAX,
+            ..DecodeLimits::default()
+        };
+        let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+        gz.write_all(&b"data: x\n".repeat(1 << 19)).unwrap();
+        let body = gz.finish().unwrap();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut conn = HttpConn::new(0, limits);
+        let mut out = Vec::new();
+        conn.data(S2C, 0, head.as_bytes(), at(1), &mut out);
+        conn.data(S2C, head.len() as u64, &body, at(2), &mut out);
+        let m = messages(&out);
+        assert_eq!(m.len(), 1);
+        assert!(m[0].has_anomaly("decoding_limit"), "{:?}", m[0].anomalies);
+        assert_eq!(m[0].body_decoded_len, 1 << 20);
     }
 }

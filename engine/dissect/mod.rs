@@ -88,10 +88,21 @@ struct AppConn {
     ended: [bool; 2],
 }
 
+/// The first bytes of one direction of a connection without state, too few
+/// to tell whether an HTTP message starts there (`GE`, say): kept until the
+/// next bytes of that direction tell.
+struct Undecided {
+    /// Stream offset just past the bytes.
+    end: u64,
+    /// The bytes, as the chunks brought them.
+    pieces: Vec<(u64, Vec<u8>, At)>,
+}
+
 /// Adds application events to an event stream.
 pub struct Dissector<S> {
     inner: S,
     conns: HashMap<u64, AppConn>,
+    undecided: HashMap<(u64, usize), Undecided>,
     out: Vec<AppEvent>,
     limits: DecodeLimits,
 }
@@ -107,6 +118,7 @@ impl<S: EventSink> Dissector<S> {
         Dissector {
             inner,
             conns: HashMap::new(),
+            undecided: HashMap::new(),
             out: Vec::new(),
             limits,
         }
@@ -130,45 +142,86 @@ impl<S: EventSink> Dissector<S> {
     }
 
     fn data(&mut self, conn: u64, dir: Direction, chunk: Chunk<'_>, at: At) {
-        let out = &mut self.out;
-        let app = match self.conns.get_mut(&conn) {
-            Some(app) => app,
-            None => {
-                // Only a connection that starts like HTTP gets state.
-                let Chunk::Data { bytes, .. } = chunk else {
-                    return;
-                };
-                if !http::starts_http(bytes, dir) {
-                    return;
+        let mut earlier = Vec::new();
+        if !self.conns.contains_key(&conn) {
+            // Only a connection that starts like HTTP gets state; a chunk
+            // too short to tell waits for the next bytes.
+            let held = self.undecided.remove(&(conn, dir.index()));
+            let Chunk::Data { offset, bytes } = chunk else {
+                return;
+            };
+            let mut start = Vec::new();
+            if let Some(held) = held.filter(|h| h.end == offset) {
+                earlier = held.pieces;
+                for (_, piece, _) in &earlier {
+                    start.extend_from_slice(piece);
                 }
-                self.conns.entry(conn).or_insert(AppConn {
+            }
+            start.extend_from_slice(&bytes[..bytes.len().min(http::START_MAX)]);
+            if !http::starts_http(&start, dir) {
+                if start.len() < http::START_MAX && http::may_start_http(&start, dir) {
+                    earlier.push((offset, bytes.to_vec(), at));
+                    self.undecided.insert(
+                        (conn, dir.index()),
+                        Undecided {
+                            end: offset + bytes.len() as u64,
+                            pieces: earlier,
+                        },
+                    );
+                }
+                return;
+            }
+            self.conns.insert(
+                conn,
+                AppConn {
                     http: http::HttpConn::new(conn, self.limits),
                     websocket: None,
                     ended: [false; 2],
-                })
-            }
+                },
+            );
+        }
+        let Some(app) = self.conns.get_mut(&conn) else {
+            return;
         };
+        let out = &mut self.out;
         match chunk {
             Chunk::Data { offset, bytes } => {
-                if let Some(ws) = app.websocket.as_mut() {
-                    ws.data(dir, bytes, at, out);
-                    return;
+                for (offset, piece, at) in earlier {
+                    Self::bytes(app, conn, dir, offset, &piece, at, self.limits, out);
                 }
-                app.http.data(dir, offset, bytes, at, out);
-                if let Some(extensions) = &app.http.switched_to_websocket {
-                    let deflate = websocket::Deflate::negotiated(extensions.as_deref());
-                    let mut ws = websocket::WebSocketConn::new(conn, deflate);
-                    for (d, rest) in app.http.take_after_upgrade() {
-                        ws.data(d, &rest, at, out);
-                    }
-                    app.websocket = Some(ws);
-                }
+                Self::bytes(app, conn, dir, offset, bytes, at, self.limits, out);
             }
             Chunk::Gap { len, .. } => match app.websocket.as_mut() {
                 Some(ws) => ws.gap(dir, len, at, out),
                 None => app.http.gap(dir, len, at, out),
             },
             Chunk::End { .. } => Self::end(app, dir, at, out),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn bytes(
+        app: &mut AppConn,
+        conn: u64,
+        dir: Direction,
+        offset: u64,
+        bytes: &[u8],
+        at: At,
+        limits: DecodeLimits,
+        out: &mut Vec<AppEvent>,
+    ) {
+        if let Some(ws) = app.websocket.as_mut() {
+            ws.data(dir, bytes, at, out);
+            return;
+        }
+        app.http.data(dir, offset, bytes, at, out);
+        if let Some(extensions) = &app.http.switched_to_websocket {
+            let deflate = websocket::Deflate::negotiated(extensions.as_deref());
+            let mut ws = websocket::WebSocketConn::with_limits(conn, deflate, limits);
+            for (d, rest) in app.http.take_after_upgrade() {
+                ws.data(d, &rest, at, out);
+            }
+            app.websocket = Some(ws);
         }
     }
 
@@ -183,6 +236,8 @@ impl<S: EventSink> Dissector<S> {
     }
 
     fn close(&mut self, conn: u64, at: At) {
+        self.undecided.remove(&(conn, 0));
+        self.undecided.remove(&(conn, 1));
         if let Some(mut app) = self.conns.remove(&conn) {
             for dir in [Direction::ClientToServer, Direction::ServerToClient] {
                 Self::end(&mut app, dir, at, &mut self.out);
@@ -213,6 +268,7 @@ impl<S: EventSink> EventSink for Dissector<S> {
                 self.inner.event(event)
             }
             Event::End(_) => {
+                self.undecided.clear();
                 let mut open: Vec<u64> = self.conns.keys().copied().collect();
                 open.sort_unstable();
                 for conn in open {
@@ -227,5 +283,100 @@ impl<S: EventSink> EventSink for Dissector<S> {
             }
             _ => self.inner.event(event),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::DataChunk;
+
+    #[derive(Default)]
+    struct Keep(Vec<AppEvent>);
+
+    impl EventSink for Keep {
+        fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
+            if let Event::App(app) = event {
+                self.0.push((*app).clone());
+            }
+            Ok(())
+        }
+    }
+
+    /// Feeds client-to-server `pieces` of connection 7, then the end.
+    fn run(pieces: &[&[u8]]) -> Vec<AppEvent> {
+        let mut d = Dissector::new(Keep::default());
+        let mut offset = 0;
+        for (i, piece) in pieces.iter().enumerate() {
+            let chunk = DataChunk {
+                conn: 7,
+                dir: Direction::ClientToServer,
+                chunk: Chunk::Data {
+                    offset,
+                    bytes: piece,
+                },
+                frame: i as u64 + 1,
+                time: Timestamp(0),
+            };
+            offset += piece.len() as u64;
+            d.event(&Event::Data(&chunk)).unwrap();
+        }
+        d.event(&Event::End(&crate::tracking::RunSummary::default()))
+            .unwrap();
+        d.into_inner().0
+    }
+
+    #[test]
+    fn a_connection_whose_first_segment_is_a_method_cut_short_is_dissected() {
+        let events = run(&[b"G", b"E", b"T /x HTTP/1.1\r\n\r\n"]);
+        let [AppEvent::Http(m)] = &events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(m.method(), Some("GET"));
+        assert_eq!((m.first.frame, m.last.frame), (1, 3));
+    }
+
+    #[test]
+    fn every_byte_after_a_101_goes_to_websocket() {
+        // The 101 and a 70000-byte frame in one chunk: the frame's bytes
+        // used to be cut at 64 KiB on the way to the WebSocket parser.
+        let mut bytes = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+            Connection: Upgrade\r\n\r\n"
+            .to_vec();
+        bytes.extend_from_slice(&[0x82, 127]);
+        bytes.extend_from_slice(&70000u64.to_be_bytes());
+        bytes.extend(std::iter::repeat_n(9u8, 70000));
+        let mut d = Dissector::new(Keep::default());
+        for (dir, bytes) in [
+            (
+                Direction::ClientToServer,
+                &b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"[..],
+            ),
+            (Direction::ServerToClient, &bytes[..]),
+        ] {
+            let chunk = DataChunk {
+                conn: 1,
+                dir,
+                chunk: Chunk::Data { offset: 0, bytes },
+                frame: 1,
+                time: Timestamp(0),
+            };
+            d.event(&Event::Data(&chunk)).unwrap();
+        }
+        let events = d.into_inner().0;
+        let message = events.iter().find_map(|e| match e {
+            AppEvent::WsMessage(m) => Some(m),
+            _ => None,
+        });
+        assert_eq!(
+            message.map(|m| (m.len, m.anomalies.len())),
+            Some((70000, 0))
+        );
+    }
+
+    #[test]
+    fn a_connection_that_only_starts_like_a_method_is_left_alone() {
+        assert!(run(&[b"GE", b"X /x HTTP/1.1\r\n\r\n"]).is_empty());
+        assert!(run(&[b"P", b"K\x03\x04 zip"]).is_empty());
     }
 }

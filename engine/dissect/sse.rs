@@ -16,6 +16,8 @@ use super::{AppEvent, At};
 const MAX_FIELD: usize = 1 << 20;
 /// Comment lines kept per event.
 const MAX_COMMENTS: usize = 16;
+/// U+FEFF in UTF-8.
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// One dispatched event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +66,8 @@ pub struct SseParser {
     line: Vec<u8>,
     after_cr: bool,
     at_start: bool,
+    /// Bytes of a byte order mark seen at the start.
+    bom_seen: usize,
     event: String,
     data: String,
     has_data: bool,
@@ -92,6 +96,7 @@ impl SseParser {
             line: Vec::new(),
             after_cr: false,
             at_start: true,
+            bom_seen: 0,
             event: String::new(),
             data: String::new(),
             has_data: false,
@@ -125,11 +130,23 @@ impl SseParser {
         at: At,
         out: &mut Vec<AppEvent>,
     ) {
+        self.wire(wire_len, at);
+        self.text(decoded, at, out);
+        self.settle(!decoded.is_empty());
+    }
+
+    /// The first step of [`SseParser::feed_decoded`] in pieces: `wire_len`
+    /// body bytes arrived at `at`.
+    pub(crate) fn wire(&mut self, wire_len: usize, at: At) {
+        if self.compressed && !self.unreadable && wire_len > 0 && self.pending_since.is_none() {
+            self.pending_since = Some(at);
+        }
+    }
+
+    /// The second step, as often as needed: text they let out.
+    pub(crate) fn text(&mut self, decoded: &[u8], at: At, out: &mut Vec<AppEvent>) {
         if self.unreadable {
             return;
-        }
-        if self.compressed && wire_len > 0 && self.pending_since.is_none() {
-            self.pending_since = Some(at);
         }
         let arrived_with = if self.compressed {
             self.pending_since.unwrap_or(at)
@@ -137,36 +154,53 @@ impl SseParser {
             at
         };
         let mut rest = decoded;
-        if self.at_start && !rest.is_empty() {
-            self.at_start = false;
-            if let Some(tail) = rest.strip_prefix("\u{feff}".as_bytes()) {
-                rest = tail;
+        // A byte order mark opening the stream is dropped, even when it
+        // comes in pieces.
+        while self.at_start && !rest.is_empty() {
+            if rest[0] == BOM[self.bom_seen] {
+                self.bom_seen += 1;
+                rest = &rest[1..];
+                self.at_start = self.bom_seen < BOM.len();
+            } else {
+                // Not a BOM after all: what looked like one is text.
+                self.at_start = false;
+                for &b in &BOM[..self.bom_seen] {
+                    self.byte(b, at, arrived_with, out);
+                }
             }
         }
         for &b in rest {
-            if self.event_first.is_none() {
-                self.event_first = Some(at);
-                self.event_arrived = Some(arrived_with);
+            self.byte(b, at, arrived_with, out);
+        }
+    }
+
+    fn byte(&mut self, b: u8, at: At, arrived_with: At, out: &mut Vec<AppEvent>) {
+        if self.event_first.is_none() {
+            self.event_first = Some(at);
+            self.event_arrived = Some(arrived_with);
+        }
+        match b {
+            b'\n' if self.after_cr => self.after_cr = false,
+            b'\n' | b'\r' => {
+                self.after_cr = b == b'\r';
+                self.end_line(at, out);
             }
-            match b {
-                b'\n' if self.after_cr => self.after_cr = false,
-                b'\n' | b'\r' => {
-                    self.after_cr = b == b'\r';
-                    self.end_line(at, out);
-                }
-                _ => {
-                    self.after_cr = false;
-                    if self.line.len() < MAX_FIELD {
-                        self.line.push(b);
-                    } else {
-                        self.truncated = true;
-                    }
+            _ => {
+                self.after_cr = false;
+                if self.line.len() < MAX_FIELD {
+                    self.line.push(b);
+                } else {
+                    self.truncated = true;
                 }
             }
         }
+    }
+
+    /// The last step: whether any text came out of these bytes.
+    pub(crate) fn settle(&mut self, decoded_any: bool) {
         // Everything that arrived became text up to an event boundary: no
         // compressed bytes are known to be waiting.
-        if !decoded.is_empty() && self.line.is_empty() && self.event_first.is_none() {
+        if decoded_any && self.line.is_empty() && self.event_first.is_none() {
             self.pending_since = None;
         }
     }
@@ -349,6 +383,22 @@ mod tests {
         let ev = events(&out);
         assert!(ev[2].decodable_on_arrival);
         assert_eq!(ev[2].held_back_ns, 0);
+    }
+
+    #[test]
+    fn a_byte_order_mark_in_pieces_is_dropped() {
+        let mut p = SseParser::new(0, 0, None);
+        let mut out = Vec::new();
+        for (i, piece) in [&b"\xef"[..], b"\xbb", b"\xbfdata: x\n\n"]
+            .iter()
+            .enumerate()
+        {
+            p.feed_decoded(piece.len(), piece, at(i as u64 + 1), &mut out);
+        }
+        let ev = events(&out);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].data, "x");
+        assert_eq!(ev[0].first.frame, 3);
     }
 
     #[test]

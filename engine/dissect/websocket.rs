@@ -1,14 +1,12 @@
-//! WebSocket (RFC 6455) after an HTTP upgrade: frame headers parsed with
-//! tungstenite's codec, payloads unmasked as they arrive, fragmented
-//! messages put together, close codes read, and permessage-deflate
-//! (RFC 7692) inflated with the negotiated context takeover.
-
-use std::io::Cursor;
+//! WebSocket (RFC 6455) after an HTTP upgrade: frame headers parsed (every
+//! opcode, the reserved ones too), payloads unmasked as they arrive,
+//! fragmented messages put together, close codes read, and
+//! permessage-deflate (RFC 7692) inflated with the negotiated context
+//! takeover, within the [`DecodeLimits`].
 
 use flate2::{Decompress, FlushDecompress};
-use tungstenite::protocol::frame::coding::{Data, OpCode};
-use tungstenite::protocol::frame::FrameHeader;
 
+use super::compression::DecodeLimits;
 use super::{AppEvent, At};
 use crate::tracking::Direction;
 
@@ -16,10 +14,54 @@ use crate::tracking::Direction;
 pub const MAX_FRAME_KEPT: usize = 64 << 10;
 /// Decoded bytes kept per message.
 pub const MAX_MESSAGE_KEPT: usize = 1 << 20;
-/// Decoded bytes per message at most (a deflate bomb stops here).
-const MAX_MESSAGE_DECODED: u64 = 64 << 20;
 /// A frame header is at most 14 bytes.
 const MAX_HEADER: usize = 14;
+
+/// A frame header as sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Header {
+    fin: bool,
+    rsv1: bool,
+    rsv2: bool,
+    rsv3: bool,
+    opcode: u8,
+    mask: Option<[u8; 4]>,
+}
+
+/// Reads the frame header at the start of `buf`: the header, the payload
+/// length and the header's length, or `None` while bytes are missing.
+fn parse_header(buf: &[u8]) -> Option<(Header, u64, usize)> {
+    let (b0, b1) = (*buf.first()?, *buf.get(1)?);
+    let (len, mut used) = match b1 & 0x7f {
+        126 => {
+            let b = buf.get(2..4)?;
+            (u64::from(u16::from_be_bytes([b[0], b[1]])), 4)
+        }
+        127 => {
+            let b = buf.get(2..10)?;
+            let mut n = [0u8; 8];
+            n.copy_from_slice(b);
+            (u64::from_be_bytes(n), 10)
+        }
+        n => (u64::from(n), 2),
+    };
+    let mask = if b1 & 0x80 != 0 {
+        let m = buf.get(used..used + 4)?;
+        used += 4;
+        Some([m[0], m[1], m[2], m[3]])
+    } else {
+        None
+    };
+    let header = Header {
+        fin: b0 & 0x80 != 0,
+        rsv1: b0 & 0x40 != 0,
+        rsv2: b0 & 0x20 != 0,
+        rsv3: b0 & 0x10 != 0,
+        opcode: b0 & 0x0f,
+        mask,
+    };
+    Some((header, len, used))
+}
 
 /// The opcode's name: `continuation`, `text`, `binary`, `close`, `ping`,
 /// `pong`, or `reserved`.
@@ -176,12 +218,23 @@ struct Inflater {
     /// A lost or undecodable message broke the shared context.
     broken: bool,
     scratch: Vec<u8>,
+    limits: DecodeLimits,
 }
 
 impl Inflater {
     /// Inflates `input` into `m`.
     fn feed(&mut self, mut input: &[u8], m: &mut Assembling) {
         if self.broken {
+            // Say why this message has no text, unless it already does.
+            if !m
+                .anomalies
+                .iter()
+                .any(|a| a.starts_with("decoding_") || a == "bytes_missing")
+            {
+                m.anomalies.push(
+                    "decoding_failed: an earlier message could not be inflated, and this one depends on its compression context".into(),
+                );
+            }
             return;
         }
         if self.scratch.len() < 32 << 10 {
@@ -200,11 +253,23 @@ impl Inflater {
             let used = (self.state.total_in() - in0) as usize;
             let produced = (self.state.total_out() - out0) as usize;
             input = &input[used.min(input.len())..];
-            keep(m, &self.scratch[..produced]);
-            if m.len > MAX_MESSAGE_DECODED {
+            let l = &self.limits;
+            // Nothing past the limit comes out: it stops exactly there.
+            let give = (produced as u64).min(l.max_decoded.saturating_sub(m.len)) as usize;
+            keep(m, &self.scratch[..give]);
+            if give < produced {
                 self.broken = true;
                 m.anomalies.push(format!(
-                    "decoding_limit: inflated past {MAX_MESSAGE_DECODED} bytes"
+                    "decoding_limit: inflated more than {} bytes",
+                    l.max_decoded
+                ));
+                return;
+            }
+            if m.len > l.ratio_after && m.len > m.wire_len.saturating_mul(l.max_ratio) {
+                self.broken = true;
+                m.anomalies.push(format!(
+                    "decoding_limit: inflated {} bytes from {} compressed: more than {}x",
+                    m.len, m.wire_len, l.max_ratio
                 ));
                 return;
             }
@@ -245,6 +310,11 @@ pub struct WebSocketConn {
 impl WebSocketConn {
     /// WebSocket on connection `conn`, with permessage-deflate if negotiated.
     pub fn new(conn: u64, deflate: Option<Deflate>) -> Self {
+        Self::with_limits(conn, deflate, DecodeLimits::default())
+    }
+
+    /// The same, with bounds on what a compressed message may inflate to.
+    pub fn with_limits(conn: u64, deflate: Option<Deflate>, limits: DecodeLimits) -> Self {
         let half = |dir: Direction| Half {
             conn,
             dir,
@@ -264,6 +334,7 @@ impl WebSocketConn {
                 },
                 broken: false,
                 scratch: Vec::new(),
+                limits,
             }),
             unmasked: Vec::new(),
         };
@@ -288,12 +359,9 @@ impl WebSocketConn {
                     let take = bytes.len().min(MAX_HEADER - h.header.len());
                     let before = h.header.len();
                     h.header.extend_from_slice(&bytes[..take]);
-                    let mut cursor = Cursor::new(&h.header[..]);
-                    match FrameHeader::parse(&mut cursor) {
-                        Ok(Some((header, len))) => {
-                            let used = (cursor.position() as usize)
-                                .saturating_sub(before)
-                                .min(take);
+                    match parse_header(&h.header) {
+                        Some((header, len, header_len)) => {
+                            let used = header_len.saturating_sub(before).min(take);
                             bytes = &bytes[used..];
                             h.header.clear();
                             h.start_frame(&header, len, at, out);
@@ -301,11 +369,7 @@ impl WebSocketConn {
                                 h.end_frame(at, out);
                             }
                         }
-                        Ok(None) => bytes = &bytes[take..],
-                        Err(_) => {
-                            h.stage = Stage::Lost;
-                            return;
-                        }
+                        None => bytes = &bytes[take..],
                     }
                 }
                 Stage::Payload { remaining } => {
@@ -369,14 +433,14 @@ impl WebSocketConn {
 }
 
 impl Half {
-    fn start_frame(&mut self, header: &FrameHeader, len: u64, at: At, out: &mut Vec<AppEvent>) {
-        let opcode = u8::from(header.opcode);
+    fn start_frame(&mut self, header: &Header, len: u64, at: At, out: &mut Vec<AppEvent>) {
+        let opcode = header.opcode;
         let first = self.frame_start.take().unwrap_or(at);
         self.frame = Some(WsFrame {
             conn: self.conn,
             dir: self.dir,
             index: self.frames,
-            fin: header.is_final,
+            fin: header.fin,
             rsv1: header.rsv1,
             rsv2: header.rsv2,
             rsv3: header.rsv3,
@@ -393,29 +457,27 @@ impl Half {
         self.frames += 1;
         self.frame_pos = 0;
         self.stage = Stage::Payload { remaining: len };
-        match header.opcode {
-            OpCode::Data(Data::Continue) => {
-                if self.message.is_none() {
-                    self.message = Some(Assembling {
-                        opcode: 0,
-                        frames: 0,
-                        compressed: false,
-                        wire_len: 0,
-                        len: 0,
-                        data: Vec::new(),
-                        anomalies: vec!["unexpected_continuation".into()],
-                        first,
-                    });
-                }
+        match opcode {
+            0 if self.message.is_none() => {
+                self.message = Some(Assembling {
+                    opcode: 0,
+                    frames: 0,
+                    compressed: false,
+                    wire_len: 0,
+                    len: 0,
+                    data: Vec::new(),
+                    anomalies: vec!["unexpected_continuation".into()],
+                    first,
+                });
             }
-            OpCode::Data(_) => {
+            1..=7 => {
                 if let Some(mut old) = self.message.take() {
                     old.anomalies.push("interrupted".into());
                     let message = self.finish_message(old, at);
                     out.push(AppEvent::WsMessage(Box::new(message)));
                 }
                 let mut anomalies = Vec::new();
-                if matches!(header.opcode, OpCode::Data(Data::Reserved(_))) {
+                if opcode > 2 {
                     anomalies.push("reserved_opcode".into());
                 }
                 self.message = Some(Assembling {
@@ -429,7 +491,7 @@ impl Half {
                     first,
                 });
             }
-            OpCode::Control(_) => {}
+            _ => {}
         }
     }
 
@@ -490,11 +552,14 @@ impl Half {
                 valid_utf8: std::str::from_utf8(&frame.payload).is_ok(),
                 close_code: frame.close_code,
                 close_reason: frame.close_reason.clone(),
-                anomalies: if frame.missing > 0 {
-                    vec!["bytes_missing".into()]
-                } else {
-                    Vec::new()
-                },
+                anomalies: [
+                    (frame.missing > 0).then_some("bytes_missing"),
+                    (frame.opcode > 10).then_some("reserved_opcode"),
+                ]
+                .into_iter()
+                .flatten()
+                .map(String::from)
+                .collect(),
                 first: frame.first,
                 last: at,
             })));
@@ -556,5 +621,151 @@ impl Half {
             first: m.first,
             last: at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+
+    const S2C: Direction = Direction::ServerToClient;
+
+    fn at(frame: u64) -> At {
+        At {
+            frame,
+            time: Timestamp(frame as i64),
+        }
+    }
+
+    /// An unmasked frame.
+    fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![first];
+        match payload.len() {
+            n if n < 126 => f.push(n as u8),
+            n if n <= 0xffff => {
+                f.push(126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// A permessage-deflate payload (RFC 7692: sync flush, tail removed).
+    fn deflated(text: &[u8]) -> Vec<u8> {
+        let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+        let mut out = Vec::with_capacity(text.len() + 64);
+        c.compress_vec(text, &mut out, flate2::FlushCompress::Sync)
+            .unwrap();
+        assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    fn messages(out: &[AppEvent]) -> Vec<&WsMessage> {
+        out.iter()
+            .filter_map(|e| match e {
+                AppEvent::WsMessage(m) => Some(&**m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reserved_opcode_is_reported_and_the_stream_goes_on() {
+        // tungstenite's header parser refused reserved opcodes, which lost
+        // the rest of the direction.
+        let mut ws = WebSocketConn::new(0, None);
+        let mut out = Vec::new();
+        let mut bytes = frame(0x83, b"x");
+        bytes.extend(frame(0x8b, b"")); // a reserved control opcode
+        bytes.extend(frame(0x81, b"hi"));
+        ws.data(S2C, &bytes, at(1), &mut out);
+        let m = messages(&out);
+        assert_eq!(m.len(), 3, "{out:#?}");
+        assert_eq!(
+            (m[0].opcode, &m[0].anomalies[..]),
+            (3, &["reserved_opcode".to_string()][..])
+        );
+        assert_eq!(
+            (m[1].opcode, &m[1].anomalies[..]),
+            (11, &["reserved_opcode".to_string()][..])
+        );
+        assert_eq!((m[2].opcode, m[2].text()), (1, "hi".to_string()));
+    }
+
+    #[test]
+    fn a_header_in_pieces_is_read() {
+        let payload = vec![b'a'; 300];
+        let mut masked = vec![0x82, 0x80 | 126, 0x01, 0x2c, 1, 2, 3, 4];
+        masked.extend(
+            payload
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]),
+        );
+        let mut ws = WebSocketConn::new(0, None);
+        let mut out = Vec::new();
+        for (i, byte) in masked.chunks(1).enumerate() {
+            ws.data(Direction::ClientToServer, byte, at(i as u64 + 1), &mut out);
+        }
+        let m = messages(&out);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].data, payload);
+        assert_eq!(
+            (m[0].first.frame, m[0].last.frame),
+            (1, masked.len() as u64)
+        );
+    }
+
+    #[test]
+    fn a_message_after_a_lost_context_says_why_it_has_no_text() {
+        // Context takeover: once one message cannot be inflated, the next
+        // ones cannot be either, and they say so.
+        let mut ws = WebSocketConn::new(0, Some(Deflate::default()));
+        let mut out = Vec::new();
+        ws.data(S2C, &frame(0xc1, b"\xff\xff\xff\xff"), at(1), &mut out);
+        ws.data(S2C, &frame(0xc1, &deflated(b"hello")), at(2), &mut out);
+        let m = messages(&out);
+        assert_eq!(m.len(), 2);
+        assert!(
+            m[0].anomalies[0].starts_with("decoding_failed"),
+            "{:?}",
+            m[0].anomalies
+        );
+        assert!(m[1].anomalies[0].starts_with("decoding_failed: an earlier message"));
+        // Without context takeover the next message is inflated afresh.
+        let reset = Deflate {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+        };
+        let mut ws = WebSocketConn::new(0, Some(reset));
+        let mut out = Vec::new();
+        ws.data(S2C, &frame(0xc1, b"\xff\xff\xff\xff"), at(1), &mut out);
+        ws.data(S2C, &frame(0xc1, &deflated(b"hello")), at(2), &mut out);
+        assert_eq!(messages(&out)[1].text(), "hello");
+    }
+
+    #[test]
+    fn inflating_stops_exactly_at_the_size_limit() {
+        let limits = DecodeLimits {
+            max_decoded: 1000,
+            ..DecodeLimits::default()
+        };
+        let mut ws = WebSocketConn::with_limits(0, Some(Deflate::default()), limits);
+        let mut out = Vec::new();
+        ws.data(S2C, &frame(0xc2, &deflated(&[7u8; 5000])), at(1), &mut out);
+        let m = messages(&out);
+        assert_eq!(m[0].len, 1000);
+        assert!(
+            m[0].anomalies[0].starts_with("decoding_limit"),
+            "{:?}",
+            m[0].anomalies
+        );
     }
 }
