@@ -323,6 +323,8 @@ struct Positions {
     ttfb_ns: Option<i64>,
     held_back_ns: Option<i64>,
     decodable_on_arrival: Option<bool>,
+    body_first: Option<At>,
+    quiet_before_ns: Option<i64>,
 }
 
 /// The event as text with its positions zeroed, and the positions.
@@ -334,6 +336,8 @@ fn split_event(e: &AppEvent) -> (String, Positions) {
         ttfb_ns: None,
         held_back_ns: None,
         decodable_on_arrival: None,
+        body_first: None,
+        quiet_before_ns: None,
     };
     match &mut e {
         AppEvent::Http(m) | AppEvent::HttpHead(m) => {
@@ -341,6 +345,9 @@ fn split_event(e: &AppEvent) -> (String, Positions) {
                 p.at.push(std::mem::replace(at, ZERO));
             }
             p.ttfb_ns = m.ttfb_ns.take();
+            // Where the first body byte is: a segment, checked to lie
+            // within the message.
+            p.body_first = m.body_first.take();
         }
         AppEvent::Sse(s) => {
             p.compressed_sse = s.compressed;
@@ -349,6 +356,9 @@ fn split_event(e: &AppEvent) -> (String, Positions) {
             }
             p.held_back_ns = Some(std::mem::take(&mut s.held_back_ns));
             p.decodable_on_arrival = Some(std::mem::take(&mut s.decodable_on_arrival));
+            // Time since the stream last showed something: a property of
+            // the segments; checked to be no more than since the head.
+            p.quiet_before_ns = Some(std::mem::take(&mut s.quiet_before_ns));
         }
         AppEvent::WsFrame(f) => {
             for at in [&mut f.first, &mut f.last] {
@@ -429,8 +439,17 @@ fn check(name: &str, unsplit: &Cut, bytewise: &Cut, cut: &Cut) -> Vec<String> {
             ),
             _ => (None, None),
         };
+        let body_first_ok = cp
+            .body_first
+            .is_none_or(|b| b.frame >= got[0] && got.get(2).is_none_or(|last| b.frame <= *last))
+            && cp.body_first.is_some() == bp.body_first.is_some();
+        let quiet_ok = cp
+            .quiet_before_ns
+            .is_none_or(|q| q >= 0 && q <= cp.at[1].time.nanos());
         if want != got
             || !times_ok
+            || !body_first_ok
+            || !quiet_ok
             || ttfb != cp.ttfb_ns
             || held != cp.held_back_ns
             || decodable != cp.decodable_on_arrival

@@ -121,6 +121,7 @@ pub struct ContentDecoder {
     inflate: Option<Decompress>,
     limits: DecodeLimits,
     total_in: u64,
+    data_in: u64,
     total_out: u64,
     scratch: Vec<u8>,
 }
@@ -185,9 +186,16 @@ impl ContentDecoder {
             inflate: None,
             limits,
             total_in: 0,
+            data_in: 0,
             total_out: 0,
             scratch: Vec::new(),
         }
+    }
+
+    /// Compressed data bytes fed so far: all bytes but the gzip header (an
+    /// early header says the stream began, not that data arrived).
+    pub fn data_in(&self) -> u64 {
+        self.data_in
     }
 
     /// Compressed bytes fed so far.
@@ -262,6 +270,7 @@ impl ContentDecoder {
         let Some(inflate) = self.inflate.as_mut() else {
             return Ok(());
         };
+        self.data_in += input.len() as u64;
         if self.scratch.len() < 32 << 10 {
             self.scratch.resize(32 << 10, 0);
         }

@@ -98,6 +98,8 @@ pub struct HttpMessage {
     pub body: Vec<u8>,
     /// The decoded body was longer than what is kept.
     pub body_truncated: bool,
+    /// Where the first body byte arrived, if any did.
+    pub body_first: Option<At>,
     /// First byte of the message.
     pub first: At,
     /// Last byte of the head.
@@ -820,6 +822,7 @@ impl HttpConn {
             body_decoded_len: 0,
             body: Vec::new(),
             body_truncated: false,
+            body_first: None,
             first,
             head_end: last,
             last,
@@ -1242,6 +1245,7 @@ impl HttpConn {
             body_decoded_len: 0,
             body: Vec::new(),
             body_truncated: false,
+            body_first: None,
             first,
             head_end: at,
             last: at,
@@ -1293,6 +1297,7 @@ impl HttpConn {
                     self.conn,
                     index,
                     encoding.filter(|e| *e != Encoding::Identity),
+                    at,
                 )
             }),
             pending_size: None,
@@ -1410,6 +1415,7 @@ impl HttpConn {
         if bytes.is_empty() {
             return;
         }
+        r.msg.body_first.get_or_insert(at);
         if !matches!(r.framing, Framing::Chunked(_)) {
             r.msg.body_wire_len += bytes.len() as u64;
         }
@@ -1452,14 +1458,20 @@ impl HttpConn {
                 // never held whole.
                 let result = match sse.as_mut() {
                     Some(sse) => {
-                        sse.wire(bytes.len(), at);
+                        // Only compressed data counts as arrived: a gzip
+                        // header sent early says the stream began, no more.
+                        let data_before = decoder.data_in();
                         let mut decoded_any = false;
                         let result = decoder.feed(bytes, &mut |b| {
                             keep(b);
                             decoded_any |= !b.is_empty();
                             sse.text(b, at, out);
                         });
-                        sse.settle(decoded_any);
+                        sse.wire((decoder.data_in() - data_before) as usize, at);
+                        // Bytes ending in a flush marker (an empty stored
+                        // block, `00 00 ff ff`) leave nothing undecoded.
+                        let flushed = bytes.ends_with(&[0x00, 0x00, 0xff, 0xff]);
+                        sse.settle(decoded_any || flushed);
                         result
                     }
                     None => decoder.feed(bytes, &mut keep),

@@ -53,6 +53,11 @@ pub struct SseEvent {
     pub held_back_ns: i64,
     /// Data beyond what is kept was dropped.
     pub truncated: bool,
+    /// How long the stream showed a client nothing before this event became
+    /// readable: since the previous event (or the response head), ns. Events
+    /// made readable by the same segment share it: a burst after a silence
+    /// is what a compressor that holds events back looks like on the wire.
+    pub quiet_before_ns: i64,
 }
 
 /// An event stream being read.
@@ -81,13 +86,17 @@ pub struct SseParser {
     pending_since: Option<At>,
     /// When the event being read started arriving on the wire.
     event_arrived: Option<At>,
+    /// The segment that last let a client see something (the response head,
+    /// then each segment that completed events), and the one before it.
+    last_progress: At,
+    progress_before: At,
     count: u64,
 }
 
 impl SseParser {
     /// A parser for the stream of response `response` on connection `conn`,
-    /// compressed with `encoding` if any.
-    pub fn new(conn: u64, response: u64, encoding: Option<Encoding>) -> Self {
+    /// compressed with `encoding` if any, whose head ended at `start`.
+    pub fn new(conn: u64, response: u64, encoding: Option<Encoding>, start: At) -> Self {
         SseParser {
             conn,
             response,
@@ -107,6 +116,8 @@ impl SseParser {
             event_first: None,
             pending_since: None,
             event_arrived: None,
+            last_progress: start,
+            progress_before: start,
             count: 0,
         }
     }
@@ -256,6 +267,10 @@ impl SseParser {
             self.truncated = false;
             return;
         }
+        if at.frame != self.last_progress.frame {
+            self.progress_before = self.last_progress;
+            self.last_progress = at;
+        }
         if self.data.ends_with('\n') {
             self.data.pop();
         }
@@ -280,6 +295,7 @@ impl SseParser {
             decodable_on_arrival: arrived.frame == at.frame,
             held_back_ns: at.time.since(arrived.time),
             truncated: std::mem::take(&mut self.truncated),
+            quiet_before_ns: at.time.since(self.progress_before.time),
         })));
         self.has_data = false;
         self.count += 1;
@@ -318,7 +334,7 @@ mod tests {
 
     #[test]
     fn fields_follow_the_html_standard() {
-        let mut p = SseParser::new(0, 0, None);
+        let mut p = SseParser::new(0, 0, None, at(0));
         let mut out = Vec::new();
         let text = b"\xef\xbb\xbf: hello\nevent: tick\ndata: a\ndata:b\nid: 7\nretry: 300\n\ndata\n\nevent: x\n\nretry: x1\ndata: c\r\n\r";
         p.feed_decoded(text.len(), text, at(1), &mut out);
@@ -343,7 +359,7 @@ mod tests {
 
     #[test]
     fn a_cr_lf_split_across_chunks_is_one_line_end() {
-        let mut p = SseParser::new(0, 0, None);
+        let mut p = SseParser::new(0, 0, None, at(0));
         let mut out = Vec::new();
         p.feed_decoded(8, b"data: a\r", at(1), &mut out);
         p.feed_decoded(3, b"\n\r\n", at(2), &mut out);
@@ -355,7 +371,7 @@ mod tests {
 
     #[test]
     fn an_event_cut_by_the_end_is_dropped() {
-        let mut p = SseParser::new(0, 0, None);
+        let mut p = SseParser::new(0, 0, None, at(0));
         let mut out = Vec::new();
         p.feed_decoded(8, b"data: a\n", at(1), &mut out);
         p.finish(at(2), &mut out);
@@ -364,7 +380,7 @@ mod tests {
 
     #[test]
     fn compressed_bytes_that_produce_nothing_hold_the_events_back() {
-        let mut p = SseParser::new(0, 0, Some(Encoding::Gzip));
+        let mut p = SseParser::new(0, 0, Some(Encoding::Gzip), at(0));
         let mut out = Vec::new();
         // A gzip header arrives and yields no text; everything comes later.
         p.feed_decoded(10, b"", at(8), &mut out);
@@ -387,7 +403,7 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_in_pieces_is_dropped() {
-        let mut p = SseParser::new(0, 0, None);
+        let mut p = SseParser::new(0, 0, None, at(0));
         let mut out = Vec::new();
         for (i, piece) in [&b"\xef"[..], b"\xbb", b"\xbfdata: x\n\n"]
             .iter()
@@ -403,7 +419,7 @@ mod tests {
 
     #[test]
     fn a_stream_in_an_undecodable_coding_yields_no_events() {
-        let mut p = SseParser::new(0, 0, Some(Encoding::Brotli));
+        let mut p = SseParser::new(0, 0, Some(Encoding::Brotli), at(0));
         let mut out = Vec::new();
         p.feed_decoded(9, b"data: 1\n\n", at(1), &mut out);
         assert!(out.is_empty());

@@ -90,6 +90,14 @@ fn http_json(msg: &HttpMessage, start: Timestamp) -> Value {
     m.insert("body_decoded_len".into(), json!(msg.body_decoded_len));
     put_bytes(&mut m, "body", &msg.body);
     m.insert("body_truncated".into(), json!(msg.body_truncated));
+    m.insert(
+        "body_first_frame".into(),
+        json!(msg.body_first.map(|a| a.frame)),
+    );
+    m.insert(
+        "body_first_time".into(),
+        json!(msg.body_first.map(|a| rel(a, start))),
+    );
     m.insert("first_frame".into(), json!(msg.first.frame));
     m.insert("first_time".into(), json!(rel(msg.first, start)));
     m.insert("head_end_frame".into(), json!(msg.head_end.frame));
@@ -136,6 +144,7 @@ fn sse_json(e: &SseEvent, start: Timestamp) -> Value {
         "compressed": e.compressed,
         "decodable_on_arrival": e.decodable_on_arrival,
         "held_back": secs(e.held_back_ns),
+        "quiet_before": secs(e.quiet_before_ns),
         "truncated": e.truncated,
     })
 }

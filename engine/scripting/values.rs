@@ -595,6 +595,12 @@ pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
     }),
     ("body_bytes", |h| Dynamic::from_blob(h.0.body.clone())),
     ("body_truncated", |h| Dynamic::from_bool(h.0.body_truncated)),
+    ("body_first_frame", |h| {
+        opt_int(h.0.body_first.map(|a| a.frame))
+    }),
+    ("body_first_time", |h| {
+        h.0.body_first.map_or(Dynamic::UNIT, |a| at_time(a, h.1))
+    }),
     ("first_frame", |h| int(h.0.first.frame)),
     ("first_time", |h| at_time(h.0.first, h.1)),
     ("head_end_frame", |h| int(h.0.head_end.frame)),
@@ -642,6 +648,9 @@ pub const SSE_FIELDS: &[Getter<SseValue>] = &[
         Dynamic::from_bool(e.0.decodable_on_arrival)
     }),
     ("held_back", |e| Dynamic::from_float(secs(e.0.held_back_ns))),
+    ("quiet_before", |e| {
+        Dynamic::from_float(secs(e.0.quiet_before_ns))
+    }),
     ("truncated", |e| Dynamic::from_bool(e.0.truncated)),
 ];
 
