@@ -101,8 +101,8 @@ struct Undecided {
 /// Adds application events to an event stream.
 pub struct Dissector<S> {
     inner: S,
-    conns: HashMap<u64, AppConn>,
-    undecided: HashMap<(u64, usize), Undecided>,
+    conns: HashMap<u64, AppConn, foldhash::fast::RandomState>,
+    undecided: HashMap<(u64, usize), Undecided, foldhash::fast::RandomState>,
     out: Vec<AppEvent>,
     limits: DecodeLimits,
 }
@@ -117,8 +117,8 @@ impl<S: EventSink> Dissector<S> {
     pub fn with_limits(inner: S, limits: DecodeLimits) -> Self {
         Dissector {
             inner,
-            conns: HashMap::new(),
-            undecided: HashMap::new(),
+            conns: HashMap::default(),
+            undecided: HashMap::default(),
             out: Vec::new(),
             limits,
         }

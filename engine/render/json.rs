@@ -309,7 +309,7 @@ pub struct JsonLines<W: Write> {
     /// Flush after every line (for live pipes).
     pub flush_each: bool,
     /// Connection summaries held back to be written in connection order.
-    pending: std::collections::BTreeMap<u64, ConnectionSummary>,
+    pending: std::collections::BTreeMap<u64, Box<ConnectionSummary>>,
     next_conn: u64,
 }
 
@@ -342,7 +342,13 @@ impl<W: Write> EventSink for JsonLines<W> {
             (JsonKind::Conns, Event::Closed(c)) => {
                 // Summaries come out as connections retire; print them in
                 // connection order.
-                self.pending.insert(c.conn, (*c).clone());
+                if c.conn == self.next_conn {
+                    // The usual case: no copy, no reordering.
+                    self.line(&ConnJson(c))?;
+                    self.next_conn += 1;
+                } else {
+                    self.pending.insert(c.conn, Box::new((*c).clone()));
+                }
                 while let Some(c) = self.pending.remove(&self.next_conn) {
                     self.line(&ConnJson(&c))?;
                     self.next_conn += 1;

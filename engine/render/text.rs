@@ -94,7 +94,7 @@ pub struct TextWriter<W: Write> {
     kind: TextKind,
     header_done: bool,
     line: String,
-    pending: std::collections::BTreeMap<u64, ConnectionSummary>,
+    pending: std::collections::BTreeMap<u64, Box<ConnectionSummary>>,
     next_conn: u64,
     /// Flush after every line (for live pipes).
     pub flush_each: bool,
@@ -296,7 +296,13 @@ impl<W: Write> EventSink for TextWriter<W> {
         match (self.kind, event) {
             (TextKind::Packets, Event::Packet(p)) => self.packet(p),
             (TextKind::Conns, Event::Closed(c)) => {
-                self.pending.insert(c.conn, (*c).clone());
+                if c.conn == self.next_conn {
+                    // The usual case: no copy, no reordering.
+                    self.conn(c)?;
+                    self.next_conn += 1;
+                } else {
+                    self.pending.insert(c.conn, Box::new((*c).clone()));
+                }
                 while let Some(c) = self.pending.remove(&self.next_conn) {
                     self.conn(&c)?;
                     self.next_conn += 1;

@@ -730,7 +730,9 @@ pub struct Tracker {
     config: TrackerConfig,
     conns: Vec<Option<Connection>>,
     free: Vec<usize>,
-    index: HashMap<ConnKey, usize>,
+    /// Flow keys come from the network: a seeded hash (foldhash) keeps
+    /// lookups fast without letting crafted keys collide on purpose.
+    index: HashMap<ConnKey, usize, foldhash::fast::RandomState>,
     /// Finished connections waiting for their summary.
     summary_due: VecDeque<Due>,
     /// Summarised connections waiting to be forgotten.
@@ -761,7 +763,7 @@ impl Tracker {
             config,
             conns: Vec::new(),
             free: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             summary_due: VecDeque::new(),
             forget_due: VecDeque::new(),
             next_id: 0,
