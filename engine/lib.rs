@@ -14,6 +14,7 @@ pub mod decode;
 pub mod dissect;
 pub mod events;
 pub mod pipeline;
+pub mod progress;
 pub mod reassembly;
 pub mod render;
 pub mod scripting;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use chattcp::dissect::Dissector;
 use chattcp::events::EventSink;
 use chattcp::pipeline::{self, Limits, RunError};
+use chattcp::progress::Progress;
 use chattcp::render::chat::{render as render_chat, ChatCollector, ChatOptions};
 use chattcp::render::follow::{FollowMode, FollowWriter};
 use chattcp::render::json::{JsonKind, JsonLines};
@@ -193,6 +194,18 @@ fn display_name(path: &Path) -> String {
     }
 }
 
+/// A progress display for reading `path`: shown when stderr is a terminal
+/// and the output goes elsewhere (or comes only at the end), so that the
+/// bar never mixes with what is printed.
+fn progress_for(path: &Path, output_at_end: bool) -> Progress {
+    let watching = io::stderr().is_terminal() && (output_at_end || !io::stdout().is_terminal());
+    let size = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    Progress::new(size, watching && path.as_os_str() != "-")
+}
+
 fn run(path: &Path, limits: Limits, sink: &mut dyn EventSink) -> anyhow::Result<ExitCode> {
     let name = display_name(path);
     let source = match open(path) {
@@ -202,7 +215,11 @@ fn run(path: &Path, limits: Limits, sink: &mut dyn EventSink) -> anyhow::Result<
             return Ok(ExitCode::from(EXIT_BAD_INPUT));
         }
     };
-    match pipeline::run(source, limits, sink) {
+    let mut progress = progress_for(path, false);
+    let source = progress.reader(source);
+    let result = pipeline::run(source, limits, &mut progress.sink(sink));
+    progress.finish();
+    match result {
         Ok(outcome) => {
             for w in &outcome.summary.warnings {
                 eprintln!("chattcp: {name}: warning: {w}");
@@ -254,7 +271,11 @@ struct ChatRun<'a> {
 }
 
 /// Draws `source` as a chat with the given scripts' notes and findings.
-fn chat(run: ChatRun<'_>, source: Box<dyn Read + Send>) -> anyhow::Result<ExitCode> {
+fn chat(
+    run: ChatRun<'_>,
+    source: Box<dyn Read + Send>,
+    mut progress: Progress,
+) -> anyhow::Result<ExitCode> {
     let ChatRun {
         name,
         scripts,
@@ -265,14 +286,17 @@ fn chat(run: ChatRun<'_>, source: Box<dyn Read + Send>) -> anyhow::Result<ExitCo
         chosen,
     } = run;
     let mut collector = ChatCollector::new(only, max_packets);
-    match run_with(
+    let source = progress.reader(source);
+    let result = run_with(
         source,
         scripts,
         limits,
         ScriptLimits::default(),
         chosen,
-        &mut collector,
-    ) {
+        &mut progress.sink(&mut collector),
+    );
+    progress.finish();
+    match result {
         Ok((output, outcome)) => {
             let text = render_chat(&collector, &output, &options);
             let mut out = io::stdout().lock();
@@ -478,6 +502,7 @@ fn main() -> ExitCode {
                             chosen: None,
                         },
                         source,
+                        progress_for(&file, true),
                     ),
                     Err(e) => {
                         eprintln!("chattcp: {e:#}");
@@ -549,6 +574,7 @@ fn main() -> ExitCode {
                                 chosen: chosen.as_deref(),
                             },
                             Box::new(*bytes),
+                            Progress::new(None, false),
                         )
                     }
                     Err(e) => {
