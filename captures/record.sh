@@ -18,10 +18,10 @@
 # Loss and "lost" packets are made with iptables in one namespace (see each
 # scenario below).  No traffic leaves the two namespaces.
 #
-# The SSE and WebSocket captures use aiohttp and websockets (recipe/apps.py)
-# from a virtual environment, $VENV (default /tmp/chattcp-rec-venv), which is
-# made from recipe/requirements.txt (PyPI) when one of them is recorded and
-# it is missing or holds other versions.
+# The SSE, WebSocket and http-keep-alive-gzip-chunked captures use aiohttp
+# and websockets (recipe/apps.py) from a virtual environment, $VENV (default
+# /tmp/chattcp-rec-venv), which is made from recipe/requirements.txt (PyPI)
+# when one of them is recorded and it is missing or holds other versions.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -50,6 +50,7 @@ ALL=(
     syn-unanswered
     http-keep-alive
     http-header-newline
+    http-keep-alive-gzip-chunked
     sse-gzip
     sse-plain
     sse-gzip-buffered
@@ -57,9 +58,9 @@ ALL=(
     websocket-deflate
 )
 # Captures whose programs need the virtual environment (aiohttp, websockets).
-NEEDS_VENV=(sse-gzip sse-plain sse-gzip-buffered websocket websocket-deflate)
+NEEDS_VENV=(http-keep-alive-gzip-chunked sse-gzip sse-plain sse-gzip-buffered websocket websocket-deflate)
 # Captures whose client is curl.
-NEEDS_CURL=(http-keep-alive sse-gzip sse-plain sse-gzip-buffered)
+NEEDS_CURL=(http-keep-alive http-keep-alive-gzip-chunked sse-gzip sse-plain sse-gzip-buffered)
 
 WORK=
 PIDS=()
@@ -372,6 +373,27 @@ scenario_http-header-newline() {
     # a one-word request line leaves request_version at HTTP/0.9).  The client
     # reads to EOF and closes.
     start_server "$CURRENT"; client; wait_server
+}
+
+scenario_http-keep-alive-gzip-chunked() {
+    # curl fetches three resources over one HTTP/1.1 keep-alive connection
+    # from aiohttp (recipe/apps.py), then closes: / (HTML, Content-Length),
+    # /catalog.json (4.2 KiB of JSON that aiohttp gzips: Content-Encoding gzip
+    # and the compressed Content-Length), /progress (chunked: the head at once,
+    # then four one-line chunks 0.25 s apart, each in its own segment, then
+    # the last chunk).  curl decodes the gzip body (--compressed) and accepts
+    # gzip only, as for the SSE captures (with curl's default list aiohttp
+    # would pick deflate); the sizes on the wire and decoded go to the log.
+    local u=http://$S_IP:8016 got=$WORK/got
+    mkdir -p "$got"
+    start_app_server "$CURRENT"
+    in_c curl -sS --http1.1 --compressed -H 'Accept-Encoding: gzip' \
+        -w '    [curl] %{http_code} %{url_effective}: %{size_download} bytes on the wire\n' \
+        -o "$got/index.html" -o "$got/catalog.json" -o "$got/progress" \
+        "$u/" "$u/catalog.json" "$u/progress" >&2
+    wait_server
+    wc -c "$got"/* | sed 's/^/    [curl] decoded /' >&2
+    rm -rf "$got"
 }
 
 # sse_curl: the SSE client, curl, the same for the three SSE captures.  It

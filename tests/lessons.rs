@@ -333,3 +333,41 @@ fn the_seed_diagnoses_stay_silent_on_their_well_formed_twins() {
         );
     }
 }
+
+#[test]
+fn keep_alive_with_a_gzip_and_a_chunked_response() {
+    for path in both("http-keep-alive-gzip-chunked") {
+        let text = lesson(&path);
+        let events = json_lines(&["follow", &path, "--conn", "0", "--json"]);
+        let responses: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["type"] == "http_response")
+            .collect();
+        assert_eq!(responses.len(), 3, "{path}");
+        let gzip = responses
+            .iter()
+            .find(|r| r["content_encoding"] == "gzip")
+            .expect("a gzip response");
+        assert_has(
+            &text,
+            &format!(
+                "those {} bytes on the wire decode to {} bytes",
+                gzip["body_wire_len"], gzip["body_decoded_len"]
+            ),
+            &path,
+        );
+        let chunked = responses
+            .iter()
+            .find(|r| r["transfer_encoding"] == "chunked")
+            .expect("a chunked response");
+        assert_has(
+            &text,
+            &format!(
+                "Its body is chunked ({} bytes with the chunk framing)",
+                chunked["body_wire_len"]
+            ),
+            &path,
+        );
+        assert_has(&text, "carried 3 HTTP requests and 3 responses", &path);
+    }
+}

@@ -339,6 +339,91 @@ def s_sse(p, mode):
     check_no_flags(p)
 
 
+def http_responses(data):
+    """Split a server's byte stream into responses: list of dicts with head
+    (str, lower-case), start offset of the body, the body's raw bytes, the
+    decoded body (de-chunked, gunzipped) and, for a chunked body, the stream
+    offsets (start, end) of each data chunk."""
+    out, i = [], 0
+    while i < len(data):
+        j = data.find(b"\r\n\r\n", i)
+        need(j >= 0, f"incomplete response head at byte {i}")
+        head = data[i:j].decode("latin-1").lower()
+        fields = dict(l.split(": ", 1) for l in head.split("\r\n")[1:])
+        start = k = j + 4
+        chunks = []
+        if fields.get("transfer-encoding") == "chunked":
+            body = b""
+            while True:
+                e = data.find(b"\r\n", k)
+                need(e >= 0, "incomplete chunk size line")
+                size = int(data[k:e].split(b";")[0], 16)
+                if size == 0:
+                    need(data[e + 2:e + 4] == b"\r\n", "no CRLF after the last chunk")
+                    k = e + 4
+                    break
+                chunks.append((k, e + 2 + size + 2))
+                body += data[e + 2:e + 2 + size]
+                need(data[e + 2 + size:e + 4 + size] == b"\r\n", "no CRLF after a chunk")
+                k = e + 2 + size + 2
+        else:
+            need("content-length" in fields, "response without Content-Length or chunked")
+            k = start + int(fields["content-length"])
+            need(k <= len(data), "response body shorter than its Content-Length")
+            body = data[start:k]
+        decoded = body
+        if fields.get("content-encoding") == "gzip":
+            decoded = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        out.append({"head": head, "fields": fields, "raw": data[start:k], "body": decoded,
+                    "chunks": chunks, "start": i})
+        i = k
+    return out
+
+
+def s_http_keep_alive_gzip_chunked(p):
+    """curl fetches /, /catalog.json and /progress from aiohttp on one connection:
+    plain with Content-Length; gzip with Content-Length; chunked, one chunk per
+    segment with pauses between them.  The client closes."""
+    check_single_stream(p)
+    check_handshake(p)
+    req = stream_bytes(p, True)
+    need(req.count(b"GET ") == 3, f"{req.count(b'GET ')} requests, expected 3")
+    need(b"Accept-Encoding: gzip" in req, "the requests do not accept gzip")
+    segs = data_segments(p, False)
+    down = stream_bytes(p, False)
+    resps = http_responses(down)
+    need(len(resps) == 3, f"{len(resps)} responses, expected 3")
+    need(all(r["head"].startswith("http/1.1 200 ") for r in resps), "not three 200 responses")
+    plain, gz, chunked = (r["fields"] for r in resps)
+    need("content-length" in plain and "content-encoding" not in plain, "the first response is not plain with Content-Length")
+    need(resps[0]["body"].startswith(b"<!doctype html>"), "the first response is not the HTML page")
+    need(gz.get("content-encoding") == "gzip" and "content-length" in gz
+         and "transfer-encoding" not in gz, "the second response is not gzip with Content-Length")
+    need(len(resps[1]["body"]) >= 2048 and len(resps[1]["raw"]) < len(resps[1]["body"]) // 2,
+         "the gzip body is too short or hardly compressed")
+    need(resps[1]["body"].lstrip().startswith(b"{"), "the gzip body is not JSON")
+    need(chunked.get("transfer-encoding") == "chunked", "the third response is not chunked")
+    need(resps[2]["body"].count(b"\n") >= 3, "the chunked body has fewer than three lines")
+    # Each data chunk in a segment of its own, the chunks well apart in time.
+    offs, o = [], 0
+    for x in segs:
+        offs.append((o, o + x.len, x))
+        o += x.len
+    head3 = down.find(b"\r\n\r\n", resps[2]["start"]) + 4
+    need(any(a == resps[2]["start"] and b == head3 for a, b, _ in offs),
+         "the chunked response's head does not travel alone")
+    times = []
+    for a, b in resps[2]["chunks"]:
+        seg = [x for s0, s1, x in offs if s0 == a and s1 == b]
+        need(seg, f"chunk at stream byte {a} is not a segment of its own")
+        times.append(seg[0].t)
+    need(len(times) >= 3, f"{len(times)} data chunks, expected at least 3")
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    need(all(0.1 <= g <= 1.0 for g in gaps), f"chunks not 0.1-1 s apart: {gaps}")
+    check_orderly_close(p, first_fin_from_client=True)
+    check_no_flags(p)
+
+
 def ws_frames(data, skip_head):
     """Parse WebSocket frames: list of (fin, rsv1, opcode, masked, payload)."""
     if skip_head:
@@ -406,6 +491,7 @@ CHECKS = {
     "syn-unanswered": s_syn_unanswered,
     "http-keep-alive": s_http_keep_alive,
     "http-header-newline": s_http_header_newline,
+    "http-keep-alive-gzip-chunked": s_http_keep_alive_gzip_chunked,
     "sse-plain": lambda p: s_sse(p, "plain"),
     "sse-gzip": lambda p: s_sse(p, "sync-flush"),
     "sse-gzip-buffered": lambda p: s_sse(p, "buffered"),
