@@ -12,7 +12,7 @@ pub mod state;
 pub mod summary;
 pub mod zeek;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -400,29 +400,32 @@ impl Default for TrackerConfig {
     }
 }
 
-/// A connection due for a step at a time: (when, slot, connection number).
-type Due = (Timestamp, usize, u64);
+/// A connection due for a step at a time: (when, connection number, slot),
+/// kept in a min-heap so that what is due at a given time does not depend on
+/// which other connections share the table (a shard of a parallel run sees
+/// the same as a single thread).
+type Due = std::cmp::Reverse<(Timestamp, u64, usize)>;
 
 /// Pops the next entry of `queue` whose connection has been quiet for
 /// `quiet_ns` by `now`; a connection active since its entry was queued is
 /// queued again for later.
 fn next_quiet(
-    queue: &mut VecDeque<Due>,
+    queue: &mut BinaryHeap<Due>,
     conns: &[Option<Connection>],
     now: Timestamp,
     quiet_ns: i64,
 ) -> Option<usize> {
-    while let Some(&(due, slot, id)) = queue.front() {
+    while let Some(&std::cmp::Reverse((due, id, slot))) = queue.peek() {
         if now < due {
             return None;
         }
-        queue.pop_front();
+        queue.pop();
         let Some(conn) = conns[slot].as_ref().filter(|c| c.info.conn == id) else {
             continue;
         };
         let ready = Timestamp(conn.last_seen.nanos().saturating_add(quiet_ns));
         if now < ready {
-            queue.push_back((ready, slot, id));
+            queue.push(std::cmp::Reverse((ready, id, slot)));
             continue;
         }
         return Some(slot);
@@ -734,9 +737,11 @@ pub struct Tracker {
     /// lookups fast without letting crafted keys collide on purpose.
     index: HashMap<ConnKey, usize, foldhash::fast::RandomState>,
     /// Finished connections waiting for their summary.
-    summary_due: VecDeque<Due>,
+    summary_due: BinaryHeap<Due>,
     /// Summarised connections waiting to be forgotten.
-    forget_due: VecDeque<Due>,
+    forget_due: BinaryHeap<Due>,
+    /// Connections whose summaries are due now, in connection order.
+    due_now: Vec<(u64, usize)>,
     next_id: u64,
     budget: Budget,
     capture_start: Option<Timestamp>,
@@ -764,8 +769,9 @@ impl Tracker {
             conns: Vec::new(),
             free: Vec::new(),
             index: HashMap::default(),
-            summary_due: VecDeque::new(),
-            forget_due: VecDeque::new(),
+            summary_due: BinaryHeap::new(),
+            forget_due: BinaryHeap::new(),
+            due_now: Vec::new(),
             next_id: 0,
             budget: Budget::default(),
             capture_start: None,
@@ -1033,11 +1039,11 @@ impl Tracker {
         }
         if !conn.close_queued && conn.detail.is_some() && conn.finished() {
             conn.close_queued = true;
-            summary_due.push_back((
+            summary_due.push(std::cmp::Reverse((
                 Timestamp(time.nanos().saturating_add(summary_after)),
-                slot,
                 conn.info.conn,
-            ));
+                slot,
+            )));
         }
         let Some(detail) = conn.detail.as_deref_mut() else {
             return Ok(());
@@ -1102,14 +1108,24 @@ impl Tracker {
     fn retire_due(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> std::io::Result<()> {
         let quiet = self.summary_after_ns();
         let forget_after = self.config.forget_after_secs.saturating_mul(1_000_000_000);
+        // Everything due now, summarised in connection order: the order
+        // then does not depend on when each connection was queued.
+        let mut due = std::mem::take(&mut self.due_now);
         while let Some(slot) = next_quiet(&mut self.summary_due, &self.conns, now, quiet) {
+            if let Some(conn) = &self.conns[slot] {
+                due.push((conn.info.conn, slot));
+            }
+        }
+        due.sort_unstable();
+        for &(_, slot) in &due {
             self.summarise(slot, sink)?;
             if let Some(conn) = &self.conns[slot] {
                 let at = Timestamp(now.nanos().saturating_add(forget_after));
-                self.forget_due.push_back((at, slot, conn.info.conn));
+                self.forget_due
+                    .push(std::cmp::Reverse((at, conn.info.conn, slot)));
             }
             while self.forget_due.len() > self.config.max_finished {
-                if let Some((_, old_slot, old_id)) = self.forget_due.pop_front() {
+                if let Some(std::cmp::Reverse((_, old_id, old_slot))) = self.forget_due.pop() {
                     if self.conns[old_slot]
                         .as_ref()
                         .is_some_and(|c| c.info.conn == old_id)
@@ -1119,6 +1135,8 @@ impl Tracker {
                 }
             }
         }
+        due.clear();
+        self.due_now = due;
         while let Some(slot) = next_quiet(&mut self.forget_due, &self.conns, now, forget_after) {
             self.forget(slot);
         }
