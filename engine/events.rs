@@ -70,4 +70,13 @@ pub struct DataChunk<'a> {
 pub trait EventSink {
     /// Receives one event. Errors stop the run (a closed output pipe, say).
     fn event(&mut self, event: &Event<'_>) -> std::io::Result<()>;
+
+    /// The events that follow belong to frame `frame` (a TCP packet's frame;
+    /// [`AT_END`] for the summaries of the end of the capture). Most sinks
+    /// do not care; a shard of a parallel run files what it retires under
+    /// the frame that caused it.
+    fn frame_start(&mut self, _frame: u64) {}
 }
+
+/// The "frame" of the summaries emitted at the end of the capture.
+pub const AT_END: u64 = u64::MAX;

@@ -13,6 +13,7 @@ pub mod capture;
 pub mod decode;
 pub mod dissect;
 pub mod events;
+pub mod parallel;
 pub mod pipeline;
 pub mod progress;
 pub mod reassembly;

@@ -168,6 +168,10 @@ enum Command {
         /// JSON Lines: one object per connection.
         #[arg(long)]
         json: bool,
+        /// Worker threads, connections sharded among them (default: all
+        /// cores; the output is the same with any number).
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -218,6 +222,55 @@ fn run(path: &Path, limits: Limits, sink: &mut dyn EventSink) -> anyhow::Result<
     let mut progress = progress_for(path, false);
     let source = progress.reader(source);
     let result = pipeline::run(source, limits, &mut progress.sink(sink));
+    progress.finish();
+    match result {
+        Ok(outcome) => {
+            for w in &outcome.summary.warnings {
+                eprintln!("chattcp: {name}: warning: {w}");
+            }
+            if outcome.damage.is_some() {
+                return Ok(ExitCode::from(EXIT_BAD_INPUT));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(RunError::Capture(e)) => {
+            eprintln!("chattcp: {name}: {e}");
+            Ok(ExitCode::from(EXIT_BAD_INPUT))
+        }
+        Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e).context("output"),
+    }
+}
+
+/// Like [`run`], with connections sharded across `threads` workers when the
+/// input is a file (standard input can be read only once).
+fn run_parallel(
+    path: &Path,
+    limits: Limits,
+    threads: usize,
+    sink: &mut dyn EventSink,
+) -> anyhow::Result<ExitCode> {
+    if threads <= 1 || path.as_os_str() == "-" {
+        return run(path, limits, sink);
+    }
+    let name = display_name(path);
+    if let Err(e) = File::open(path) {
+        eprintln!("chattcp: {}: cannot open: {e}", path.display());
+        return Ok(ExitCode::from(EXIT_BAD_INPUT));
+    }
+    let mut progress = progress_for(path, false);
+    // Only the first worker's reading is counted: every worker reads it all.
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let counter = progress.counter();
+    let open = || -> io::Result<Box<dyn Read + Send>> {
+        let file = io::BufReader::with_capacity(1 << 20, File::open(path)?);
+        if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return Ok(Box::new(counter.reader(file)));
+        }
+        Ok(Box::new(file))
+    };
+    let result =
+        chattcp::parallel::run_sharded(open, limits, threads, false, &mut progress.sink(sink));
     progress.finish();
     match result {
         Ok(outcome) => {
@@ -640,20 +693,18 @@ fn main() -> ExitCode {
                 other => other,
             }
         }
-        Command::Conns { file, json, limits } => {
-            if json {
-                run(
-                    &file,
-                    limits.limits(),
-                    &mut JsonLines::new(out, JsonKind::Conns),
-                )
+        Command::Conns {
+            file,
+            json,
+            threads: n,
+            limits,
+        } => {
+            let mut sink: Box<dyn EventSink> = if json {
+                Box::new(JsonLines::new(out, JsonKind::Conns))
             } else {
-                run(
-                    &file,
-                    limits.limits(),
-                    &mut TextWriter::new(out, TextKind::Conns),
-                )
-            }
+                Box::new(TextWriter::new(out, TextKind::Conns))
+            };
+            run_parallel(&file, limits.limits(), threads(n), sink.as_mut())
         }
     };
     match result {

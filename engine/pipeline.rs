@@ -51,11 +51,48 @@ const SKIPS: [Skip; 7] = [
     Skip::MalformedIp,
 ];
 
+/// One of `count` shards of a parallel run: the connections whose symmetric
+/// flow hash falls in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which shard, from 0.
+    pub index: usize,
+    /// How many shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Whether a segment's connection belongs to this shard. Both directions
+    /// hash alike, and the hash is fixed, so every worker agrees.
+    pub fn owns(&self, seg: &crate::decode::TcpSegment<'_>) -> bool {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let a = (seg.src, seg.header.src_port());
+        let b = (seg.dst, seg.header.dst_port());
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let mut h = foldhash::fast::FixedState::with_seed(0x6368_6174_7463_7021).build_hasher();
+        lo.hash(&mut h);
+        hi.hash(&mut h);
+        (h.finish() % self.count as u64) as usize == self.index
+    }
+}
+
 /// Reads a whole capture from `source` and sends its events to `sink`.
 pub fn run<R: Read + Send>(
     source: R,
     limits: Limits,
     sink: &mut dyn EventSink,
+) -> Result<RunOutcome, RunError> {
+    run_shard(source, limits, sink, None)
+}
+
+/// Like [`run`], for the connections of one shard only: the other packets
+/// are read and decoded (their times drive retirement, so that every shard
+/// retires connections when a single run would), but not tracked.
+pub fn run_shard<R: Read + Send>(
+    source: R,
+    limits: Limits,
+    sink: &mut dyn EventSink,
+    shard: Option<Shard>,
 ) -> Result<RunOutcome, RunError> {
     let mut reader = CaptureReader::new(source, limits.reader)?;
     let mut decoder = Decoder::new(limits.defrag);
@@ -84,7 +121,14 @@ pub fn run<R: Read + Send>(
         summary.end = Some(frame.timestamp);
         tracker.set_capture_start(frame.timestamp);
         match decoder.decode(&frame) {
-            Ok(segment) => tracker.process(frame.number, frame.timestamp, &segment, sink)?,
+            Ok(segment) if shard.is_none_or(|s| s.owns(&segment)) => {
+                sink.frame_start(frame.number);
+                tracker.process(frame.number, frame.timestamp, &segment, sink)?
+            }
+            Ok(_) => {
+                sink.frame_start(frame.number);
+                tracker.tick(frame.timestamp, sink)?
+            }
             Err(skip) => {
                 if let Some(i) = SKIPS.iter().position(|s| *s == skip) {
                     skipped[i] += 1;
@@ -92,6 +136,7 @@ pub fn run<R: Read + Send>(
             }
         }
     }
+    sink.frame_start(crate::events::AT_END);
     tracker.finish(sink)?;
     summary.tcp_packets = tracker.packets();
     summary.connections = tracker.connections();

@@ -61,6 +61,11 @@ impl Progress {
         }
     }
 
+    /// A counter of bytes read that can be moved to where the reading is done.
+    pub fn counter(&self) -> ByteCounter {
+        ByteCounter(self.bytes.clone())
+    }
+
     /// Passes events on to `inner`, counting them for the bar.
     pub fn sink<'a>(&'a mut self, inner: &'a mut dyn EventSink) -> ProgressSink<'a> {
         ProgressSink {
@@ -83,6 +88,20 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// Counts the bytes of the readers it wraps, for a [`Progress`].
+#[derive(Clone)]
+pub struct ByteCounter(Arc<AtomicU64>);
+
+impl ByteCounter {
+    /// Wraps a reader.
+    pub fn reader<R: Read>(&self, inner: R) -> CountingReader<R> {
+        CountingReader {
+            inner,
+            bytes: self.0.clone(),
         }
     }
 }

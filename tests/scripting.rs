@@ -154,7 +154,7 @@ fn guide_examples() -> Vec<String> {
 #[test]
 fn the_guides_examples_run_on_the_first_try() {
     let examples = guide_examples();
-    assert_eq!(examples.len(), 4);
+    assert_eq!(examples.len(), 5);
     let dir = temp_dir("guide");
     let captures = [
         "captures/retransmissions.pcap",
@@ -191,6 +191,11 @@ fn the_guides_examples_run_on_the_first_try() {
         .clone();
     assert_eq!(lines.len(), 6, "{lines:?}");
     assert_eq!(lines[2], "#0 c2s: GET /a.txt HTTP/1.1");
+    // The per-connection map, forgotten at close, still sees every request.
+    assert_eq!(
+        reports[4]["captures"][1]["prints"],
+        serde_json::json!(["connection 0: 3 requests"])
+    );
 }
 
 #[test]

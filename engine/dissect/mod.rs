@@ -129,6 +129,11 @@ impl<S: EventSink> Dissector<S> {
         &self.inner
     }
 
+    /// The consumer, to change.
+    pub fn inner_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     /// Gives the consumer back.
     pub fn into_inner(self) -> S {
         self.inner
@@ -247,6 +252,10 @@ impl<S: EventSink> Dissector<S> {
 }
 
 impl<S: EventSink> EventSink for Dissector<S> {
+    fn frame_start(&mut self, frame: u64) {
+        self.inner.frame_start(frame);
+    }
+
     fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
         match event {
             Event::Data(d) => {

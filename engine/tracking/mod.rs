@@ -395,7 +395,7 @@ impl Default for TrackerConfig {
             reassembly: ReassemblyLimits::default(),
             summary_after_secs: 2,
             forget_after_secs: 600,
-            max_finished: 100_000,
+            max_finished: 1_000_000,
         }
     }
 }
@@ -1102,6 +1102,12 @@ impl Tracker {
 
     fn summary_after_ns(&self) -> i64 {
         self.config.summary_after_secs.saturating_mul(1_000_000_000)
+    }
+
+    /// Time passes without a packet for this table (a packet of another
+    /// shard): retires what is due, exactly as a packet at `now` would.
+    pub fn tick(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> std::io::Result<()> {
+        self.retire_due(now, sink)
     }
 
     /// Emits the summaries that are due and forgets connections long quiet.

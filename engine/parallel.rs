@@ -1,0 +1,372 @@
+//! Parallel runs: connections sharded across worker threads by a symmetric
+//! flow hash, with output identical to a single thread's.
+//!
+//! Every worker reads and decodes the whole capture (reading is the cheap
+//! part), tracks and dissects only its shard's connections, and lets the
+//! other packets' times drive its retirement, so that each connection is
+//! summarised at the same frame as in a single run. The workers' events
+//! are merged back in frame order: at one frame, the summaries retired then
+//! (from every shard, in connection order), then the events of that frame's
+//! packet. Connection numbers are given in the merge, in order of first
+//! appearance, exactly as a single run (and tshark) numbers them.
+//!
+//! What crosses between threads is what per-connection consumers need:
+//! openings, handshakes, application events, summaries and the end. A
+//! consumer that needs every packet or every byte (`on_packet`, `on_data`)
+//! runs on one thread.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use crate::capture::CaptureError;
+use crate::dissect::{AppEvent, Dissector};
+use crate::events::{Event, EventSink, Handshake, AT_END};
+use crate::pipeline::{self, Limits, RunError, RunOutcome, Shard};
+use crate::tracking::{ConnectionInfo, ConnectionSummary, RunSummary};
+
+/// Units sent in one message between a worker and the merge.
+const BATCH: usize = 512;
+/// Batches in flight per worker: bounds memory whatever the capture.
+const IN_FLIGHT: usize = 16;
+
+/// What one worker reports of one frame, or of the end.
+enum Unit {
+    /// A summary retired at `frame`, with the application events flushed
+    /// just before it.
+    Retired {
+        frame: u64,
+        apps: Vec<AppEvent>,
+        summary: Box<ConnectionSummary>,
+    },
+    /// The worker's packet at `frame`: the connection it opened, the
+    /// handshake it completed, what the dissectors found in it.
+    Packet {
+        frame: u64,
+        conn: u64,
+        opened: Option<ConnectionInfo>,
+        handshake: Option<Handshake>,
+        apps: Vec<AppEvent>,
+    },
+    /// The worker is done.
+    End(Box<Result<RunOutcome, RunError>>),
+}
+
+impl Unit {
+    fn frame(&self) -> u64 {
+        match self {
+            Unit::Retired { frame, .. } | Unit::Packet { frame, .. } => *frame,
+            Unit::End(_) => AT_END,
+        }
+    }
+}
+
+/// Collects a worker's events into units.
+struct Collect {
+    out: SyncSender<Vec<Unit>>,
+    batch: Vec<Unit>,
+    /// The frame being processed.
+    frame: u64,
+    /// The frame's packet was seen: what follows belongs to its unit.
+    in_packet: bool,
+    /// Its connection (the worker's own number).
+    packet_conn: u64,
+    /// Its unit, once it carries something worth sending.
+    current: Option<Unit>,
+    /// Application events flushed before a summary.
+    apps: Vec<AppEvent>,
+}
+
+impl Collect {
+    fn push(&mut self, unit: Unit) -> std::io::Result<()> {
+        self.batch.push(unit);
+        if self.batch.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.out
+            .send(batch)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "merge stopped"))
+    }
+
+    /// Sends the current packet's unit, if it carries anything.
+    fn close_packet(&mut self) -> std::io::Result<()> {
+        if let Some(unit) = self.current.take() {
+            self.push(unit)?;
+        }
+        Ok(())
+    }
+
+    /// The current packet's unit, made on first need.
+    fn packet_unit(&mut self) -> &mut Unit {
+        let (frame, conn) = (self.frame, self.packet_conn);
+        self.current.get_or_insert_with(|| Unit::Packet {
+            frame,
+            conn,
+            opened: None,
+            handshake: None,
+            apps: Vec::new(),
+        })
+    }
+}
+
+impl EventSink for Collect {
+    fn frame_start(&mut self, frame: u64) {
+        // A failed send ends the run at the next event anyway.
+        let _ = self.close_packet();
+        self.frame = frame;
+        self.in_packet = false;
+    }
+
+    fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
+        match event {
+            Event::Opened(info) => {
+                self.in_packet = true;
+                self.packet_conn = info.conn;
+                if let Unit::Packet { opened, .. } = self.packet_unit() {
+                    *opened = Some(**info);
+                }
+            }
+            Event::Packet(p) => {
+                self.in_packet = true;
+                self.packet_conn = p.conn;
+            }
+            Event::Handshake(h) => {
+                if let Unit::Packet { handshake, .. } = self.packet_unit() {
+                    *handshake = Some(**h);
+                }
+            }
+            Event::App(app) if self.in_packet => {
+                if let Unit::Packet { apps, .. } = self.packet_unit() {
+                    apps.push((*app).clone());
+                }
+            }
+            Event::App(app) => self.apps.push((*app).clone()),
+            Event::Closed(summary) => {
+                let apps = std::mem::take(&mut self.apps);
+                self.push(Unit::Retired {
+                    frame: self.frame,
+                    apps,
+                    summary: Box::new((*summary).clone()),
+                })?;
+            }
+            Event::End(_) => self.close_packet()?,
+            Event::Data(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// Runs one shard of a capture on this thread, sending units to `out`.
+fn work<R: Read + Send>(
+    source: R,
+    limits: Limits,
+    shard: Shard,
+    dissect: bool,
+    out: SyncSender<Vec<Unit>>,
+) {
+    let collect = Collect {
+        out: out.clone(),
+        batch: Vec::with_capacity(BATCH),
+        frame: 0,
+        in_packet: false,
+        packet_conn: 0,
+        current: None,
+        apps: Vec::new(),
+    };
+    let (result, mut collect) = if dissect {
+        let mut worker = Dissector::new(collect);
+        let result = pipeline::run_shard(source, limits, &mut worker, Some(shard));
+        (result, worker.into_inner())
+    } else {
+        let mut collect = collect;
+        let result = pipeline::run_shard(source, limits, &mut collect, Some(shard));
+        (result, collect)
+    };
+    let _ = collect.close_packet();
+    let _ = collect.flush();
+    let _ = out.send(vec![Unit::End(Box::new(result))]);
+}
+
+/// Runs a capture on `shards` worker threads, opening it once per worker
+/// with `open`, and sends the merged events to `sink`: openings,
+/// handshakes, application events (when `dissect`), summaries and the end,
+/// in the order and with the connection numbers of a single run. Packet
+/// and data events are not sent.
+pub fn run_sharded<R, F>(
+    open: F,
+    limits: Limits,
+    shards: usize,
+    dissect: bool,
+    sink: &mut dyn EventSink,
+) -> Result<RunOutcome, RunError>
+where
+    R: Read + Send,
+    F: Fn() -> std::io::Result<R> + Sync,
+{
+    let shards = shards.max(1);
+    // Each worker holds its share of the reassembly budget.
+    let mut per_worker = limits;
+    per_worker.reassembly.total =
+        (limits.reassembly.total / shards).max(limits.reassembly.per_direction);
+    std::thread::scope(|scope| {
+        let mut inputs = Vec::with_capacity(shards);
+        for index in 0..shards {
+            let (tx, rx) = sync_channel::<Vec<Unit>>(IN_FLIGHT);
+            let source = open().map_err(|e| RunError::Capture(CaptureError::Io(e)))?;
+            scope.spawn(move || {
+                work(
+                    source,
+                    per_worker,
+                    Shard {
+                        index,
+                        count: shards,
+                    },
+                    dissect,
+                    tx,
+                )
+            });
+            inputs.push(Input {
+                rx,
+                queue: VecDeque::new(),
+                done: false,
+            });
+        }
+        merge(inputs, sink)
+    })
+}
+
+struct Input {
+    rx: Receiver<Vec<Unit>>,
+    queue: VecDeque<Unit>,
+    done: bool,
+}
+
+impl Input {
+    /// The next unit, waiting for the worker if needed.
+    fn head(&mut self) -> Option<&Unit> {
+        if self.queue.is_empty() && !self.done {
+            match self.rx.recv() {
+                Ok(batch) => self.queue.extend(batch),
+                Err(_) => self.done = true,
+            }
+        }
+        self.queue.front()
+    }
+}
+
+fn renumber_app(app: &mut AppEvent, conn: u64) {
+    match app {
+        AppEvent::Http(m) | AppEvent::HttpHead(m) => m.conn = conn,
+        AppEvent::Sse(e) => e.conn = conn,
+        AppEvent::WsFrame(f) => f.conn = conn,
+        AppEvent::WsMessage(m) => m.conn = conn,
+    }
+}
+
+fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome, RunError> {
+    let mut numbers: HashMap<(usize, u64), u64, foldhash::fast::RandomState> = HashMap::default();
+    let mut next_number = 0u64;
+    let mut retired: Vec<(u64, Vec<AppEvent>, Box<ConnectionSummary>)> = Vec::new();
+    let mut ends: Vec<Option<Result<RunOutcome, RunError>>> =
+        (0..inputs.len()).map(|_| None).collect();
+    loop {
+        // The earliest frame any worker still has to report.
+        let mut frame = None::<u64>;
+        for input in inputs.iter_mut() {
+            if let Some(u) = input.head() {
+                let f = u.frame();
+                if !matches!(u, Unit::End(_)) {
+                    frame = Some(frame.map_or(f, |m: u64| m.min(f)));
+                }
+            }
+        }
+        let Some(frame) = frame else {
+            break;
+        };
+        // Summaries retired at this frame, from every shard.
+        for (w, input) in inputs.iter_mut().enumerate() {
+            while matches!(input.head(), Some(Unit::Retired { frame: f, .. }) if *f == frame) {
+                if let Some(Unit::Retired {
+                    apps, mut summary, ..
+                }) = input.queue.pop_front()
+                {
+                    let number = numbers.remove(&(w, summary.conn)).unwrap_or(summary.conn);
+                    summary.conn = number;
+                    retired.push((number, apps, summary));
+                }
+            }
+        }
+        retired.sort_unstable_by_key(|r| r.0);
+        for (number, mut apps, summary) in retired.drain(..) {
+            for app in &mut apps {
+                renumber_app(app, number);
+                sink.event(&Event::App(app))?;
+            }
+            sink.event(&Event::Closed(&summary))?;
+        }
+        // The frame's packet, from the one shard that owns it.
+        for (w, input) in inputs.iter_mut().enumerate() {
+            if !matches!(input.head(), Some(Unit::Packet { frame: f, .. }) if *f == frame) {
+                continue;
+            }
+            if let Some(Unit::Packet {
+                conn,
+                opened,
+                handshake,
+                mut apps,
+                ..
+            }) = input.queue.pop_front()
+            {
+                if let Some(mut info) = opened {
+                    numbers.insert((w, conn), next_number);
+                    info.conn = next_number;
+                    next_number += 1;
+                    sink.event(&Event::Opened(&info))?;
+                }
+                let number = numbers.get(&(w, conn)).copied().unwrap_or(conn);
+                if let Some(mut h) = handshake {
+                    h.conn = number;
+                    sink.event(&Event::Handshake(&h))?;
+                }
+                for app in &mut apps {
+                    renumber_app(app, number);
+                    sink.event(&Event::App(app))?;
+                }
+            }
+            break;
+        }
+    }
+    for (w, input) in inputs.iter_mut().enumerate() {
+        if let Some(Unit::End(result)) = input.queue.pop_front() {
+            ends[w] = Some(*result);
+        }
+    }
+    // The workers saw the same frames: the first one's reading stands for
+    // all (warnings, damage); counts of what each tracked add up.
+    let mut outcome: Option<RunOutcome> = None;
+    for end in ends.into_iter().flatten() {
+        let end = end?;
+        match outcome.as_mut() {
+            None => outcome = Some(end),
+            Some(o) => {
+                o.summary.tcp_packets += end.summary.tcp_packets;
+                o.summary.connections += end.summary.connections;
+                o.summary.reassembly_cap_hits += end.summary.reassembly_cap_hits;
+            }
+        }
+    }
+    let outcome = outcome.unwrap_or(RunOutcome {
+        summary: RunSummary::default(),
+        damage: None,
+    });
+    sink.event(&Event::End(&outcome.summary))?;
+    Ok(outcome)
+}
