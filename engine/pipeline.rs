@@ -10,7 +10,7 @@ use crate::reassembly::ReassemblyLimits;
 use crate::tracking::{RunSummary, Tracker, TrackerConfig};
 
 /// Every limit of a run, in one place.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Capture reading.
     pub reader: ReaderLimits,
@@ -18,6 +18,20 @@ pub struct Limits {
     pub defrag: DefragLimits,
     /// TCP reassembly.
     pub reassembly: ReassemblyLimits,
+    /// Finished connections remembered (for late packets and port reuse)
+    /// before the longest-finished are forgotten.
+    pub max_finished: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            reader: ReaderLimits::default(),
+            defrag: DefragLimits::default(),
+            reassembly: ReassemblyLimits::default(),
+            max_finished: TrackerConfig::default().max_finished,
+        }
+    }
 }
 
 /// How a run ended.
@@ -98,6 +112,7 @@ pub fn run_shard<R: Read + Send>(
     let mut decoder = Decoder::new(limits.defrag);
     let mut tracker = Tracker::new(TrackerConfig {
         reassembly: limits.reassembly,
+        max_finished: limits.max_finished,
         ..TrackerConfig::default()
     });
     let mut summary = RunSummary::default();
