@@ -53,6 +53,7 @@ for f in "${FILES[@]}"; do
   pcap=$DATA/$f.pcap
   cmds=(-n "read floor (tcpdump -r F -w /dev/null)" "tcpdump -r $pcap -w /dev/null 2>/dev/null"
         -n "chattcp conns" "$BIN conns $pcap > /dev/null"
+        -n "chattcp conns --threads 1" "$BIN conns --threads 1 $pcap > /dev/null"
         -n "chattcp diagnose" "$BIN diagnose $pcap > /dev/null"
         -n "chattcp follow --conn 0" "$BIN follow $pcap --conn 0 > /dev/null")
   need tcptrace && cmds+=(-n "tcptrace -n" "tcptrace -n $pcap > /dev/null")
@@ -83,6 +84,9 @@ for f in files:
         p = os.path.join(out, f"{f}.{c}.rss")
         if os.path.exists(p):
             print(f"{f:8} {'peak RSS chattcp ' + c:34} {int(open(p).read().split()[-1]) / 1024:8.1f} MiB")
+    one = med.get("chattcp conns --threads 1")
+    if one and conns:
+        print(f"{f:8} {'speed-up of --threads (all cores)':34} {one / conns:9.2f}")
     d = med.get("chattcp diagnose")
     if d and conns:
         print(f"{f:8} {'diagnose / conns':34} {d / conns:9.2f}")
