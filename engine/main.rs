@@ -681,7 +681,7 @@ fn main() -> ExitCode {
             } else {
                 FollowMode::Decoded
             };
-            let mut dissector = Dissector::new(FollowWriter::new(out, conn, mode, json));
+            let mut dissector = Dissector::new(FollowWriter::new(out, conn, mode, json)).only(conn);
             match run(&file, limits.limits(), &mut dissector) {
                 Ok(code) if code == ExitCode::SUCCESS && !dissector.inner().found() => {
                     eprintln!(

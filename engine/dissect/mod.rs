@@ -105,9 +105,17 @@ pub struct Dissector<S> {
     undecided: HashMap<(u64, usize), Undecided, foldhash::fast::RandomState>,
     out: Vec<AppEvent>,
     limits: DecodeLimits,
+    /// Dissect only this connection (the others pass through untouched).
+    only: Option<u64>,
 }
 
 impl<S: EventSink> Dissector<S> {
+    /// Dissects only connection `conn`: what `chattcp follow` needs.
+    pub fn only(mut self, conn: u64) -> Self {
+        self.only = Some(conn);
+        self
+    }
+
     /// Dissects the events on their way to `inner`.
     pub fn new(inner: S) -> Self {
         Self::with_limits(inner, DecodeLimits::default())
@@ -119,6 +127,7 @@ impl<S: EventSink> Dissector<S> {
             inner,
             conns: HashMap::default(),
             undecided: HashMap::default(),
+            only: None,
             out: Vec::new(),
             limits,
         }
@@ -147,6 +156,9 @@ impl<S: EventSink> Dissector<S> {
     }
 
     fn data(&mut self, conn: u64, dir: Direction, chunk: Chunk<'_>, at: At) {
+        if self.only.is_some_and(|o| o != conn) {
+            return;
+        }
         let mut earlier = Vec::new();
         if !self.conns.contains_key(&conn) {
             // Only a connection that starts like HTTP gets state; a chunk
