@@ -48,10 +48,20 @@ impl std::fmt::Display for FlagLetters {
 
 /// Seconds with millisecond precision and a unit, e.g. `0.102 s`, `15.000 s`.
 pub fn seconds(ns: i64) -> String {
-    if ns != 0 && ns.abs() < 1_000_000 {
-        format!("{:.3} ms", ns as f64 / 1e6)
-    } else {
-        format!("{:.3} s", ns as f64 / 1e9)
+    Secs(ns).to_string()
+}
+
+/// [`seconds`] written straight into the output, without a `String`.
+struct Secs(i64);
+
+impl std::fmt::Display for Secs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ns = self.0;
+        if ns != 0 && ns.abs() < 1_000_000 {
+            write!(f, "{:.3} ms", ns as f64 / 1e6)
+        } else {
+            write!(f, "{:.3} s", ns as f64 / 1e9)
+        }
     }
 }
 
@@ -95,6 +105,8 @@ pub struct TextWriter<W: Write> {
     header_done: bool,
     line: String,
     pending: std::collections::BTreeMap<u64, Box<ConnectionSummary>>,
+    /// Reused for every connection's text.
+    buf: String,
     next_conn: u64,
     /// Flush after every line (for live pipes).
     pub flush_each: bool,
@@ -118,6 +130,7 @@ impl<W: Write> TextWriter<W> {
             header_done: false,
             line: String::with_capacity(160),
             pending: Default::default(),
+            buf: String::new(),
             next_conn: 0,
             flush_each: false,
         }
@@ -208,15 +221,18 @@ impl<W: Write> TextWriter<W> {
     }
 
     fn conn(&mut self, c: &ConnectionSummary) -> io::Result<()> {
-        let mut s = String::with_capacity(400);
+        // One buffer for every connection: 190,000 summaries must not mean
+        // a dozen allocations each.
+        let mut s = std::mem::take(&mut self.buf);
+        s.clear();
         let _ = writeln!(
             s,
             "#{:<3} {} > {}  ({} from {})",
             c.conn,
             c.client,
             c.server,
-            seconds(c.duration_ns()),
-            seconds(c.start_rel_ns)
+            Secs(c.duration_ns()),
+            Secs(c.start_rel_ns)
         );
         let _ = writeln!(
             s,
@@ -229,13 +245,12 @@ impl<W: Write> TextWriter<W> {
             c.handshake,
             HandshakeOutcome::Complete | HandshakeOutcome::FinalAckLost
         );
-        let irtt = match c.irtt_ns {
-            Some(n) if handshake_seen => format!(", iRTT {}", seconds(n)),
-            _ => String::new(),
-        };
-        let _ = writeln!(s, "     opened    {}{}", c.handshake.name(), irtt);
-        let closed = close_phrase(c);
-        let _ = writeln!(s, "     closed    {closed}");
+        let _ = write!(s, "     opened    {}", c.handshake.name());
+        if let (Some(n), true) = (c.irtt_ns, handshake_seen) {
+            let _ = write!(s, ", iRTT {}", Secs(n));
+        }
+        s.push('\n');
+        let _ = writeln!(s, "     closed    {}", close_phrase(c));
         let _ = writeln!(
             s,
             "     verdicts  completeness {} ({}); zeek {} {}",
@@ -244,16 +259,20 @@ impl<W: Write> TextWriter<W> {
             c.conn_state,
             c.history
         );
-        let counts: Vec<String> = Flag::ALL
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| c.flag_counts[*i] > 0)
-            .map(|(i, f)| format!("{} {}", f.name(), c.flag_counts[i]))
-            .collect();
-        if !counts.is_empty() {
-            let _ = writeln!(s, "     flags     {}", counts.join(", "));
+        let mut first = true;
+        for (i, f) in Flag::ALL.iter().enumerate() {
+            if c.flag_counts[i] > 0 {
+                s.push_str(if first { "     flags     " } else { ", " });
+                let _ = write!(s, "{} {}", f.name(), c.flag_counts[i]);
+                first = false;
+            }
         }
-        self.out.write_all(s.as_bytes())
+        if !first {
+            s.push('\n');
+        }
+        let result = self.out.write_all(s.as_bytes());
+        self.buf = s;
+        result
     }
 
     fn end(&mut self, r: &RunSummary) -> io::Result<()> {
