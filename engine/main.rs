@@ -49,6 +49,10 @@ struct LimitArgs {
     /// Out-of-order bytes held across all connections.
     #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
     reassembly_total: usize,
+    /// Connections open at once; beyond it the least recently active is
+    /// summarised early (a SYN flood cannot exhaust memory).
+    #[arg(long, default_value_t = 50_000, value_name = "N")]
+    max_connections: usize,
 }
 
 impl LimitArgs {
@@ -57,6 +61,7 @@ impl LimitArgs {
         l.reader.max_record_len = self.max_record;
         l.reassembly.per_direction = self.reassembly_per_direction;
         l.reassembly.total = self.reassembly_total;
+        l.max_open = self.max_connections.max(1);
         l
     }
 }

@@ -26,9 +26,9 @@ use crate::pipeline::{self, Limits, RunError, RunOutcome, Shard};
 use crate::tracking::{ConnectionInfo, ConnectionSummary, RunSummary};
 
 /// Units sent in one message between a worker and the merge.
-const BATCH: usize = 512;
+const BATCH: usize = 256;
 /// Batches in flight per worker: bounds memory whatever the capture.
-const IN_FLIGHT: usize = 16;
+const IN_FLIGHT: usize = 4;
 
 /// What one worker reports of one frame, or of the end.
 enum Unit {
@@ -216,6 +216,8 @@ where
     let mut per_worker = limits;
     per_worker.reassembly.total =
         (limits.reassembly.total / shards).max(limits.reassembly.per_direction);
+    // And its share of the open-connection table.
+    per_worker.max_open = (limits.max_open / shards).max(1);
     std::thread::scope(|scope| {
         let mut inputs = Vec::with_capacity(shards);
         for index in 0..shards {
@@ -360,13 +362,25 @@ fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome,
                 o.summary.tcp_packets += end.summary.tcp_packets;
                 o.summary.connections += end.summary.connections;
                 o.summary.reassembly_cap_hits += end.summary.reassembly_cap_hits;
+                o.summary.evicted += end.summary.evicted;
             }
         }
     }
-    let outcome = outcome.unwrap_or(RunOutcome {
+    let mut outcome = outcome.unwrap_or(RunOutcome {
         summary: RunSummary::default(),
         damage: None,
     });
+    // Each worker counted its own evictions: say the total once.
+    let evicted = outcome.summary.evicted;
+    outcome
+        .summary
+        .warnings
+        .retain(|w| !w.contains("--max-connections"));
+    if evicted > 0 {
+        outcome.summary.warnings.push(format!(
+            "{evicted} connections were summarised early and forgotten because too many were open at once (--max-connections, shared among the threads); later packets of theirs start new connections"
+        ));
+    }
     sink.event(&Event::End(&outcome.summary))?;
     Ok(outcome)
 }

@@ -21,6 +21,8 @@ pub struct Limits {
     /// Finished connections remembered (for late packets and port reuse)
     /// before the longest-finished are forgotten.
     pub max_finished: usize,
+    /// Connections open at once at most (see [`TrackerConfig::max_open`]).
+    pub max_open: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +32,7 @@ impl Default for Limits {
             defrag: DefragLimits::default(),
             reassembly: ReassemblyLimits::default(),
             max_finished: TrackerConfig::default().max_finished,
+            max_open: TrackerConfig::default().max_open,
         }
     }
 }
@@ -113,6 +116,7 @@ pub fn run_shard<R: Read + Send>(
     let mut tracker = Tracker::new(TrackerConfig {
         reassembly: limits.reassembly,
         max_finished: limits.max_finished,
+        max_open: limits.max_open,
         ..TrackerConfig::default()
     });
     let mut summary = RunSummary::default();
@@ -156,6 +160,7 @@ pub fn run_shard<R: Read + Send>(
     summary.tcp_packets = tracker.packets();
     summary.connections = tracker.connections();
     summary.reassembly_cap_hits = tracker.reassembly_cap_hits();
+    summary.evicted = tracker.evicted();
     summary.ip_reassembled = decoder.defrag_stats().reassembled;
     summary.skipped = SKIPS
         .iter()
@@ -167,6 +172,12 @@ pub fn run_shard<R: Read + Send>(
         summary.warnings.push(format!(
             "reassembly buffers hit their cap {} times; those holes were given up as gaps",
             summary.reassembly_cap_hits
+        ));
+    }
+    if summary.evicted > 0 {
+        summary.warnings.push(format!(
+            "{} connections were summarised early and forgotten because more than {} were open at once (--max-connections); later packets of theirs start new connections",
+            summary.evicted, limits.max_open
         ));
     }
     if let Some(e) = &damage {

@@ -5,6 +5,7 @@
 
 use std::io::{self, Write};
 
+use super::conn_order::ConnOrder;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
@@ -309,8 +310,7 @@ pub struct JsonLines<W: Write> {
     /// Flush after every line (for live pipes).
     pub flush_each: bool,
     /// Connection summaries held back to be written in connection order.
-    pending: std::collections::BTreeMap<u64, Box<ConnectionSummary>>,
-    next_conn: u64,
+    order: ConnOrder<ConnectionSummary>,
 }
 
 impl<W: Write> JsonLines<W> {
@@ -320,8 +320,7 @@ impl<W: Write> JsonLines<W> {
             out,
             kind,
             flush_each: false,
-            pending: Default::default(),
-            next_conn: 0,
+            order: ConnOrder::default(),
         }
     }
 
@@ -340,26 +339,14 @@ impl<W: Write> EventSink for JsonLines<W> {
         match (self.kind, event) {
             (JsonKind::Packets, Event::Packet(p)) => self.line(&PacketJson(p)),
             (JsonKind::Conns, Event::Closed(c)) => {
-                // Summaries come out as connections retire; print them in
-                // connection order.
-                if c.conn == self.next_conn {
-                    // The usual case: no copy, no reordering.
-                    self.line(&ConnJson(c))?;
-                    self.next_conn += 1;
-                } else {
-                    self.pending.insert(c.conn, Box::new((*c).clone()));
-                }
-                while let Some(c) = self.pending.remove(&self.next_conn) {
-                    self.line(&ConnJson(&c))?;
-                    self.next_conn += 1;
-                }
-                Ok(())
+                let mut order = std::mem::take(&mut self.order);
+                let result = order.push(c.conn, c, |c| self.line(&ConnJson(c)));
+                self.order = order;
+                result
             }
             (_, Event::End(_)) => {
-                let rest = std::mem::take(&mut self.pending);
-                for c in rest.values() {
-                    self.line(&ConnJson(c))?;
-                }
+                let mut order = std::mem::take(&mut self.order);
+                order.finish(|c| self.line(&ConnJson(c)))?;
                 self.out.flush()
             }
             _ => Ok(()),

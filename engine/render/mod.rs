@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod chat;
+pub mod conn_order;
 pub mod follow;
 pub mod json;
 pub mod report;

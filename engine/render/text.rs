@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use super::conn_order::ConnOrder;
 use crate::decode::flags::{ACK, CWR, ECE, FIN, PSH, RST, SYN, URG};
 use crate::events::{Event, EventSink};
 use crate::tracking::analysis::Flag;
@@ -104,10 +105,10 @@ pub struct TextWriter<W: Write> {
     kind: TextKind,
     header_done: bool,
     line: String,
-    pending: std::collections::BTreeMap<u64, Box<ConnectionSummary>>,
+    /// Summaries put back in connection order.
+    order: ConnOrder<ConnectionSummary>,
     /// Reused for every connection's text.
     buf: String,
-    next_conn: u64,
     /// Flush after every line (for live pipes).
     pub flush_each: bool,
 }
@@ -129,9 +130,8 @@ impl<W: Write> TextWriter<W> {
             kind,
             header_done: false,
             line: String::with_capacity(160),
-            pending: Default::default(),
+            order: ConnOrder::default(),
             buf: String::new(),
-            next_conn: 0,
             flush_each: false,
         }
     }
@@ -277,10 +277,8 @@ impl<W: Write> TextWriter<W> {
 
     fn end(&mut self, r: &RunSummary) -> io::Result<()> {
         if self.kind == TextKind::Conns {
-            let rest = std::mem::take(&mut self.pending);
-            for c in rest.values() {
-                self.conn(c)?;
-            }
+            let mut order = std::mem::take(&mut self.order);
+            order.finish(|c| self.conn(c))?;
             let span = match (r.start, r.end) {
                 (Some(a), Some(b)) => seconds(b.since(a)),
                 _ => "0 s".into(),
@@ -315,18 +313,10 @@ impl<W: Write> EventSink for TextWriter<W> {
         match (self.kind, event) {
             (TextKind::Packets, Event::Packet(p)) => self.packet(p),
             (TextKind::Conns, Event::Closed(c)) => {
-                if c.conn == self.next_conn {
-                    // The usual case: no copy, no reordering.
-                    self.conn(c)?;
-                    self.next_conn += 1;
-                } else {
-                    self.pending.insert(c.conn, Box::new((*c).clone()));
-                }
-                while let Some(c) = self.pending.remove(&self.next_conn) {
-                    self.conn(&c)?;
-                    self.next_conn += 1;
-                }
-                Ok(())
+                let mut order = std::mem::take(&mut self.order);
+                let result = order.push(c.conn, c, |c| self.conn(c));
+                self.order = order;
+                result
             }
             (_, Event::End(r)) => self.end(r),
             _ => Ok(()),

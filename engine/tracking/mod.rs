@@ -365,6 +365,8 @@ pub struct RunSummary {
     pub end: Option<Timestamp>,
     /// Times a reassembly buffer cap was hit.
     pub reassembly_cap_hits: u64,
+    /// Connections evicted because too many were open at once.
+    pub evicted: u64,
     /// IP datagrams rebuilt from fragments.
     pub ip_reassembled: u64,
     /// Problems met (the capture cut short, say), as text.
@@ -387,6 +389,11 @@ pub struct TrackerConfig {
     /// longest-finished are forgotten first, so memory stays bounded however
     /// many connections a capture holds.
     pub max_finished: usize,
+    /// Connections open (not yet summarised) at most. Beyond it the least
+    /// recently active is summarised early and forgotten (an eviction,
+    /// counted and reported), so a flood of half-open connections cannot
+    /// exhaust memory.
+    pub max_open: usize,
 }
 
 impl Default for TrackerConfig {
@@ -396,6 +403,7 @@ impl Default for TrackerConfig {
             summary_after_secs: 2,
             forget_after_secs: 600,
             max_finished: 1_000_000,
+            max_open: 50_000,
         }
     }
 }
@@ -458,6 +466,8 @@ struct Connection {
     last_was_probe: [bool; 2],
     /// Per role: the state its latest packet showed.
     shown_state: [Option<TcpState>; 2],
+    /// A packet came since the eviction clock last passed (second chance).
+    touched: bool,
 }
 
 /// Relative numbers of one packet and its analysis.
@@ -506,6 +516,7 @@ impl Connection {
             last_packet: [None; 2],
             last_was_probe: [false; 2],
             shown_state: [None; 2],
+            touched: true,
         }
     }
 
@@ -742,6 +753,12 @@ pub struct Tracker {
     forget_due: BinaryHeap<Due>,
     /// Connections whose summaries are due now, in connection order.
     due_now: Vec<(u64, usize)>,
+    /// Open connections in order of opening, for eviction: (number, slot).
+    open_order: std::collections::VecDeque<(u64, usize)>,
+    /// Connections open, not yet summarised.
+    live: usize,
+    /// Connections evicted to respect `max_open`.
+    evicted: u64,
     next_id: u64,
     budget: Budget,
     capture_start: Option<Timestamp>,
@@ -772,6 +789,9 @@ impl Tracker {
             summary_due: BinaryHeap::new(),
             forget_due: BinaryHeap::new(),
             due_now: Vec::new(),
+            open_order: std::collections::VecDeque::new(),
+            live: 0,
+            evicted: 0,
             next_id: 0,
             budget: Budget::default(),
             capture_start: None,
@@ -782,6 +802,37 @@ impl Tracker {
     /// Sets the time "time" fields count from (the file's first frame).
     pub fn set_capture_start(&mut self, start: Timestamp) {
         self.capture_start.get_or_insert(start);
+    }
+
+    /// Connections evicted because too many were open at once.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Summarises early, and forgets, the open connection least recently
+    /// active (a clock sweep: a connection with a packet since the last pass
+    /// gets a second chance). Returns false when none can be evicted.
+    fn evict_one(&mut self, sink: &mut dyn EventSink) -> std::io::Result<bool> {
+        let mut budget = 2 * self.open_order.len() + 1;
+        while let Some((id, slot)) = self.open_order.pop_front() {
+            budget -= 1;
+            let Some(conn) = self.conns[slot].as_mut().filter(|c| c.info.conn == id) else {
+                continue;
+            };
+            if conn.detail.is_none() {
+                continue;
+            }
+            if conn.touched && budget > 0 {
+                conn.touched = false;
+                self.open_order.push_back((id, slot));
+                continue;
+            }
+            self.summarise(slot, sink)?;
+            self.forget(slot);
+            self.evicted += 1;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Connections seen so far.
@@ -823,6 +874,11 @@ impl Tracker {
             start: at.time,
             reused_ports,
         };
+        while self.live >= self.config.max_open {
+            if !self.evict_one(sink)? {
+                break;
+            }
+        }
         self.next_id += 1;
         let conn = Connection::new(info, src, client_is_a, !client_is_a);
         let slot = match self.free.pop() {
@@ -834,6 +890,17 @@ impl Tracker {
         };
         self.conns[slot] = Some(conn);
         self.index.insert(ConnKey::new(src, dst), slot);
+        self.live += 1;
+        self.open_order.push_back((info.conn, slot));
+        if self.open_order.len() > 2 * self.live + 1024 {
+            // Drop the entries of connections summarised since.
+            let conns = &self.conns;
+            self.open_order.retain(|&(id, slot)| {
+                conns[slot]
+                    .as_ref()
+                    .is_some_and(|c| c.info.conn == id && c.detail.is_some())
+            });
+        }
         sink.event(&Event::Opened(&info))?;
         Ok(slot)
     }
@@ -1028,6 +1095,7 @@ impl Tracker {
             return sink.event(&Event::Packet(&record));
         }
         conn.last_seen = time;
+        conn.touched = true;
         let handshake = match conn.detail.as_mut() {
             Some(d) => d.summary.packet(&record, conn.info.conn),
             None => None,
@@ -1169,6 +1237,7 @@ impl Tracker {
         let Some(mut detail) = conn.detail.take() else {
             return Ok(());
         };
+        self.live = self.live.saturating_sub(1);
         for flow in &mut conn.flows {
             flow.shrink();
         }
