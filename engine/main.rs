@@ -53,6 +53,16 @@ struct LimitArgs {
     /// summarised early (a SYN flood cannot exhaust memory).
     #[arg(long, default_value_t = 50_000, value_name = "N")]
     max_connections: usize,
+    /// Bytes decoded at most from one compressed body or WebSocket message.
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    max_decoded: u64,
+    /// Decoded bytes per compressed byte at most (past the first MiB): a
+    /// decompression bomb stops here.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    max_decode_ratio: u64,
+    /// Findings of one kind kept per capture; the rest are counted.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    max_findings: usize,
 }
 
 impl LimitArgs {
@@ -62,7 +72,16 @@ impl LimitArgs {
         l.reassembly.per_direction = self.reassembly_per_direction;
         l.reassembly.total = self.reassembly_total;
         l.max_open = self.max_connections.max(1);
+        l.decode.max_decoded = self.max_decoded;
+        l.decode.max_ratio = self.max_decode_ratio.max(1);
         l
+    }
+
+    fn script_limits(self) -> ScriptLimits {
+        ScriptLimits {
+            max_findings: self.max_findings,
+            ..ScriptLimits::default()
+        }
     }
 }
 
@@ -402,6 +421,7 @@ fn run_scripts(
     scripts: &[Script],
     files: &[PathBuf],
     limits: Limits,
+    script_limits: ScriptLimits,
     threads: usize,
     render: impl Fn(&[CaptureReport]) -> String,
 ) -> anyhow::Result<ExitCode> {
@@ -423,7 +443,7 @@ fn run_scripts(
         );
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
-    let reports = analyse_all(&paths, scripts, limits, ScriptLimits::default(), threads);
+    let reports = analyse_all(&paths, scripts, limits, script_limits, threads);
     let mut out = io::stdout().lock();
     out.write_all(render(&reports).as_bytes())
         .context("output")?;
@@ -480,13 +500,20 @@ fn main() -> ExitCode {
             threads: n,
             limits,
         } => match load_file(&script, &ScriptLimits::default()) {
-            Ok(s) => run_scripts(&[s], &files, limits.limits(), threads(n), |r| {
-                if json {
-                    format!("{}\n", report::run_json(r))
-                } else {
-                    report::run_text(r)
-                }
-            }),
+            Ok(s) => run_scripts(
+                &[s],
+                &files,
+                limits.limits(),
+                limits.script_limits(),
+                threads(n),
+                |r| {
+                    if json {
+                        format!("{}\n", report::run_json(r))
+                    } else {
+                        report::run_text(r)
+                    }
+                },
+            ),
             Err(e) => {
                 eprintln!("chattcp: {e}");
                 Ok(ExitCode::from(EXIT_BAD_INPUT))
@@ -510,13 +537,20 @@ fn main() -> ExitCode {
                     );
                 }
                 scripts.retain(|s| s.meta.kind == Kind::Diagnosis);
-                run_scripts(&scripts, &files, limits.limits(), threads(n), |r| {
-                    if json {
-                        format!("{}\n", report::diagnose_json(r))
-                    } else {
-                        report::diagnose_text(r)
-                    }
-                })
+                run_scripts(
+                    &scripts,
+                    &files,
+                    limits.limits(),
+                    limits.script_limits(),
+                    threads(n),
+                    |r| {
+                        if json {
+                            format!("{}\n", report::diagnose_json(r))
+                        } else {
+                            report::diagnose_text(r)
+                        }
+                    },
+                )
             }
             Err(e) => {
                 eprintln!("chattcp: {e}");
@@ -686,7 +720,11 @@ fn main() -> ExitCode {
             } else {
                 FollowMode::Decoded
             };
-            let mut dissector = Dissector::new(FollowWriter::new(out, conn, mode, json)).only(conn);
+            let mut dissector = Dissector::with_limits(
+                FollowWriter::new(out, conn, mode, json),
+                limits.limits().decode,
+            )
+            .only(conn);
             match run(&file, limits.limits(), &mut dissector) {
                 Ok(code) if code == ExitCode::SUCCESS && !dissector.inner().found() => {
                     eprintln!(

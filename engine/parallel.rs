@@ -182,7 +182,7 @@ fn work<R: Read + Send>(
         apps: Vec::new(),
     };
     let (result, mut collect) = if dissect {
-        let mut worker = Dissector::new(collect);
+        let mut worker = Dissector::with_limits(collect, limits.decode);
         let result = pipeline::run_shard(source, limits, &mut worker, Some(shard));
         (result, worker.into_inner())
     } else {

@@ -23,6 +23,9 @@ pub struct Limits {
     pub max_finished: usize,
     /// Connections open at once at most (see [`TrackerConfig::max_open`]).
     pub max_open: usize,
+    /// Bounds on decoding compressed bodies and messages (used by the
+    /// application dissectors downstream).
+    pub decode: crate::dissect::DecodeLimits,
 }
 
 impl Default for Limits {
@@ -33,6 +36,7 @@ impl Default for Limits {
             reassembly: ReassemblyLimits::default(),
             max_finished: TrackerConfig::default().max_finished,
             max_open: TrackerConfig::default().max_open,
+            decode: crate::dissect::DecodeLimits::default(),
         }
     }
 }

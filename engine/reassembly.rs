@@ -50,9 +50,10 @@ pub struct Origin {
 /// Limits on buffered out-of-order bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct ReassemblyLimits {
-    /// Bytes held for one direction of one connection.
+    /// Memory held out of order for one direction of one connection (bytes
+    /// plus a fixed cost per segment held).
     pub per_direction: usize,
-    /// Bytes held across all connections.
+    /// Memory held out of order across all connections (counted alike).
     pub total: usize,
 }
 
@@ -79,6 +80,12 @@ impl Budget {
         self.held
     }
 }
+
+/// What holding one segment costs beyond its bytes (the map entry, the
+/// vector and the allocator's share), counted against the caps: a million
+/// one-byte segments must not hide a hundred megabytes behind a few
+/// hundred kilobytes of payload.
+const HELD_OVERHEAD: usize = 96;
 
 #[derive(Debug)]
 struct Held {
@@ -132,7 +139,7 @@ impl Reassembler {
         self.offset
     }
 
-    /// Bytes held out of order.
+    /// Memory held out of order: the bytes, plus a fixed cost per segment.
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
     }
@@ -226,8 +233,8 @@ impl Reassembler {
                 origin,
             },
         );
-        self.held_bytes += take;
-        budget.held += take;
+        self.held_bytes += take + HELD_OVERHEAD;
+        budget.held += take + HELD_OVERHEAD;
         if self.held_bytes > limits.per_direction || budget.held > limits.total {
             self.stats.cap_hits += 1;
             budget.cap_hits += 1;
@@ -358,8 +365,8 @@ impl Reassembler {
                 break;
             }
             let held = entry.remove();
-            self.held_bytes -= held.bytes.len();
-            budget.held = budget.held.saturating_sub(held.bytes.len());
+            self.held_bytes -= held.bytes.len() + HELD_OVERHEAD;
+            budget.held = budget.held.saturating_sub(held.bytes.len() + HELD_OVERHEAD);
             let wire = held.bytes.len() as u64 + held.missing_tail;
             let skip = self.offset - at;
             if skip >= wire {
@@ -497,7 +504,8 @@ mod tests {
     #[test]
     fn the_cap_gives_up_a_hole_instead_of_growing() {
         let mut h = Harness::new();
-        h.limits.per_direction = 8;
+        // Room for one 5-byte segment's cost, not for two.
+        h.limits.per_direction = 2 * (5 + HELD_OVERHEAD) - 1;
         h.seg(99, (true, false), b"", 0);
         h.seg(200, (false, false), b"12345", 5);
         h.seg(205, (false, false), b"67890", 5);
@@ -505,6 +513,20 @@ mod tests {
         assert_eq!(h.got[0], Got::G(0, 100));
         assert_eq!(h.r.held_bytes(), 0);
         assert_eq!(h.budget.held(), 0);
+    }
+
+    #[test]
+    fn tiny_segments_count_their_overhead_against_the_cap() {
+        let mut h = Harness::new();
+        h.limits.per_direction = 64 << 10;
+        h.seg(99, (true, false), b"", 0);
+        // 100,000 one-byte segments, last first: all but the first byte wait.
+        for i in (1..100_000u32).rev() {
+            h.seg(100 + i, (false, false), b"x", 1);
+            assert!(h.r.held_bytes() <= h.limits.per_direction);
+        }
+        assert!(h.r.stats.cap_hits > 0);
+        assert!(h.r.held_bytes() <= 64 << 10);
     }
 
     #[test]

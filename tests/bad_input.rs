@@ -7,6 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use chattcp::dissect::Dissector;
 use chattcp::events::{Event, EventSink};
 use chattcp::pipeline::{self, Limits, RunError};
 
@@ -33,10 +34,13 @@ fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
-/// Runs the whole pipeline on `bytes`; panics propagate to the test.
+/// Runs the whole pipeline, dissectors included, on `bytes`; panics
+/// propagate to the test.
 fn analyse(bytes: &[u8]) -> (Result<(), String>, Count) {
-    let mut sink = Count::default();
-    let result = match pipeline::run(bytes, Limits::default(), &mut sink) {
+    let mut sink = Dissector::new(Count::default());
+    let run = pipeline::run(bytes, Limits::default(), &mut sink);
+    let sink = sink.into_inner();
+    let result = match run {
         Ok(outcome) => match outcome.damage {
             Some(e) => Err(e.to_string()),
             None => Ok(()),
@@ -183,6 +187,65 @@ fn syn_packet() -> Vec<u8> {
         0x04, 0xd2, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
     ]);
     p
+}
+
+/// What a damaged run's error must name.
+fn names_a_position(stderr: &str) -> bool {
+    stderr.contains("frame")
+        || stderr.contains("offset")
+        || stderr.contains("empty")
+        || stderr.contains("starts with bytes")
+}
+
+#[test]
+fn cut_and_flipped_captures_through_every_command_exit_0_or_2() {
+    // The library-level tests above take every prefix; here a sample of
+    // prefixes and flips of each example goes through the real commands,
+    // scripts and renderers included.
+    let mut rng = XorShift(0xfeed_beef_0bad_c0de);
+    let commands: [&[&str]; 4] = [
+        &["packets"],
+        &["conns", "--threads", "2"],
+        &["diagnose", "--threads", "1"],
+        &["follow", "--conn", "0"],
+    ];
+    let mut runs = 0;
+    for path in real_captures() {
+        let original = std::fs::read(&path).expect("read capture");
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let mut variants = Vec::new();
+        for i in 1..=6u64 {
+            let cut = (rng.next() % original.len() as u64) as usize;
+            variants.push((format!("cut{i}-{name}"), original[..cut].to_vec()));
+            let mut flipped = original.clone();
+            for _ in 0..1 + rng.next() % 8 {
+                let at = (rng.next() % flipped.len() as u64) as usize;
+                flipped[at] ^= 1 << (rng.next() % 8);
+            }
+            variants.push((format!("flip{i}-{name}"), flipped));
+        }
+        for (variant, bytes) in variants {
+            let file = temp_file(&variant, &bytes);
+            for args in commands {
+                let (code, _, err) = chattcp(args, &file);
+                runs += 1;
+                assert!(
+                    code == 0 || code == 2,
+                    "{variant} {args:?}: status {code}\n{err}"
+                );
+                if code == 2 && !err.contains("no connection 0") {
+                    assert!(names_a_position(&err), "{variant} {args:?}: {err}");
+                }
+                assert!(!err.contains("panicked"), "{variant} {args:?}: {err}");
+            }
+            let _ = std::fs::remove_file(&file);
+        }
+    }
+    assert!(runs > 500, "{runs} runs");
 }
 
 #[test]

@@ -143,7 +143,8 @@ pub struct WsMessage {
     /// For a close message: the reason.
     pub close_reason: Option<String>,
     /// What went wrong: `bytes_missing`, `decoding_failed`, `decoding_limit`,
-    /// `invalid_utf8`, `unexpected_continuation`, `interrupted`, `reserved_opcode`.
+    /// `invalid_utf8`, `unexpected_continuation`, `interrupted`, `reserved_opcode`,
+    /// `invalid_length: ...`.
     pub anomalies: Vec<String>,
     /// First byte.
     pub first: At,
@@ -492,6 +493,17 @@ impl Half {
                 });
             }
             _ => {}
+        }
+        if len >> 63 != 0 {
+            // RFC 6455 5.2: the most significant bit of a 64-bit length must
+            // be 0. The frame is read on as claimed (its bytes are never
+            // held), but the reader should know the length is a lie.
+            if let Some(m) = self.message.as_mut() {
+                m.anomalies.push(format!(
+                    "invalid_length: frame {} claims {len} bytes (the top bit must be 0)",
+                    self.frames - 1
+                ));
+            }
         }
     }
 

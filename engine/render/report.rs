@@ -52,6 +52,7 @@ pub fn diagnose_json(reports: &[CaptureReport]) -> Value {
                 "findings": r.output.sorted_findings().into_iter().map(finding_json).collect::<Vec<_>>(),
                 "prints": r.output.prints.iter().map(|p| json!({"script": p.script, "text": p.text})).collect::<Vec<_>>(),
                 "metrics": r.output.metrics.iter().map(|m| json!({"script": m.script, "name": m.name, "value": metric_json(&m.value)})).collect::<Vec<_>>(),
+                "suppressed": r.output.suppressed.iter().map(|(id, n)| json!({"id": id, "count": n})).collect::<Vec<_>>(),
                 "errors": r.output.errors.iter().map(error_json).collect::<Vec<_>>(),
                 "problem": r.problem,
                 "warnings": r.warnings,
@@ -115,16 +116,18 @@ fn findings_text(r: &CaptureReport, out: &mut String) {
     // Groups: one per connection (capture-wide first when it is as severe),
     // ordered by their most severe finding, then by connection number.
     let mut groups: Vec<(Option<u64>, Vec<&Finding>)> = Vec::new();
+    let mut group_of: std::collections::HashMap<Option<u64>, usize> = Default::default();
     for f in findings {
-        match groups.iter_mut().find(|(c, _)| *c == f.conn) {
-            Some((_, v)) => v.push(f),
-            None => groups.push((f.conn, vec![f])),
-        }
+        let at = *group_of.entry(f.conn).or_insert_with(|| {
+            groups.push((f.conn, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(f);
     }
     for (conn, list) in groups {
         match conn {
             Some(c) => {
-                let label = r.labels.0.get(c as usize).map_or("", String::as_str);
+                let label = r.labels.get(c).unwrap_or("");
                 let _ = writeln!(out, "\n#{c}  {label}");
             }
             None => {
@@ -147,6 +150,22 @@ fn findings_text(r: &CaptureReport, out: &mut String) {
                 let _ = writeln!(out, "           frames {}{}", frames.join(", "), more);
             }
         }
+    }
+}
+
+/// Says how many findings of each id were not kept.
+fn suppressed_text(r: &CaptureReport, out: &mut String) {
+    let o = &r.output;
+    if o.suppressed.is_empty() {
+        return;
+    }
+    let _ = writeln!(out);
+    for (id, n) in &o.suppressed {
+        let _ = writeln!(
+            out,
+            "{n} more [{id}] findings not shown: {} of one kind are kept per capture (--max-findings)",
+            o.max_findings_per_id.unwrap_or(0)
+        );
     }
 }
 
@@ -180,6 +199,7 @@ pub fn diagnose_text(reports: &[CaptureReport]) -> String {
         } else {
             findings_text(r, &mut out);
         }
+        suppressed_text(r, &mut out);
         if !r.output.prints.is_empty() || !r.output.metrics.is_empty() {
             out.push('\n');
         }
@@ -220,6 +240,7 @@ pub fn run_text(reports: &[CaptureReport]) -> String {
         if !o.findings.is_empty() {
             findings_text(r, &mut out);
         }
+        suppressed_text(r, &mut out);
         if !o.metrics.is_empty() {
             let _ = writeln!(out, "\nmetrics:");
             for m in &o.metrics {

@@ -38,6 +38,8 @@ pub struct ScriptLimits {
     pub max_array: usize,
     /// Entries in one object map.
     pub max_map: usize,
+    /// Findings kept per finding id and capture; the rest are counted.
+    pub max_findings: usize,
 }
 
 impl Default for ScriptLimits {
@@ -49,6 +51,7 @@ impl Default for ScriptLimits {
             max_string: 1 << 20,
             max_array: 1_000_000,
             max_map: 1_000_000,
+            max_findings: 1000,
         }
     }
 }
@@ -293,6 +296,27 @@ pub struct ScriptHost<'s> {
     any: [bool; Handler::ALL.len()],
     payload_wanted: bool,
     calls: u64,
+    /// Connections closed since the states were last swept.
+    closed_since_sweep: u64,
+}
+
+/// Closes between two sweeps of the scripts' states.
+const SWEEP_EVERY: u64 = 8192;
+
+/// Drops the entries set to `()` from the maps directly in `this` (and from
+/// `this` itself). Scripts forget a connection by setting its entry to `()`
+/// (removing it through `this` would copy the map); without the sweep each
+/// such map would keep a key per connection ever seen.
+fn sweep(state: &mut Dynamic) {
+    let Some(mut this) = state.write_lock::<rhai::Map>() else {
+        return;
+    };
+    this.retain(|_, v| !v.is_unit());
+    for value in this.values_mut() {
+        if let Some(mut map) = value.write_lock::<rhai::Map>() {
+            map.retain(|_, v| !v.is_unit());
+        }
+    }
 }
 
 impl<'s> ScriptHost<'s> {
@@ -305,7 +329,9 @@ impl<'s> ScriptHost<'s> {
     /// lesson a user asked for, which should say when the capture does not
     /// show what it expects.
     pub fn with_chosen(scripts: &'s [Script], limits: ScriptLimits, chosen: Option<&str>) -> Self {
-        let collector = Arc::new(Mutex::new(Collector::default()));
+        let mut collector = Collector::default();
+        collector.output.max_findings_per_id = Some(limits.max_findings);
+        let collector = Arc::new(Mutex::new(collector));
         let deadline = Arc::new(AtomicI64::new(i64::MAX));
         let clock = Instant::now();
         let mut engine = sandbox_engine(&limits);
@@ -413,6 +439,7 @@ impl<'s> ScriptHost<'s> {
                 .iter()
                 .any(|s| s.handles(Handler::Packet) && s.reads_payload),
             calls: 0,
+            closed_since_sweep: 0,
         };
         for i in 0..scripts.len() {
             host.run_top_level(i);
@@ -450,6 +477,11 @@ impl<'s> ScriptHost<'s> {
     /// cross into rhai.
     pub fn wants(&self, handler: Handler) -> bool {
         self.any[handler as usize]
+    }
+
+    /// True when a script reported a finding about connection `conn`.
+    pub fn has_findings(&self, conn: u64) -> bool {
+        lock(&self.collector).output.has_findings(conn)
     }
 
     /// Handler calls made so far (events that crossed into rhai).
@@ -650,12 +682,19 @@ impl EventSink for ScriptHost<'_> {
                 );
             }
             Event::App(app) => self.app(app),
-            Event::Closed(c) if self.wants(Handler::Close) => {
-                self.dispatch(
-                    Handler::Close,
-                    Dynamic::from(Closed(Arc::new((*c).clone()))),
-                    None,
-                );
+            Event::Closed(c) => {
+                if self.wants(Handler::Close) {
+                    self.dispatch(
+                        Handler::Close,
+                        Dynamic::from(Closed(Arc::new((*c).clone()))),
+                        None,
+                    );
+                }
+                self.closed_since_sweep += 1;
+                if self.closed_since_sweep >= SWEEP_EVERY {
+                    self.closed_since_sweep = 0;
+                    self.states.iter_mut().for_each(sweep);
+                }
             }
             _ => {}
         }

@@ -156,20 +156,44 @@ pub struct ScriptOutput {
     pub metrics: Vec<Metric>,
     /// Scripts that failed.
     pub errors: Vec<RuntimeError>,
+    /// Findings not kept because their id already had `max_findings_per_id`
+    /// (a SYN flood would otherwise make a million), counted per id.
+    pub suppressed: std::collections::BTreeMap<String, u64>,
+    /// Findings kept per id at most (`None`: all).
+    pub max_findings_per_id: Option<usize>,
+    kept_per_id: std::collections::HashMap<String, usize>,
     seen: HashSet<(String, Option<u64>)>,
+    conns_with_findings: HashSet<u64>,
 }
 
 /// At most this many notes per capture: a runaway script cannot fill memory.
-pub const MAX_NOTES: usize = 1_000_000;
+pub const MAX_NOTES: usize = 250_000;
 /// At most this many printed lines per capture.
 pub const MAX_PRINTS: usize = 100_000;
 
 impl ScriptOutput {
     /// Adds a finding unless one with the same id and connection exists.
+    /// Past `max_findings_per_id` findings of one id, it is only counted in
+    /// `suppressed` (repeats of one connection's finding may then be counted
+    /// more than once).
     pub fn add_finding(&mut self, f: Finding) {
+        let kept = self.kept_per_id.get(&f.id).copied().unwrap_or(0);
+        if self.max_findings_per_id.is_some_and(|max| kept >= max) {
+            *self.suppressed.entry(f.id).or_insert(0) += 1;
+            return;
+        }
         if self.seen.insert((f.id.clone(), f.conn)) {
+            *self.kept_per_id.entry(f.id.clone()).or_insert(0) += 1;
+            if let Some(c) = f.conn {
+                self.conns_with_findings.insert(c);
+            }
             self.findings.push(f);
         }
+    }
+
+    /// True when a finding about connection `conn` was kept.
+    pub fn has_findings(&self, conn: u64) -> bool {
+        self.conns_with_findings.contains(&conn)
     }
 
     /// Adds a note (bounded).

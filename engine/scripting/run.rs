@@ -35,19 +35,40 @@ pub struct CaptureStats {
 }
 
 /// `client > server` of each connection, by number, to head the findings.
+///
+/// Kept for every connection up to [`ConnLabels::MAX_KEPT`]; beyond, only
+/// for connections with a finding (so a SYN flood's million connections do
+/// not cost a million strings).
 #[derive(Clone, Debug, Default)]
-pub struct ConnLabels(pub Vec<String>);
+pub struct ConnLabels {
+    open: std::collections::HashMap<u64, String>,
+    kept: std::collections::BTreeMap<u64, String>,
+}
 
-impl EventSink for ConnLabels {
-    fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
-        if let Event::Opened(c) = event {
-            let i = c.conn as usize;
-            if self.0.len() <= i {
-                self.0.resize(i + 1, String::new());
+impl ConnLabels {
+    /// Labels kept whether or not a connection has findings.
+    pub const MAX_KEPT: usize = 100_000;
+
+    /// The label of connection `conn`, if kept.
+    pub fn get(&self, conn: u64) -> Option<&str> {
+        self.kept
+            .get(&conn)
+            .or_else(|| self.open.get(&conn))
+            .map(String::as_str)
+    }
+
+    fn opened(&mut self, c: &crate::tracking::ConnectionInfo) {
+        self.open
+            .insert(c.conn, format!("{} > {}", c.client, c.server));
+    }
+
+    /// Connection `conn` closed; `wanted` when it has findings.
+    fn closed(&mut self, conn: u64, wanted: bool) {
+        if let Some(label) = self.open.remove(&conn) {
+            if wanted || self.kept.len() < Self::MAX_KEPT {
+                self.kept.insert(conn, label);
             }
-            self.0[i] = format!("{} > {}", c.client, c.server);
         }
-        Ok(())
     }
 }
 
@@ -110,8 +131,14 @@ struct Both<'a, 's> {
 impl EventSink for Both<'_, '_> {
     fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
         self.stats.event(event)?;
-        self.labels.event(event)?;
-        self.host.event(event)
+        if let Event::Opened(c) = event {
+            self.labels.opened(c);
+        }
+        self.host.event(event)?;
+        if let Event::Closed(c) = event {
+            self.labels.closed(c.conn, self.host.has_findings(c.conn));
+        }
+        Ok(())
     }
 }
 
@@ -138,10 +165,13 @@ pub fn run_with(
     extra: &mut dyn EventSink,
 ) -> Result<(ScriptOutput, pipeline::RunOutcome), RunError> {
     let mut host = ScriptHost::with_chosen(scripts, script_limits, chosen);
-    let mut dissector = Dissector::new(WithExtra {
-        host: &mut host,
-        extra,
-    });
+    let mut dissector = Dissector::with_limits(
+        WithExtra {
+            host: &mut host,
+            extra,
+        },
+        limits.decode,
+    );
     let outcome = pipeline::run(source, limits, &mut dissector)?;
     drop(dissector);
     Ok((host.finish(), outcome))
@@ -171,11 +201,14 @@ pub fn analyse(
         }
     };
     let mut host = ScriptHost::new(scripts, script_limits);
-    let mut sink = Dissector::new(Both {
-        stats: &mut report.stats,
-        labels: &mut report.labels,
-        host: &mut host,
-    });
+    let mut sink = Dissector::with_limits(
+        Both {
+            stats: &mut report.stats,
+            labels: &mut report.labels,
+            host: &mut host,
+        },
+        limits.decode,
+    );
     let result = pipeline::run(source, limits, &mut sink);
     drop(sink);
     match result {

@@ -1,0 +1,7 @@
+//! Code shared by the integration tests (and, by path, the benchmarks,
+//! examples and fuzz targets).
+#![allow(dead_code)]
+
+pub mod bombs;
+pub mod hostile;
+pub mod pcap_writer;
