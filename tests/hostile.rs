@@ -11,12 +11,9 @@ mod common;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::hostile;
+use common::{hostile, measured};
 
 /// Peak memory allowed to any run.
 const MAX_RSS_MIB: i64 = 256;
@@ -34,28 +31,6 @@ struct Run {
     peak_rss_mib: i64,
 }
 
-/// The first MiB and the last 64 KiB of a file, read without holding more:
-/// this process's own peak memory counts in its children's (the kernel
-/// carries it across the spawn), so it must stay small.
-fn head_and_tail(path: &Path) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = File::open(path) else {
-        return String::new();
-    };
-    let len = f.metadata().map_or(0, |m| m.len());
-    let mut head = Vec::new();
-    let _ = (&mut f).take(1 << 20).read_to_end(&mut head);
-    let mut text = String::from_utf8_lossy(&head).into_owned();
-    if len > (1 << 20) + (64 << 10) {
-        let mut tail = Vec::new();
-        if f.seek(SeekFrom::End(-(64 << 10))).is_ok() && f.read_to_end(&mut tail).is_ok() {
-            text.push_str("\n[…]\n");
-            text.push_str(&String::from_utf8_lossy(&tail));
-        }
-    }
-    text
-}
-
 fn temp(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile");
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -71,78 +46,30 @@ fn capture(name: &str, make: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>
     path
 }
 
-/// Runs chattcp with `args` then `file`, keeping at most 1 MiB of its
-/// standard output, and measures its peak RSS.
+/// Runs chattcp with `args` then `file`, keeping the start and end of its
+/// outputs, and measures its peak RSS.
 fn chattcp(args: &[&str], file: &Path) -> Run {
-    let out_path = temp(&format!(
-        "{}.out",
-        file.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let err_path = out_path.with_extension("err");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chattcp"))
-        .args(args)
-        .arg(file)
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_path).expect("stdout file"))
-        .stderr(File::create(&err_path).expect("stderr file"))
-        .spawn()
-        .expect("run chattcp");
-    let pid = child.id() as libc::pid_t;
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            while !done.load(Ordering::Relaxed) {
-                if start.elapsed() > HANG {
-                    // SAFETY: signalling our own child, not yet reaped.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            false
-        })
-    };
-    let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain data, filled by the kernel.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: waiting for our own child; std has not reaped it.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == pid {
-            break;
-        }
-        assert_eq!(
-            io::Error::last_os_error().kind(),
-            io::ErrorKind::Interrupted
-        );
-    }
-    done.store(true, Ordering::Relaxed);
-    let hung = watchdog.join().unwrap_or(false);
-    // Reaped above: std must not wait again.
-    std::mem::forget(child.stdin.take());
-    std::mem::forget(child);
+    let mut all: Vec<&str> = args.to_vec();
+    let file_arg = file.to_string_lossy();
+    all.push(&file_arg);
+    let scratch = temp(&file.file_name().unwrap_or_default().to_string_lossy());
+    let m = measured::run(
+        Path::new(env!("CARGO_BIN_EXE_chattcp")),
+        &all,
+        &scratch,
+        HANG,
+    )
+    .expect("run chattcp");
     assert!(
-        !hung,
+        !m.hung,
         "chattcp {args:?} {} hung (killed after {HANG:?})",
         file.display()
     );
-    let read = |p: &Path| {
-        let text = head_and_tail(p);
-        let _ = std::fs::remove_file(p);
-        text
-    };
-    let status = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
     let run = Run {
-        status,
-        stdout: read(&out_path),
-        stderr: read(&err_path),
-        peak_rss_mib: usage.ru_maxrss / 1024,
+        status: m.status,
+        stdout: m.stdout,
+        stderr: m.stderr,
+        peak_rss_mib: m.peak_rss_kib / 1024,
     };
     eprintln!(
         "chattcp {} {}: status {}, peak RSS {} MiB",

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use etherparse::defrag::IpDefragBuf;
-use etherparse::{IpFragOffset, IpNumber, Ipv6ExtensionSlice, LaxIpSlice};
+use etherparse::{IpFragOffset, IpNumber, LaxIpSlice};
 
 use crate::capture::Timestamp;
 
@@ -105,18 +105,10 @@ pub fn parse(bytes: &[u8], reported_len: usize) -> Result<IpPacket<'_>, IpProble
             let start = (inner.payload.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize);
             let captured_end = datagram_len.min(bytes.len()).max(start);
             let payload = bytes.get(start..captured_end).unwrap_or(&[]);
-            let mut fragment = None;
-            for ext in v6.extensions().clone().into_iter() {
-                if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                    if f.is_fragmenting_payload() {
-                        fragment = Some(Fragment {
-                            id: f.identification(),
-                            offset: u32::from(f.fragment_offset().value()) * 8,
-                            more: f.more_fragments(),
-                        });
-                    }
-                }
-            }
+            let exts = v6.extensions();
+            let fragment = exts
+                .first_header()
+                .and_then(|first| ipv6_fragment(first.0, exts.slice()));
             Ok(IpPacket {
                 src: IpAddr::V6(header.source_addr()),
                 dst: IpAddr::V6(header.destination_addr()),
@@ -128,6 +120,37 @@ pub fn parse(bytes: &[u8], reported_len: usize) -> Result<IpPacket<'_>, IpProble
             })
         }
     }
+}
+
+/// The Fragment header among IPv6 extension headers, walked with bounds
+/// checks. etherparse's own iterator (0.18) trusts the lengths of a slice
+/// that its lax parser may have cut short, and reads past it (found by
+/// mutating a capture: a second hop-by-hop header crashed a worker thread).
+fn ipv6_fragment(first: u8, mut exts: &[u8]) -> Option<Fragment> {
+    const HOP_BY_HOP: u8 = 0;
+    const ROUTING: u8 = 43;
+    const FRAGMENT: u8 = 44;
+    const AUTH: u8 = 51;
+    const DEST_OPTIONS: u8 = 60;
+    let mut next = first;
+    // Each header is 8 bytes or more: the loop ends with the bytes.
+    while exts.len() >= 8 {
+        let len = match next {
+            HOP_BY_HOP | ROUTING | DEST_OPTIONS => (usize::from(exts[1]) + 1) * 8,
+            AUTH => (usize::from(exts[1]) + 2) * 4,
+            FRAGMENT => {
+                let field = u16::from_be_bytes([exts[2], exts[3]]);
+                let id = u32::from_be_bytes([exts[4], exts[5], exts[6], exts[7]]);
+                let more = field & 1 == 1;
+                let offset = u32::from(field >> 3) * 8;
+                return (offset != 0 || more).then_some(Fragment { id, offset, more });
+            }
+            _ => return None,
+        };
+        next = exts[0];
+        exts = exts.get(len..)?;
+    }
+    None
 }
 
 /// Limits on fragment reassembly.
@@ -297,6 +320,27 @@ impl Defragmenter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ipv6_fragment_header_is_found_behind_other_extensions() {
+        // Destination options (8 bytes, next: fragment), then a fragment at
+        // offset 1448 with more to come, id 0x01020304.
+        let exts = [44, 0, 1, 4, 0, 0, 0, 0, 6, 0, 0x05, 0xa9, 1, 2, 3, 4];
+        let f = ipv6_fragment(60, &exts).expect("fragment");
+        assert_eq!((f.id, f.offset, f.more), (0x0102_0304, 1448, true));
+        // An atomic fragment (offset 0, no more) fragments nothing.
+        let atomic = [6, 0, 0, 0, 1, 2, 3, 4];
+        assert!(ipv6_fragment(44, &atomic).is_none());
+    }
+
+    #[test]
+    fn ipv6_extension_lengths_past_the_bytes_end_the_walk() {
+        // A hop-by-hop header claiming 2 KiB, and two hop-by-hop headers in
+        // a row cut short: no fragment, no read past the slice.
+        assert!(ipv6_fragment(0, &[44, 255, 0, 0, 0, 0, 0, 0]).is_none());
+        assert!(ipv6_fragment(0, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_none());
+        assert!(ipv6_fragment(44, &[6, 0, 0]).is_none());
+    }
 
     fn ipv4(total_len: u16, flags_frag: u16, payload: &[u8]) -> Vec<u8> {
         let mut v = vec![

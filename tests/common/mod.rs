@@ -4,4 +4,5 @@
 
 pub mod bombs;
 pub mod hostile;
+pub mod measured;
 pub mod pcap_writer;
