@@ -57,3 +57,11 @@ fn ipv6_repeated_hop_by_hop_header() {
     ]);
     assert!(out.contains("of 1 frames"), "{out}");
 }
+
+/// The `pipeline` fuzz target found the same over-read independently
+/// (AddressSanitizer: heap-buffer-overflow in etherparse's
+/// `Ipv6RawExtHeaderSlice::from_slice_unchecked`), in a 165-byte pcap.
+#[test]
+fn fuzzed_ipv6_extension_over_read() {
+    survives("fuzz-pipeline-ipv6-extension-overread.pcap");
+}
