@@ -726,7 +726,10 @@ impl HttpConn {
                     let used = end - before;
                     bytes = &bytes[used..];
                     offset += used as u64;
-                    let head: Vec<u8> = half.head.drain(..).take(end).collect();
+                    // The buffer goes with the message: a connection
+                    // waiting between messages holds no head capacity.
+                    let mut head = std::mem::take(&mut half.head);
+                    head.truncate(end);
                     // What follows `end` in the buffer was put back via `bytes`.
                     if strict_end_unknown(&head, bytes) {
                         let pieces = if bytes.is_empty() {

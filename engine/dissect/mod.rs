@@ -101,12 +101,18 @@ struct Undecided {
 /// Adds application events to an event stream.
 pub struct Dissector<S> {
     inner: S,
-    conns: HashMap<u64, AppConn, foldhash::fast::RandomState>,
+    /// Boxed: the table is sized for the most connections ever open at
+    /// once, and should cost a pointer per slot, not a whole state.
+    conns: HashMap<u64, Box<AppConn>, foldhash::fast::RandomState>,
     undecided: HashMap<(u64, usize), Undecided, foldhash::fast::RandomState>,
     out: Vec<AppEvent>,
     limits: DecodeLimits,
     /// Dissect only this connection (the others pass through untouched).
     only: Option<u64>,
+    /// Connections whose two directions both ended: their state is gone
+    /// already (a finished connection is summarised only seconds later, and
+    /// thousands may wait for it), and nothing more of them is read.
+    finished: std::collections::HashSet<u64, foldhash::fast::RandomState>,
 }
 
 impl<S: EventSink> Dissector<S> {
@@ -130,6 +136,7 @@ impl<S: EventSink> Dissector<S> {
             only: None,
             out: Vec::new(),
             limits,
+            finished: Default::default(),
         }
     }
 
@@ -156,7 +163,7 @@ impl<S: EventSink> Dissector<S> {
     }
 
     fn data(&mut self, conn: u64, dir: Direction, chunk: Chunk<'_>, at: At) {
-        if self.only.is_some_and(|o| o != conn) {
+        if self.only.is_some_and(|o| o != conn) || self.finished.contains(&conn) {
             return;
         }
         let mut earlier = Vec::new();
@@ -190,11 +197,11 @@ impl<S: EventSink> Dissector<S> {
             }
             self.conns.insert(
                 conn,
-                AppConn {
+                Box::new(AppConn {
                     http: http::HttpConn::new(conn, self.limits),
                     websocket: None,
                     ended: [false; 2],
-                },
+                }),
             );
         }
         let Some(app) = self.conns.get_mut(&conn) else {
@@ -212,7 +219,13 @@ impl<S: EventSink> Dissector<S> {
                 Some(ws) => ws.gap(dir, len, at, out),
                 None => app.http.gap(dir, len, at, out),
             },
-            Chunk::End { .. } => Self::end(app, dir, at, out),
+            Chunk::End { .. } => {
+                Self::end(app, dir, at, out);
+                if app.ended == [true, true] {
+                    self.conns.remove(&conn);
+                    self.finished.insert(conn);
+                }
+            }
         }
     }
 
@@ -253,6 +266,7 @@ impl<S: EventSink> Dissector<S> {
     }
 
     fn close(&mut self, conn: u64, at: At) {
+        self.finished.remove(&conn);
         self.undecided.remove(&(conn, 0));
         self.undecided.remove(&(conn, 1));
         if let Some(mut app) = self.conns.remove(&conn) {
@@ -290,6 +304,7 @@ impl<S: EventSink> EventSink for Dissector<S> {
             }
             Event::End(_) => {
                 self.undecided.clear();
+                self.finished.clear();
                 let mut open: Vec<u64> = self.conns.keys().copied().collect();
                 open.sort_unstable();
                 for conn in open {

@@ -298,6 +298,10 @@ pub struct ScriptHost<'s> {
     calls: u64,
     /// Connections closed since the states were last swept.
     closed_since_sweep: u64,
+    /// Events seen: the first half of each report's key.
+    events: u64,
+    /// Position of the first script in the full list.
+    offset: usize,
 }
 
 /// Closes between two sweeps of the scripts' states.
@@ -329,6 +333,18 @@ impl<'s> ScriptHost<'s> {
     /// lesson a user asked for, which should say when the capture does not
     /// show what it expects.
     pub fn with_chosen(scripts: &'s [Script], limits: ScriptLimits, chosen: Option<&str>) -> Self {
+        Self::with_offset(scripts, limits, chosen, 0)
+    }
+
+    /// A host for `scripts`, which sit at `offset` in the full list of a
+    /// run whose scripts are split among threads (see
+    /// [`ScriptOutput::merge`]).
+    pub fn with_offset(
+        scripts: &'s [Script],
+        limits: ScriptLimits,
+        chosen: Option<&str>,
+        offset: usize,
+    ) -> Self {
         let mut collector = Collector::default();
         collector.output.max_findings_per_id = Some(limits.max_findings);
         let collector = Arc::new(Mutex::new(collector));
@@ -407,7 +423,7 @@ impl<'s> ScriptHost<'s> {
         engine.register_fn("metric", move |name: &str, value: Dynamic| {
             let mut g = lock(&c);
             let script = g.script.clone();
-            g.output.metrics.push(Metric {
+            g.output.add_metric(Metric {
                 script,
                 name: name.to_string(),
                 value: metric_value(&value),
@@ -440,6 +456,8 @@ impl<'s> ScriptHost<'s> {
                 .any(|s| s.handles(Handler::Packet) && s.reads_payload),
             calls: 0,
             closed_since_sweep: 0,
+            events: 0,
+            offset,
         };
         for i in 0..scripts.len() {
             host.run_top_level(i);
@@ -456,6 +474,7 @@ impl<'s> ScriptHost<'s> {
             let mut g = lock(&self.collector);
             g.script.clone_from(&script.name);
             g.frame = None;
+            g.output.now = (self.events, self.offset + i);
         }
         let limit_ns = (self.limits.max_millis as i64).saturating_mul(1_000_000);
         self.deadline.store(
@@ -469,7 +488,7 @@ impl<'s> ScriptHost<'s> {
             let mut error = self.describe(script, Handler::Init, None, &e);
             error.handler = "top level".into();
             self.stopped[i] = true;
-            lock(&self.collector).output.errors.push(error);
+            lock(&self.collector).output.add_error(error);
         }
     }
 
@@ -500,6 +519,7 @@ impl<'s> ScriptHost<'s> {
             let mut g = lock(&self.collector);
             g.script.clone_from(&script.name);
             g.frame = frame;
+            g.output.now = (self.events, self.offset + i);
         }
         let limit_ns = (self.limits.max_millis as i64).saturating_mul(1_000_000);
         self.deadline.store(
@@ -542,7 +562,7 @@ impl<'s> ScriptHost<'s> {
                 error.source_line = script.line(error.line).to_string();
             }
             self.stopped[i] = true;
-            lock(&self.collector).output.errors.push(error);
+            lock(&self.collector).output.add_error(error);
         }
     }
 
@@ -605,6 +625,7 @@ impl<'s> ScriptHost<'s> {
 
     /// Ends the capture: runs `on_end()` and hands over what the scripts produced.
     pub fn finish(mut self) -> ScriptOutput {
+        self.events += 1;
         for i in 0..self.scripts.len() {
             self.call(i, Handler::End, None, None);
         }
@@ -646,6 +667,7 @@ impl ScriptHost<'_> {
 
 impl EventSink for ScriptHost<'_> {
     fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
+        self.events += 1;
         match event {
             Event::Packet(p) => {
                 self.capture_start

@@ -164,6 +164,28 @@ pub struct ScriptOutput {
     kept_per_id: std::collections::HashMap<String, usize>,
     seen: HashSet<(String, Option<u64>)>,
     conns_with_findings: HashSet<u64>,
+    /// When the script now running reports something: (event number,
+    /// script position). Kept beside each finding, print, metric and
+    /// error so that outputs of scripts run apart merge into the order of
+    /// a single run.
+    pub(crate) now: ReportKey,
+    finding_keys: Vec<ReportKey>,
+    print_keys: Vec<ReportKey>,
+    metric_keys: Vec<ReportKey>,
+    error_keys: Vec<ReportKey>,
+}
+
+/// (event number, script position): the order of a single run.
+pub(crate) type ReportKey = (u64, usize);
+
+/// `items` in key order (stable: one worker's items keep their order).
+fn by_key<T>(parts: Vec<(Vec<ReportKey>, Vec<T>)>) -> (Vec<ReportKey>, Vec<T>) {
+    let mut all: Vec<(ReportKey, T)> = parts
+        .into_iter()
+        .flat_map(|(keys, items)| keys.into_iter().zip(items))
+        .collect();
+    all.sort_by_key(|(k, _)| *k);
+    all.into_iter().unzip()
 }
 
 /// At most this many notes per capture: a runaway script cannot fill memory.
@@ -187,6 +209,7 @@ impl ScriptOutput {
             if let Some(c) = f.conn {
                 self.conns_with_findings.insert(c);
             }
+            self.finding_keys.push(self.now);
             self.findings.push(f);
         }
     }
@@ -206,8 +229,55 @@ impl ScriptOutput {
     /// Adds a printed line (bounded).
     pub fn add_print(&mut self, p: Printed) {
         if self.prints.len() < MAX_PRINTS {
+            self.print_keys.push(self.now);
             self.prints.push(p);
         }
+    }
+
+    /// Adds a metric.
+    pub fn add_metric(&mut self, m: Metric) {
+        self.metric_keys.push(self.now);
+        self.metrics.push(m);
+    }
+
+    /// Adds a script's failure.
+    pub fn add_error(&mut self, e: RuntimeError) {
+        self.error_keys.push(self.now);
+        self.errors.push(e);
+    }
+
+    /// Joins the outputs of groups of scripts run over the same event
+    /// stream apart (each on its own thread): findings, prints, metrics and
+    /// errors come out in the order one run of all the scripts gives.
+    /// Notes (lessons only) are joined by frame.
+    pub fn merge(parts: Vec<ScriptOutput>) -> ScriptOutput {
+        let mut out = ScriptOutput::default();
+        let mut findings = Vec::new();
+        let mut prints = Vec::new();
+        let mut metrics = Vec::new();
+        let mut errors = Vec::new();
+        for p in parts {
+            out.max_findings_per_id = out.max_findings_per_id.or(p.max_findings_per_id);
+            for (id, n) in p.suppressed {
+                *out.suppressed.entry(id).or_insert(0) += n;
+            }
+            for (id, n) in p.kept_per_id {
+                *out.kept_per_id.entry(id).or_insert(0) += n;
+            }
+            out.seen.extend(p.seen);
+            out.conns_with_findings.extend(p.conns_with_findings);
+            out.notes.extend(p.notes);
+            findings.push((p.finding_keys, p.findings));
+            prints.push((p.print_keys, p.prints));
+            metrics.push((p.metric_keys, p.metrics));
+            errors.push((p.error_keys, p.errors));
+        }
+        out.notes.sort_by_key(|n| n.frame);
+        (out.finding_keys, out.findings) = by_key(findings);
+        (out.print_keys, out.prints) = by_key(prints);
+        (out.metric_keys, out.metrics) = by_key(metrics);
+        (out.error_keys, out.errors) = by_key(errors);
+        out
     }
 
     /// Findings, most severe first, then by connection (capture-wide first)

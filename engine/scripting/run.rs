@@ -62,6 +62,12 @@ impl ConnLabels {
             .insert(c.conn, format!("{} > {}", c.client, c.server));
     }
 
+    /// Takes the labels another group of scripts kept.
+    fn join(&mut self, other: ConnLabels) {
+        self.kept.extend(other.kept);
+        self.open.extend(other.open);
+    }
+
     /// Connection `conn` closed; `wanted` when it has findings.
     fn closed(&mut self, conn: u64, wanted: bool) {
         if let Some(label) = self.open.remove(&conn) {
@@ -184,6 +190,63 @@ pub fn analyse(
     limits: Limits,
     script_limits: ScriptLimits,
 ) -> CaptureReport {
+    analyse_split(path, scripts, limits, script_limits, 1)
+}
+
+/// Runs `scripts` over one capture on up to `threads` threads: the scripts
+/// are split into groups, each group reads the capture on its own thread,
+/// and their outputs merge into what one thread gives, byte for byte
+/// ([`ScriptOutput::merge`]). Worth it when the scripts cost more than
+/// reading and dissecting the capture again.
+pub fn analyse_split(
+    path: &Path,
+    scripts: &[Script],
+    limits: Limits,
+    script_limits: ScriptLimits,
+    threads: usize,
+) -> CaptureReport {
+    let groups = threads.clamp(1, scripts.len().max(1));
+    if groups == 1 {
+        return analyse_group(path, scripts, 0, limits, script_limits);
+    }
+    let size = scripts.len().div_ceil(groups);
+    let mut reports: Vec<CaptureReport> = std::thread::scope(|s| {
+        let handles: Vec<_> = scripts
+            .chunks(size)
+            .enumerate()
+            .map(|(g, chunk)| {
+                s.spawn(move || analyse_group(path, chunk, g * size, limits, script_limits))
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    if reports.is_empty() {
+        return analyse_group(path, scripts, 0, limits, script_limits);
+    }
+    let outputs: Vec<ScriptOutput> = reports
+        .iter_mut()
+        .map(|r| std::mem::take(&mut r.output))
+        .collect();
+    let mut labels = ConnLabels::default();
+    for r in &mut reports {
+        labels.join(std::mem::take(&mut r.labels));
+    }
+    // Every group read the same capture: its statistics, warnings and
+    // problem are the same; the first group's stand for all.
+    let mut report = reports.swap_remove(0);
+    report.output = ScriptOutput::merge(outputs);
+    report.labels = labels;
+    report
+}
+
+/// Runs one group of scripts, at `offset` in the full list, over a capture.
+fn analyse_group(
+    path: &Path,
+    scripts: &[Script],
+    offset: usize,
+    limits: Limits,
+    script_limits: ScriptLimits,
+) -> CaptureReport {
     let file = path.display().to_string();
     let mut report = CaptureReport {
         file: file.clone(),
@@ -200,7 +263,7 @@ pub fn analyse(
             return report;
         }
     };
-    let mut host = ScriptHost::new(scripts, script_limits);
+    let mut host = ScriptHost::with_offset(scripts, script_limits, None, offset);
     let mut sink = Dissector::with_limits(
         Both {
             stats: &mut report.stats,
@@ -267,6 +330,9 @@ pub fn analyse_all(
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaptureReport>>> = Mutex::new(vec![None; paths.len()]);
     let workers = threads.clamp(1, paths.len().max(1));
+    // Threads left over when there are fewer captures than threads go to
+    // splitting each capture's scripts.
+    let per_capture = (threads / workers).max(1);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -274,7 +340,7 @@ pub fn analyse_all(
                 let Some(path) = paths.get(i) else {
                     break;
                 };
-                let report = analyse(path, scripts, limits, script_limits);
+                let report = analyse_split(path, scripts, limits, script_limits, per_capture);
                 let mut r = results.lock().unwrap_or_else(|p| p.into_inner());
                 r[i] = Some(report);
             });
