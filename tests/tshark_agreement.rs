@@ -178,6 +178,22 @@ fn agrees_with_tshark_on_our_captures() {
 }
 
 #[test]
+fn agrees_with_tshark_inside_tunnels() {
+    // A VXLAN overlay recording: tshark decodes UDP port 4789 as VXLAN by
+    // default and analyses the inner TCP; so does chattcp.
+    let (files, packets, failures) = compare_dir(&manifest_dir().join("tests/data/tunnels"));
+    assert!(
+        files > 0 && packets > 100,
+        "{files} files, {packets} packets"
+    );
+    assert!(
+        failures.is_empty(),
+        "chattcp disagrees with tshark:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
 fn agrees_with_tshark_on_the_public_corpus() {
     let corpus = manifest_dir().join("../shared/corpus");
     if !corpus.join("expected").is_dir() {

@@ -108,17 +108,49 @@ impl Decoder {
 
     /// Decodes one frame.
     pub fn decode<'a>(&'a mut self, frame: &Frame<'a>) -> Result<TcpSegment<'a>, Skip> {
-        let net = link::network_layer(frame.link_type, frame.data, frame.original_len as usize)
-            .map_err(|e| match e {
-                link::LinkSkip::UnsupportedLinkType => Skip::UnsupportedLinkType,
-                link::LinkSkip::NotIp => Skip::NotIp,
-                link::LinkSkip::Truncated => Skip::HeadersCut,
-            })?;
+        self.decode_link(
+            frame.link_type,
+            frame.data,
+            frame.original_len as usize,
+            frame.timestamp,
+            0,
+        )
+    }
+
+    /// Decodes a link-layer frame; `depth` counts the tunnels around it.
+    fn decode_link<'a>(
+        &'a mut self,
+        link_type: crate::capture::LinkType,
+        data: &'a [u8],
+        reported_len: usize,
+        timestamp: crate::capture::Timestamp,
+        depth: u8,
+    ) -> Result<TcpSegment<'a>, Skip> {
+        let net = link::network_layer(link_type, data, reported_len).map_err(|e| match e {
+            link::LinkSkip::UnsupportedLinkType => Skip::UnsupportedLinkType,
+            link::LinkSkip::NotIp => Skip::NotIp,
+            link::LinkSkip::Truncated => Skip::HeadersCut,
+        })?;
         let packet = ip::parse(net.bytes, net.reported_len).map_err(|e| match e {
             ip::IpProblem::Truncated => Skip::HeadersCut,
             ip::IpProblem::Malformed => Skip::MalformedIp,
         })?;
         if packet.protocol != 6 {
+            if packet.fragment.is_none() && depth < MAX_TUNNELS {
+                if let Some(inner) = vxlan_payload(&packet) {
+                    // Like Wireshark, a tunnelled frame's TCP is analysed
+                    // as if it were on the wire (the VNI is not part of
+                    // the connection's key).
+                    let len = inner.len();
+                    return self.decode_link(
+                        crate::capture::LinkType::ETHERNET,
+                        inner,
+                        len,
+                        timestamp,
+                        depth + 1,
+                    );
+                }
+            }
             if packet.fragment.is_none() {
                 if let Some(quoted) = quoted_tcp(&packet) {
                     return Ok(TcpSegment {
@@ -130,7 +162,7 @@ impl Decoder {
             if packet.fragment.is_some_and(|f| f.offset > 0) {
                 // Later fragments do not say what they carry; count them as
                 // held so that a UDP fragment is not mistaken for TCP.
-                self.defrag.add(&packet, frame.timestamp);
+                self.defrag.add(&packet, timestamp);
             }
             return Err(Skip::NotTcp);
         }
@@ -140,7 +172,7 @@ impl Decoder {
                 let src = packet.src;
                 let dst = packet.dst;
                 let first_piece = (packet.payload, frag.offset == 0);
-                match self.defrag.add(&packet, frame.timestamp) {
+                match self.defrag.add(&packet, timestamp) {
                     Some(whole) => {
                         let len = whole.len();
                         return segment(src, dst, whole, Some(len), net.vlan, packet.ip_id);
@@ -169,6 +201,29 @@ impl Decoder {
             packet.ip_id,
         )
     }
+}
+
+/// Tunnels opened around one frame at most (VXLAN in VXLAN...).
+const MAX_TUNNELS: u8 = 4;
+
+/// UDP port of VXLAN (RFC 7348), which Wireshark decodes by default.
+const VXLAN_PORT: u16 = 4789;
+
+/// The Ethernet frame inside a VXLAN datagram, if `packet` is one (UDP to
+/// port 4789, the I flag set).
+fn vxlan_payload<'a>(packet: &ip::IpPacket<'a>) -> Option<&'a [u8]> {
+    if packet.protocol != 17 {
+        return None;
+    }
+    let udp = packet.payload;
+    let dst_port = u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]);
+    let vxlan = udp.get(8..16)?;
+    if dst_port != VXLAN_PORT || vxlan[0] & 0x08 == 0 {
+        return None;
+    }
+    let udp_len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+    let end = udp_len.clamp(16, udp.len());
+    udp.get(16..end)
 }
 
 fn segment(
