@@ -14,6 +14,9 @@ use chattcp::pipeline::{self, Limits, RunError};
 use chattcp::progress::Progress;
 use chattcp::render::chat::{render as render_chat, ChatCollector, ChatOptions};
 use chattcp::render::follow::{FollowMode, FollowWriter};
+use chattcp::render::html::{
+    self, CaptureInput, HtmlCollector, LessonIntro, ReportLimits, ReportOptions,
+};
 use chattcp::render::json::{JsonKind, JsonLines};
 use chattcp::render::report;
 use chattcp::render::text::{TextKind, TextWriter};
@@ -35,6 +38,7 @@ Start here:
   chattcp lesson keep-alive    one of them, as a chat with commentary
   chattcp chat FILE            your own capture as a chat (--commentary to explain)
   chattcp diagnose FILE        what went wrong in it
+  chattcp report FILE -o F     all of it as one HTML page to open in a browser
   chattcp --help               every command
 ";
 
@@ -161,6 +165,45 @@ enum Command {
         /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never.
         #[arg(long, default_value = "auto", value_name = "WHEN")]
         color: ColorChoice,
+        /// Write the lesson as one self-contained HTML page (see `report`).
+        #[arg(long)]
+        html: bool,
+        /// With --html: the file to write (default: standard output).
+        #[arg(short = 'o', long = "output", value_name = "FILE", requires = "html")]
+        output: Option<PathBuf>,
+    },
+    /// One self-contained HTML page to open in a browser: statistics, the
+    /// connection list, and per connection its chat, ladder diagram,
+    /// time-sequence graph and findings.
+    Report {
+        /// Capture files, or directories of captures.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The HTML file to write (`-` for standard output).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        /// Connections drawn in full per capture; the others are listed with
+        /// their summary.
+        #[arg(long, default_value_t = ReportLimits::default().full_connections, value_name = "N")]
+        full: usize,
+        /// Packets drawn per connection.
+        #[arg(long, default_value_t = ReportLimits::default().max_packets, value_name = "N")]
+        max_packets: usize,
+        /// Packets drawn per capture at most, all connections together.
+        #[arg(long, default_value_t = ReportLimits::default().total_packets, value_name = "N")]
+        total_packets: usize,
+        /// Draw only this connection in full (the others are listed).
+        #[arg(long, value_name = "N")]
+        conn: Option<u64>,
+        /// Run only the diagnoses, not the lessons: no commentary, but several
+        /// times faster on a large capture.
+        #[arg(long)]
+        no_commentary: bool,
+        /// A directory of `.rhai` scripts to add (lessons and diagnoses).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Lists the scripts: name, kind, title.
     Scripts {
@@ -405,6 +448,132 @@ fn chat(
     }
 }
 
+/// One capture to put in an HTML report.
+enum ReportSource {
+    /// A file (opened when its turn comes).
+    File(PathBuf),
+    /// An example capture, by name.
+    Example(String, &'static [u8]),
+}
+
+/// Runs `scripts` over each source and writes one HTML page to `output`
+/// (`-`: standard output).
+fn html_report(
+    sources: Vec<ReportSource>,
+    scripts: &[Script],
+    limits: Limits,
+    report_limits: ReportLimits,
+    options: &ReportOptions,
+    output: &Path,
+) -> anyhow::Result<ExitCode> {
+    let mut code = ExitCode::SUCCESS;
+    let mut captures = Vec::new();
+    for src in sources {
+        let mut collector = HtmlCollector::new(report_limits);
+        let mut problems = Vec::new();
+        let mut script_output = Default::default();
+        let (name, opened, mut progress) = match src {
+            ReportSource::File(path) => (
+                display_name(&path),
+                open(&path).map_err(|e| format!("{e:#}")),
+                progress_for(&path, true),
+            ),
+            ReportSource::Example(name, bytes) => (
+                name,
+                Ok(Box::new(bytes) as Box<dyn Read + Send>),
+                Progress::new(None, false),
+            ),
+        };
+        match opened {
+            Err(e) => {
+                eprintln!("chattcp: {e}");
+                problems.push(e);
+                code = ExitCode::from(EXIT_BAD_INPUT);
+            }
+            Ok(source) => {
+                let source = progress.reader(source);
+                let result = run_with(
+                    source,
+                    scripts,
+                    limits,
+                    ScriptLimits::default(),
+                    options.chosen.as_deref(),
+                    &mut progress.sink(&mut collector),
+                );
+                progress.finish();
+                match result {
+                    Ok((out, outcome)) => {
+                        for w in &outcome.summary.warnings {
+                            eprintln!("chattcp: {name}: warning: {w}");
+                        }
+                        if let Some(d) = outcome.damage {
+                            eprintln!("chattcp: {name}: {d}");
+                            problems.push(d.to_string());
+                            code = ExitCode::from(EXIT_BAD_INPUT);
+                        }
+                        for e in &out.errors {
+                            eprintln!(
+                                "chattcp: {}: script {} failed: {}",
+                                name, e.script, e.message
+                            );
+                            if code == ExitCode::SUCCESS {
+                                code = ExitCode::from(EXIT_SCRIPT_FAILED);
+                            }
+                        }
+                        script_output = out;
+                    }
+                    Err(RunError::Capture(e)) => {
+                        eprintln!("chattcp: {name}: {e}");
+                        problems.push(e.to_string());
+                        code = ExitCode::from(EXIT_BAD_INPUT);
+                    }
+                    Err(e) => return Err(e).context("reading the capture"),
+                }
+            }
+        }
+        captures.push(CaptureInput {
+            name,
+            collector,
+            output: script_output,
+            problems,
+        });
+    }
+    if let Some(c) = report_limits.only {
+        if !captures.iter().any(|cap| cap.collector.has(c)) {
+            eprintln!("chattcp: no connection {c} (`chattcp conns FILE` lists them)");
+            code = ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    let page = html::render(&captures, options)?;
+    if output.as_os_str() == "-" {
+        let mut out = io::stdout().lock();
+        match out.write_all(page.as_bytes()).and_then(|_| out.flush()) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            other => other.context("output")?,
+        }
+    } else {
+        std::fs::write(output, page.as_bytes())
+            .with_context(|| format!("{}: cannot write", output.display()))?;
+        let conns: usize = captures.iter().map(|c| c.collector.connections()).sum();
+        let full: usize = captures
+            .iter()
+            .map(|c| c.collector.full_connections())
+            .sum();
+        let size = match page.len() {
+            n if n < 1_000_000 => format!("{} kB", n.div_ceil(1000)),
+            n => format!("{:.1} MB", n as f64 / 1e6),
+        };
+        eprintln!(
+            "chattcp: wrote {} ({size}; {} connection{}, {} drawn in full)",
+            output.display(),
+            conns,
+            if conns == 1 { "" } else { "s" },
+            full
+        );
+    }
+    Ok(code)
+}
+
 /// The lesson written for example `name`, if any.
 fn lesson_for<'a>(scripts: &'a [Script], name: &str) -> Option<&'a Script> {
     scripts
@@ -631,7 +800,12 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Lesson { name, color } => {
+        Command::Lesson {
+            name,
+            color,
+            html: as_html,
+            output,
+        } => {
             let name = name.trim_end_matches(".pcap");
             match example_captures().iter().find(|(n, _)| *n == name) {
                 None => {
@@ -643,6 +817,35 @@ fn main() -> ExitCode {
                     Ok(ExitCode::from(EXIT_BAD_INPUT))
                 }
                 Some((_, bytes)) => match load_scripts(None, None, &ScriptLimits::default()) {
+                    Ok(scripts) if as_html => {
+                        let lesson = lesson_for(&scripts, name);
+                        let chosen = lesson.map(|s| s.name.clone());
+                        let intro = LessonIntro {
+                            name: name.to_string(),
+                            title: lesson
+                                .map_or_else(|| name.to_string(), |l| l.meta.title.clone()),
+                            summary: lesson.map_or(String::new(), |l| l.meta.summary.clone()),
+                        };
+                        let options = ReportOptions {
+                            title: format!("chattcp lesson: {}", intro.title),
+                            lesson: Some(intro),
+                            lessons: scripts
+                                .iter()
+                                .filter(|s| s.meta.kind == Kind::Lesson)
+                                .map(|s| s.name.clone())
+                                .collect(),
+                            chosen,
+                            commentary_on: true,
+                        };
+                        html_report(
+                            vec![ReportSource::Example(format!("{name}.pcap"), bytes)],
+                            &scripts,
+                            Limits::default(),
+                            ReportLimits::default(),
+                            &options,
+                            output.as_deref().unwrap_or(Path::new("-")),
+                        )
+                    }
                     Ok(scripts) => {
                         let chosen = lesson_for(&scripts, name).map(|s| s.name.clone());
                         let options = ChatOptions {
@@ -676,6 +879,70 @@ fn main() -> ExitCode {
                 },
             }
         }
+        Command::Report {
+            files,
+            output,
+            full,
+            max_packets,
+            total_packets,
+            conn,
+            no_commentary,
+            rules,
+            limits,
+        } => match load_scripts(None, rules.as_deref(), &ScriptLimits::default()) {
+            Ok(mut scripts) => match expand_inputs(&files) {
+                Ok(paths) if paths.is_empty() => {
+                    eprintln!(
+                        "chattcp: no captures (.pcap, .pcapng, .cap) in the directories given"
+                    );
+                    Ok(ExitCode::from(EXIT_BAD_INPUT))
+                }
+                Ok(paths) => {
+                    if no_commentary {
+                        scripts.retain(|s| s.meta.kind == Kind::Diagnosis);
+                    }
+                    let title = match paths.as_slice() {
+                        [one] => format!("chattcp report: {}", display_name(one)),
+                        many => format!("chattcp report: {} captures", many.len()),
+                    };
+                    let options = ReportOptions {
+                        title,
+                        lesson: None,
+                        lessons: scripts
+                            .iter()
+                            .filter(|s| s.meta.kind == Kind::Lesson)
+                            .map(|s| s.name.clone())
+                            .collect(),
+                        chosen: None,
+                        commentary_on: false,
+                    };
+                    let sources = paths.into_iter().map(ReportSource::File).collect();
+                    let report_limits = ReportLimits {
+                        full_connections: full,
+                        max_packets,
+                        total_packets,
+                        only: conn,
+                        ..ReportLimits::default()
+                    };
+                    html_report(
+                        sources,
+                        &scripts,
+                        limits.limits(),
+                        report_limits,
+                        &options,
+                        &output,
+                    )
+                }
+                Err(e) => {
+                    eprintln!("chattcp: {e}");
+                    Ok(ExitCode::from(EXIT_BAD_INPUT))
+                }
+            },
+            Err(e) => {
+                eprintln!("chattcp: {e}");
+                Ok(ExitCode::from(EXIT_BAD_INPUT))
+            }
+        },
         Command::Scripts { rules } => {
             match load_scripts(None, rules.as_deref(), &ScriptLimits::default()) {
                 Ok(scripts) => {

@@ -1,9 +1,10 @@
-//! Renderers: the event stream as text or JSON.
+//! Renderers: the event stream as text, JSON or an HTML report.
 
 pub mod app;
 pub mod chat;
 pub mod conn_order;
 pub mod follow;
+pub mod html;
 pub mod json;
 pub mod report;
 pub mod text;
