@@ -20,8 +20,10 @@ use chattcp::render::html::{
 use chattcp::render::json::{JsonKind, JsonLines};
 use chattcp::render::report;
 use chattcp::render::text::{TextKind, TextWriter};
-use chattcp::scripting::run::{analyse_all, expand_inputs, run_with, CaptureReport};
-use chattcp::scripting::{example_captures, load_file, load_scripts, Kind, Script, ScriptLimits};
+use chattcp::scripting::run::{analyse_all, expand_inputs, run_scoped, run_with, CaptureReport};
+use chattcp::scripting::{
+    example_captures, load_file, load_scripts, Kind, LessonScope, Script, ScriptLimits,
+};
 
 /// Read packet captures as conversations between client and server.
 #[derive(Parser)]
@@ -492,12 +494,19 @@ fn html_report(
             }
             Ok(source) => {
                 let source = progress.reader(source);
-                let result = run_with(
+                // Commentary only where the page draws bubbles: on a big
+                // capture the lessons would otherwise explain every packet.
+                let lessons = match report_limits.only {
+                    Some(c) => LessonScope::Only(c),
+                    None => LessonScope::Below(report_limits.full_connections as u64),
+                };
+                let result = run_scoped(
                     source,
                     scripts,
                     limits,
                     ScriptLimits::default(),
                     options.chosen.as_deref(),
+                    lessons,
                     &mut progress.sink(&mut collector),
                 );
                 progress.finish();

@@ -611,3 +611,44 @@ fn the_guides_error_examples_are_what_chattcp_prints() {
         );
     }
 }
+
+#[test]
+fn lessons_can_be_scoped_to_the_connections_a_view_draws() {
+    use chattcp::events::{Event, EventSink};
+    use chattcp::pipeline::Limits;
+    use chattcp::scripting::run::run_scoped;
+    use chattcp::scripting::{load_scripts, LessonScope, ScriptLimits};
+
+    struct Nothing;
+    impl EventSink for Nothing {
+        fn event(&mut self, _: &Event<'_>) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let scripts = load_scripts(None, None, &ScriptLimits::default()).expect("built-ins");
+    let capture =
+        std::fs::read(root().join("tests/data/netcat-two-connections.pcapng")).expect("capture");
+    let notes_by_conn = |scope| {
+        let (out, _) = run_scoped(
+            &capture[..],
+            &scripts,
+            Limits::default(),
+            ScriptLimits::default(),
+            None,
+            scope,
+            &mut Nothing,
+        )
+        .expect("run");
+        let mut conns: Vec<Option<u64>> = out.notes.iter().map(|n| n.conn).collect();
+        conns.dedup();
+        (conns, out.findings.len())
+    };
+    let (all, findings_all) = notes_by_conn(LessonScope::All);
+    assert!(all.contains(&Some(0)) && all.contains(&Some(1)), "{all:?}");
+    let (first, findings_first) = notes_by_conn(LessonScope::Below(1));
+    assert_eq!(first, vec![Some(0)]);
+    // Diagnoses still see everything.
+    assert_eq!(findings_all, findings_first);
+    let (second, _) = notes_by_conn(LessonScope::Only(1));
+    assert_eq!(second, vec![Some(1)]);
+}

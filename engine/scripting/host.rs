@@ -302,6 +302,34 @@ pub struct ScriptHost<'s> {
     events: u64,
     /// Position of the first script in the full list.
     offset: usize,
+    /// The connections lessons comment on (the others' events skip them).
+    lesson_scope: LessonScope,
+    /// The event being dispatched is outside `lesson_scope`.
+    lessons_muted: bool,
+}
+
+/// Which connections the lessons comment on. A view that draws only some
+/// connections of a big capture (the HTML report) need not pay for
+/// commentary on the rest; diagnoses always see every event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LessonScope {
+    /// Every connection.
+    #[default]
+    All,
+    /// Connections numbered below this.
+    Below(u64),
+    /// This connection only.
+    Only(u64),
+}
+
+impl LessonScope {
+    fn includes(self, conn: u64) -> bool {
+        match self {
+            LessonScope::All => true,
+            LessonScope::Below(n) => conn < n,
+            LessonScope::Only(c) => conn == c,
+        }
+    }
 }
 
 /// Closes between two sweeps of the scripts' states.
@@ -458,6 +486,8 @@ impl<'s> ScriptHost<'s> {
             closed_since_sweep: 0,
             events: 0,
             offset,
+            lesson_scope: LessonScope::All,
+            lessons_muted: false,
         };
         for i in 0..scripts.len() {
             host.run_top_level(i);
@@ -492,6 +522,11 @@ impl<'s> ScriptHost<'s> {
         }
     }
 
+    /// Lets the lessons comment only on the connections in `scope`.
+    pub fn set_lesson_scope(&mut self, scope: LessonScope) {
+        self.lesson_scope = scope;
+    }
+
     /// Whether any script handles `handler`: events nobody handles never
     /// cross into rhai.
     pub fn wants(&self, handler: Handler) -> bool {
@@ -511,7 +546,10 @@ impl<'s> ScriptHost<'s> {
     /// Calls `handler` of script `i` with `arg`.
     fn call(&mut self, i: usize, handler: Handler, arg: Option<&Dynamic>, frame: Option<u64>) {
         let script = &self.scripts[i];
-        if self.stopped[i] || !script.handles(handler) {
+        if self.stopped[i]
+            || !script.handles(handler)
+            || (self.lessons_muted && script.meta.kind == super::script::Kind::Lesson)
+        {
             return;
         }
         self.calls += 1;
@@ -626,6 +664,7 @@ impl<'s> ScriptHost<'s> {
     /// Ends the capture: runs `on_end()` and hands over what the scripts produced.
     pub fn finish(mut self) -> ScriptOutput {
         self.events += 1;
+        self.lessons_muted = false;
         for i in 0..self.scripts.len() {
             self.call(i, Handler::End, None, None);
         }
@@ -668,6 +707,18 @@ impl ScriptHost<'_> {
 impl EventSink for ScriptHost<'_> {
     fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
         self.events += 1;
+        if self.lesson_scope != LessonScope::All {
+            let conn = match event {
+                Event::Opened(c) => Some(c.conn),
+                Event::Packet(p) => Some(p.conn),
+                Event::Handshake(h) => Some(h.conn),
+                Event::Data(d) => Some(d.conn),
+                Event::App(a) => Some(a.conn()),
+                Event::Closed(c) => Some(c.conn),
+                Event::End(_) => None,
+            };
+            self.lessons_muted = conn.is_some_and(|c| !self.lesson_scope.includes(c));
+        }
         match event {
             Event::Packet(p) => {
                 self.capture_start

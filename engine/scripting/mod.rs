@@ -14,7 +14,7 @@ pub mod run;
 pub mod script;
 pub mod values;
 
-pub use host::{ScriptHost, ScriptLimits};
+pub use host::{LessonScope, ScriptHost, ScriptLimits};
 pub use output::{Finding, Note, RuntimeError, ScriptOutput, Severity};
 pub use script::{CompileError, Handler, Kind, Metadata, Script};
 

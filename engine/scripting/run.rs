@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::host::{ScriptHost, ScriptLimits};
+use super::host::{LessonScope, ScriptHost, ScriptLimits};
 use super::output::ScriptOutput;
 use super::script::Script;
 use crate::dissect::Dissector;
@@ -170,7 +170,30 @@ pub fn run_with(
     chosen: Option<&str>,
     extra: &mut dyn EventSink,
 ) -> Result<(ScriptOutput, pipeline::RunOutcome), RunError> {
+    run_scoped(
+        source,
+        scripts,
+        limits,
+        script_limits,
+        chosen,
+        LessonScope::All,
+        extra,
+    )
+}
+
+/// [`run_with`], the lessons commenting only on the connections in
+/// `lessons` (a view that draws a few connections of a big capture).
+pub fn run_scoped(
+    source: impl std::io::Read + Send,
+    scripts: &[Script],
+    limits: Limits,
+    script_limits: ScriptLimits,
+    chosen: Option<&str>,
+    lessons: LessonScope,
+    extra: &mut dyn EventSink,
+) -> Result<(ScriptOutput, pipeline::RunOutcome), RunError> {
     let mut host = ScriptHost::with_chosen(scripts, script_limits, chosen);
+    host.set_lesson_scope(lessons);
     let mut dissector = Dissector::with_limits(
         WithExtra {
             host: &mut host,
