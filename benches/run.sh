@@ -55,6 +55,7 @@ for f in "${FILES[@]}"; do
         -n "chattcp conns" "$BIN conns $pcap > /dev/null"
         -n "chattcp conns --threads 1" "$BIN conns --threads 1 $pcap > /dev/null"
         -n "chattcp diagnose" "$BIN diagnose $pcap > /dev/null"
+        -n "chattcp diagnose --threads 1" "$BIN diagnose --threads 1 $pcap > /dev/null"
         -n "chattcp follow --conn 0" "$BIN follow $pcap --conn 0 > /dev/null")
   need tcptrace && cmds+=(-n "tcptrace -n" "tcptrace -n $pcap > /dev/null")
   need tcpflow && cmds+=(-n "tcpflow -c" "tcpflow -c -r $pcap > /dev/null")
@@ -66,6 +67,7 @@ for f in "${FILES[@]}"; do
   for c in conns diagnose; do
     /usr/bin/time -f "%M" -o "$OUT/$f.$c.rss" "$BIN" $c "$pcap" >/dev/null
   done
+  /usr/bin/time -f "%M" -o "$OUT/$f.diagnose1.rss" "$BIN" diagnose --threads 1 "$pcap" >/dev/null
 done
 
 python3 - "$OUT" "${FILES[@]}" <<'PY'
@@ -80,14 +82,17 @@ for f in files:
     for k, v in med.items():
         vs = "" if k.startswith("chattcp") or conns is None else f"{v / conns:.2f}x slower" if v >= conns else f"{conns / v:.2f}x faster"
         print(f"{f:8} {k:34} {v:9.3f} {v / floor:8.2f} {vs:>17}")
-    for c in ("conns", "diagnose"):
+    for c, label in (("conns", "conns"), ("diagnose", "diagnose"), ("diagnose1", "diagnose --threads 1")):
         p = os.path.join(out, f"{f}.{c}.rss")
         if os.path.exists(p):
-            print(f"{f:8} {'peak RSS chattcp ' + c:34} {int(open(p).read().split()[-1]) / 1024:8.1f} MiB")
+            print(f"{f:8} {'peak RSS chattcp ' + label:34} {int(open(p).read().split()[-1]) / 1024:8.1f} MiB")
     one = med.get("chattcp conns --threads 1")
     if one and conns:
         print(f"{f:8} {'speed-up of --threads (all cores)':34} {one / conns:9.2f}")
     d = med.get("chattcp diagnose")
     if d and conns:
         print(f"{f:8} {'diagnose / conns':34} {d / conns:9.2f}")
+    d1 = med.get("chattcp diagnose --threads 1")
+    if d and d1:
+        print(f"{f:8} {'speed-up of diagnose --threads':34} {d1 / d:9.2f}")
 PY

@@ -113,7 +113,9 @@ enum Command {
         /// `{"captures": [...]}` with the prints, notes, findings, metrics and errors.
         #[arg(long)]
         json: bool,
-        /// Captures analysed at once (default: all cores).
+        /// Captures analysed at once (default: all cores). Given, threads
+        /// left over split each capture's scripts among them (faster when the
+        /// scripts dominate; each thread holds its own connection table).
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
         #[command(flatten)]
@@ -130,7 +132,9 @@ enum Command {
         /// `{"captures": [{"file", "stats", "findings": [...]}]}`.
         #[arg(long)]
         json: bool,
-        /// Captures analysed at once (default: all cores).
+        /// Captures analysed at once (default: all cores). Given, threads
+        /// left over split each capture's scripts among them (faster when the
+        /// scripts dominate; each thread holds its own connection table).
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
         #[command(flatten)]
@@ -600,7 +604,7 @@ fn run_scripts(
     files: &[PathBuf],
     limits: Limits,
     script_limits: ScriptLimits,
-    threads: usize,
+    threads: Option<usize>,
     render: impl Fn(&[CaptureReport]) -> String,
 ) -> anyhow::Result<ExitCode> {
     let paths = match expand_inputs(files) {
@@ -621,7 +625,16 @@ fn run_scripts(
         );
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
-    let reports = analyse_all(&paths, scripts, limits, script_limits, threads);
+    // Splitting a capture's scripts among threads costs a connection table
+    // per thread: only when asked for.
+    let reports = analyse_all(
+        &paths,
+        scripts,
+        limits,
+        script_limits,
+        self::threads(threads),
+        threads.is_some(),
+    );
     let mut out = io::stdout().lock();
     out.write_all(render(&reports).as_bytes())
         .context("output")?;
@@ -683,7 +696,7 @@ fn main() -> ExitCode {
                 &files,
                 limits.limits(),
                 limits.script_limits(),
-                threads(n),
+                n,
                 |r| {
                     if json {
                         format!("{}\n", report::run_json(r))
@@ -720,7 +733,7 @@ fn main() -> ExitCode {
                     &files,
                     limits.limits(),
                     limits.script_limits(),
-                    threads(n),
+                    n,
                     |r| {
                         if json {
                             format!("{}\n", report::diagnose_json(r))

@@ -342,20 +342,28 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
 }
 
 /// Runs `scripts` over every capture, `threads` at a time; the reports come
-/// back in the order of `paths`, whatever order the workers finish in.
+/// back in the order of `paths`, whatever order the workers finish in. With
+/// `split_scripts`, threads left over (fewer captures than threads) split
+/// each capture's scripts among them: faster when the scripts cost more
+/// than reading the capture, but each thread holds its own connection table.
 pub fn analyse_all(
     paths: &[PathBuf],
     scripts: &[Script],
     limits: Limits,
     script_limits: ScriptLimits,
     threads: usize,
+    split_scripts: bool,
 ) -> Vec<CaptureReport> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaptureReport>>> = Mutex::new(vec![None; paths.len()]);
     let workers = threads.clamp(1, paths.len().max(1));
     // Threads left over when there are fewer captures than threads go to
     // splitting each capture's scripts.
-    let per_capture = (threads / workers).max(1);
+    let per_capture = if split_scripts {
+        (threads / workers).max(1)
+    } else {
+        1
+    };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
