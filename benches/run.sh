@@ -58,7 +58,7 @@ for f in "${FILES[@]}"; do
         -n "chattcp diagnose --threads 1" "$BIN diagnose --threads 1 $pcap > /dev/null"
         -n "chattcp follow --conn 0" "$BIN follow $pcap --conn 0 > /dev/null")
   need tcptrace && cmds+=(-n "tcptrace -n" "tcptrace -n $pcap > /dev/null")
-  need tcpflow && cmds+=(-n "tcpflow -c" "tcpflow -c -r $pcap > /dev/null")
+  need tcpflow && mkdir -p "$OUT/tcpflow" && cmds+=(-n "tcpflow -c" "tcpflow -c -o $OUT/tcpflow -r $pcap > /dev/null")
   [ "$TSHARK" = 1 ] && need tshark && cmds+=(-n "tshark -q -z conv,tcp" "tshark -q -z conv,tcp -r $pcap > /dev/null 2>&1")
   echo "== $f.pcap ($(du -h "$pcap" | cut -f1))" >&2
   # One warm-up run brings the file into the page cache for every command alike.
