@@ -113,6 +113,31 @@ enum Stage {
     Stopped,
 }
 
+/// Output buffer of an inflate step.
+const SCRATCH: usize = 32 << 10;
+/// Spare inflate states and buffers kept per thread.
+const MAX_SPARE: usize = 16;
+
+thread_local! {
+    /// Inflate states and output buffers of decoders that are done, for the
+    /// next: each costs tens of kilobytes to set up (and the buffer to
+    /// zero), and a capture may hold hundreds of thousands of small
+    /// compressed bodies.
+    static SPARE: std::cell::RefCell<Vec<(Decompress, Vec<u8>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An inflate state (raw deflate, or zlib-wrapped) and an output buffer.
+fn inflater(zlib: bool) -> (Decompress, Vec<u8>) {
+    match SPARE.with(|s| s.borrow_mut().pop()) {
+        Some((mut d, buf)) => {
+            d.reset(zlib);
+            (d, buf)
+        }
+        None => (Decompress::new(zlib), vec![0; SCRATCH]),
+    }
+}
+
 /// An incremental, bounded decoder for one body.
 pub struct ContentDecoder {
     encoding: Encoding,
@@ -171,6 +196,22 @@ fn gzip_header_len(h: &[u8]) -> Result<Option<usize>, String> {
 
 /// A gzip header with optional fields is small; more is not a header.
 const MAX_GZIP_HEADER: usize = 64 << 10;
+
+impl Drop for ContentDecoder {
+    fn drop(&mut self) {
+        if let Some(inflate) = self.inflate.take() {
+            let scratch = std::mem::take(&mut self.scratch);
+            if scratch.len() == SCRATCH {
+                SPARE.with(|s| {
+                    let mut s = s.borrow_mut();
+                    if s.len() < MAX_SPARE {
+                        s.push((inflate, scratch));
+                    }
+                });
+            }
+        }
+    }
+}
 
 impl ContentDecoder {
     /// A decoder for `encoding` (only gzip and deflate decode).
@@ -236,7 +277,9 @@ impl ContentDecoder {
                     let extra = self.header.split_off(len);
                     self.header = Vec::new();
                     self.stage = Stage::Body;
-                    self.inflate = Some(Decompress::new(false));
+                    let (inflate, scratch) = inflater(false);
+                    self.inflate = Some(inflate);
+                    self.scratch = scratch;
                     let consumed_before = take - extra.len();
                     let rest = &input[consumed_before..];
                     return self.inflate_all(rest, out);
@@ -256,7 +299,9 @@ impl ContentDecoder {
             let first = std::mem::take(&mut self.header);
             let zlib =
                 first[0] & 0x0f == 8 && (u16::from(first[0]) << 8 | u16::from(first[1])) % 31 == 0;
-            self.inflate = Some(Decompress::new(zlib));
+            let (inflate, scratch) = inflater(zlib);
+            self.inflate = Some(inflate);
+            self.scratch = scratch;
             return self.inflate_all(&first, out);
         }
         self.inflate_all(input, out)
@@ -271,8 +316,8 @@ impl ContentDecoder {
             return Ok(());
         };
         self.data_in += input.len() as u64;
-        if self.scratch.len() < 32 << 10 {
-            self.scratch.resize(32 << 10, 0);
+        if self.scratch.len() < SCRATCH {
+            self.scratch.resize(SCRATCH, 0);
         }
         loop {
             let before_in = inflate.total_in();
