@@ -11,9 +11,10 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn conns(path: &Path, threads: usize, json: bool) -> Vec<u8> {
+/// Everything `chattcp COMMAND --threads N PATH [--json]` says, and how it ends.
+fn chattcp(command: &str, path: &Path, threads: usize, json: bool) -> Vec<u8> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chattcp"));
-    cmd.arg("conns")
+    cmd.arg(command)
         .arg("--threads")
         .arg(threads.to_string())
         .arg(path);
@@ -57,10 +58,10 @@ fn conns_is_the_same_on_any_number_of_threads() {
     let mut compared = 0;
     for path in &files {
         for json in [false, true] {
-            let one = conns(path, 1, json);
+            let one = chattcp("conns", path, 1, json);
             for threads in [2, 3, 8] {
                 assert!(
-                    one == conns(path, threads, json),
+                    one == chattcp("conns", path, threads, json),
                     "{}: --threads {threads}{} differs from one thread",
                     path.display(),
                     if json { " --json" } else { "" }
@@ -70,22 +71,6 @@ fn conns_is_the_same_on_any_number_of_threads() {
         }
     }
     eprintln!("{} files, {compared} comparisons", files.len());
-}
-
-fn diagnose(path: &Path, threads: usize, json: bool) -> Vec<u8> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chattcp"));
-    cmd.arg("diagnose")
-        .arg("--threads")
-        .arg(threads.to_string())
-        .arg(path);
-    if json {
-        cmd.arg("--json");
-    }
-    let out = cmd.output().expect("run chattcp");
-    let mut all = out.stdout;
-    all.extend_from_slice(&out.stderr);
-    all.extend_from_slice(format!("exit {:?}", out.status.code()).as_bytes());
-    all
 }
 
 #[test]
@@ -101,13 +86,13 @@ fn diagnose_is_the_same_on_any_number_of_threads() {
     let mut with_findings = 0;
     for path in &files {
         for json in [false, true] {
-            let one = diagnose(path, 1, json);
+            let one = chattcp("diagnose", path, 1, json);
             if !json && !String::from_utf8_lossy(&one).contains("no findings") {
                 with_findings += 1;
             }
             for threads in [2, 5] {
                 assert!(
-                    one == diagnose(path, threads, json),
+                    one == chattcp("diagnose", path, threads, json),
                     "{}: diagnose --threads {threads}{} differs from one thread",
                     path.display(),
                     if json { " --json" } else { "" }

@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io;
 
+use super::phrases::{self, duration};
 use crate::decode::flags::{ACK, FIN, RST, SYN};
 use crate::decode::tcp::flag_names;
 use crate::events::{Event, EventSink};
 use crate::scripting::output::{Finding, ScriptOutput};
-use crate::tracking::{ConnectionInfo, ConnectionSummary, Direction, Flag, Insight, PacketRecord};
+use crate::tracking::{ConnectionInfo, ConnectionSummary, Direction, PacketRecord};
 
 /// Width of the view.
 const WIDTH: usize = 80;
@@ -170,18 +171,6 @@ const YELLOW: &str = "33";
 const GREEN: &str = "32";
 const CYAN: &str = "36";
 
-/// Seconds for people: `41 µs`, `12.3 ms`, `1.009 s`.
-fn human(ns: i64) -> String {
-    let a = ns.unsigned_abs();
-    if a < 1_000_000 {
-        format!("{} µs", ns / 1000)
-    } else if a < 1_000_000_000 {
-        format!("{:.1} ms", ns as f64 / 1e6)
-    } else {
-        format!("{:.3} s", ns as f64 / 1e9)
-    }
-}
-
 /// Splits `text` into lines of at most `width` characters, on spaces.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut out = Vec::new();
@@ -251,51 +240,12 @@ fn preview(bytes: &[u8], total: u32) -> String {
 }
 
 fn flag_words(p: &PacketRecord<'_>) -> Vec<String> {
-    let d = &p.details;
-    let mut words = Vec::new();
-    for f in p.analysis.iter() {
-        let w = match f {
-            Flag::Retransmission
-                if p.analysis.has(Flag::FastRetransmission)
-                    || p.analysis.has(Flag::SpuriousRetransmission) =>
-            {
-                continue
-            }
-            Flag::Retransmission if d.rto_frame != 0 => format!(
-                "retransmission of frame {} (after {})",
-                d.rto_frame,
-                human(d.rto_ns)
-            ),
-            Flag::Retransmission => "retransmission".into(),
-            Flag::FastRetransmission => "fast retransmission (after duplicate ACKs)".into(),
-            Flag::SpuriousRetransmission => "spurious retransmission (already acknowledged)".into(),
-            Flag::OutOfOrder => "out of order".into(),
-            Flag::LostSegment => "previous segment not captured".into(),
-            Flag::AckLostSegment => "acknowledges a segment never captured".into(),
-            Flag::KeepAlive => "keep-alive".into(),
-            Flag::KeepAliveAck => "keep-alive ACK".into(),
-            Flag::DuplicateAck => format!(
-                "duplicate ACK #{} of frame {}",
-                d.dup_ack_num, d.dup_ack_frame
-            ),
-            Flag::ZeroWindow => "zero window".into(),
-            Flag::ZeroWindowProbe => "zero-window probe".into(),
-            Flag::ZeroWindowProbeAck => "zero-window probe ACK".into(),
-            Flag::WindowUpdate => "window update".into(),
-            Flag::WindowFull => "window full".into(),
-            Flag::ReusedPorts => "port numbers reused".into(),
-        };
-        words.push(w);
-    }
-    for i in p.insight.iter() {
-        words.push(match i {
-            Insight::ZeroWindowProbe => "really a zero-window probe".into(),
-            Insight::ZeroWindowProbeAck => "really a zero-window probe ACK".into(),
-            Insight::DuplicateCapture => "really the same packet captured twice".into(),
-            Insight::RetransmissionWithoutDuplicateAcks => "really a plain retransmission".into(),
-            Insight::AnalysisHiddenBySnaplen => "headers cut by the snaplen".into(),
-        });
-    }
+    let mut words: Vec<String> = p
+        .analysis
+        .iter()
+        .filter_map(|f| phrases::flag(p, f))
+        .collect();
+    words.extend(p.insight.iter().map(|i| phrases::insight(i).to_string()));
     words
 }
 
@@ -399,7 +349,7 @@ pub fn render(collector: &ChatCollector, scripts: &ScriptOutput, options: &ChatO
             let p = &s.record;
             let client = p.dir == Direction::ClientToServer;
             let delta = previous.map_or(String::new(), |prev| {
-                format!(" (+{})", human(p.rel_time_ns - prev))
+                format!(" (+{})", duration(p.rel_time_ns - prev))
             });
             previous = Some(p.rel_time_ns);
             let side = if client { "client" } else { "server" };
@@ -420,7 +370,7 @@ pub fn render(collector: &ChatCollector, scripts: &ScriptOutput, options: &ChatO
                     format!(
                         "acknowledges frame {} ({} after it)",
                         p.details.acks_frame,
-                        human(p.details.ack_rtt_ns)
+                        duration(p.details.ack_rtt_ns)
                     ),
                     None,
                 ));
@@ -482,7 +432,7 @@ pub fn render(collector: &ChatCollector, scripts: &ScriptOutput, options: &ChatO
                 s.handshake.name(),
                 super::text::close_phrase(s),
                 s.packets[0] + s.packets[1],
-                human(s.duration_ns())
+                duration(s.duration_ns())
             );
             for piece in wrap(&line, WIDTH - 2) {
                 let _ = writeln!(out, "  {}", paint.dim(&piece));

@@ -6,5 +6,6 @@ pub mod conn_order;
 pub mod follow;
 pub mod html;
 pub mod json;
+pub mod phrases;
 pub mod report;
 pub mod text;

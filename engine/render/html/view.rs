@@ -11,24 +11,15 @@ use super::svg::{self, Chart, Graph, Ladder};
 use super::tags::Tag;
 use super::{CaptureInput, ReportOptions};
 use crate::decode::flags::{ACK, RST};
+use crate::render::phrases;
 use crate::scripting::output::{Finding, ScriptOutput};
 use crate::scripting::Severity;
 use crate::tracking::summary::completeness_label;
 use crate::tracking::{
-    CloseStyle, ConnectionSummary, Direction, Flag, HandshakeOutcome, Insight, PacketRecord,
+    CloseStyle, ConnectionSummary, Direction, Flag, HandshakeOutcome, PacketRecord,
 };
 
-/// Seconds for people: `41 µs`, `12.3 ms`, `1.009 s`.
-pub fn duration(ns: i64) -> String {
-    let a = ns.unsigned_abs();
-    if a < 1_000_000 {
-        format!("{} µs", ns / 1000)
-    } else if a < 1_000_000_000 {
-        format!("{:.1} ms", ns as f64 / 1e6)
-    } else {
-        format!("{:.3} s", ns as f64 / 1e9)
-    }
-}
+pub use crate::render::phrases::duration;
 
 /// How the handshake went, in words.
 pub fn handshake_words(h: HandshakeOutcome) -> &'static str {
@@ -236,39 +227,10 @@ fn bubble_id(capture: usize, conn: u64, frame: u64) -> String {
 
 /// The analysis flags and insights of a packet, in words.
 fn alarms(p: &PacketRecord<'_>) -> Vec<Alarm> {
-    let d = &p.details;
     let mut out = Vec::new();
     for f in p.analysis.iter() {
-        let text = match f {
-            Flag::Retransmission
-                if p.analysis.has(Flag::FastRetransmission)
-                    || p.analysis.has(Flag::SpuriousRetransmission) =>
-            {
-                continue
-            }
-            Flag::Retransmission if d.rto_frame != 0 => format!(
-                "retransmission of frame {} (after {})",
-                d.rto_frame,
-                duration(d.rto_ns)
-            ),
-            Flag::Retransmission => "retransmission".into(),
-            Flag::FastRetransmission => "fast retransmission".into(),
-            Flag::SpuriousRetransmission => "spurious retransmission".into(),
-            Flag::OutOfOrder => "out of order".into(),
-            Flag::LostSegment => "previous segment not captured".into(),
-            Flag::AckLostSegment => "acknowledges a segment never captured".into(),
-            Flag::KeepAlive => "keep-alive".into(),
-            Flag::KeepAliveAck => "keep-alive ACK".into(),
-            Flag::DuplicateAck => format!(
-                "duplicate ACK #{} of frame {}",
-                d.dup_ack_num, d.dup_ack_frame
-            ),
-            Flag::ZeroWindow => "zero window".into(),
-            Flag::ZeroWindowProbe => "zero-window probe".into(),
-            Flag::ZeroWindowProbeAck => "zero-window probe ACK".into(),
-            Flag::WindowUpdate => "window update".into(),
-            Flag::WindowFull => "window full".into(),
-            Flag::ReusedPorts => "port numbers reused".into(),
+        let Some(text) = phrases::flag(p, f) else {
+            continue;
         };
         let tone = match f {
             Flag::Retransmission
@@ -294,13 +256,7 @@ fn alarms(p: &PacketRecord<'_>) -> Vec<Alarm> {
         });
     }
     for i in p.insight.iter() {
-        let text = match i {
-            Insight::ZeroWindowProbe => "really a zero-window probe",
-            Insight::ZeroWindowProbeAck => "really a zero-window probe ACK",
-            Insight::DuplicateCapture => "really the same packet captured twice",
-            Insight::RetransmissionWithoutDuplicateAcks => "really a plain retransmission",
-            Insight::AnalysisHiddenBySnaplen => "headers cut by the snaplen",
-        };
+        let text = phrases::insight(i);
         out.push(Alarm {
             text: text.into(),
             key: format!("i:{}", i.name()),
@@ -838,13 +794,6 @@ pub fn capture_view<'a>(
 mod tests {
     use super::*;
     use crate::decode::flags::{FIN, SYN};
-
-    #[test]
-    fn durations_read_like_the_chat() {
-        assert_eq!(duration(41_000), "41 µs");
-        assert_eq!(duration(12_300_000), "12.3 ms");
-        assert_eq!(duration(1_009_000_000), "1.009 s");
-    }
 
     #[test]
     fn flag_explanations_cover_every_flag_once() {
