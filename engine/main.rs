@@ -296,23 +296,7 @@ fn run(path: &Path, limits: Limits, sink: &mut dyn EventSink) -> anyhow::Result<
     let source = progress.reader(source);
     let result = pipeline::run(source, limits, &mut progress.sink(sink));
     progress.finish();
-    match result {
-        Ok(outcome) => {
-            for w in &outcome.summary.warnings {
-                eprintln!("chattcp: {name}: warning: {w}");
-            }
-            if outcome.damage.is_some() {
-                return Ok(ExitCode::from(EXIT_BAD_INPUT));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(RunError::Capture(e)) => {
-            eprintln!("chattcp: {name}: {e}");
-            Ok(ExitCode::from(EXIT_BAD_INPUT))
-        }
-        Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(e).context("output"),
-    }
+    outcome_code(&name, result)
 }
 
 /// Like [`run`], with connections sharded across `threads` workers when the
@@ -345,23 +329,7 @@ fn run_parallel(
     let result =
         chattcp::parallel::run_sharded(open, limits, threads, false, &mut progress.sink(sink));
     progress.finish();
-    match result {
-        Ok(outcome) => {
-            for w in &outcome.summary.warnings {
-                eprintln!("chattcp: {name}: warning: {w}");
-            }
-            if outcome.damage.is_some() {
-                return Ok(ExitCode::from(EXIT_BAD_INPUT));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(RunError::Capture(e)) => {
-            eprintln!("chattcp: {name}: {e}");
-            Ok(ExitCode::from(EXIT_BAD_INPUT))
-        }
-        Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(e).context("output"),
-    }
+    outcome_code(&name, result)
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -659,6 +627,30 @@ fn run_scripts(
         }
     }
     Ok(code)
+}
+
+/// Says a run's warnings and problem, and gives its exit status.
+fn outcome_code(
+    name: &str,
+    result: Result<chattcp::pipeline::RunOutcome, RunError>,
+) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(outcome) => {
+            for w in &outcome.summary.warnings {
+                eprintln!("chattcp: {name}: warning: {w}");
+            }
+            if outcome.damage.is_some() {
+                return Ok(ExitCode::from(EXIT_BAD_INPUT));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(RunError::Capture(e)) => {
+            eprintln!("chattcp: {name}: {e}");
+            Ok(ExitCode::from(EXIT_BAD_INPUT))
+        }
+        Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e).context("output"),
+    }
 }
 
 fn main() -> ExitCode {
