@@ -413,12 +413,7 @@ fn chat(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(RunError::Capture(e)) => {
-            eprintln!("chattcp: {name}: {e}");
-            Ok(ExitCode::from(EXIT_BAD_INPUT))
-        }
-        Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(e).context("output"),
+        Err(e) => outcome_code(name, Err(e)),
     }
 }
 

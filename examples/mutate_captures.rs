@@ -18,6 +18,7 @@ use std::time::Duration;
 mod common;
 
 use common::measured;
+use common::rng::XorShift;
 
 const COMMANDS: [&[&str]; 4] = [
     &["packets"],
@@ -27,21 +28,6 @@ const COMMANDS: [&[&str]; 4] = [
 ];
 const HANG: Duration = Duration::from_secs(60);
 const MAX_RSS_KIB: i64 = 256 << 10;
-
-/// A small deterministic generator, so a campaign can be rerun exactly.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn mutate(original: &[u8], kind: usize, rng: &mut XorShift) -> Vec<u8> {
     let mut v = original.to_vec();

@@ -7,9 +7,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use chattcp::dissect::Dissector;
 use chattcp::events::{Event, EventSink};
 use chattcp::pipeline::{self, Limits, RunError};
+use common::rng::XorShift;
 
 #[derive(Default)]
 struct Count {
@@ -49,18 +52,6 @@ fn analyse(bytes: &[u8]) -> (Result<(), String>, Count) {
         Err(e) => panic!("unexpected error: {e}"),
     };
     (result, sink)
-}
-
-/// A small deterministic generator, so failures reproduce.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 fn real_captures() -> Vec<PathBuf> {

@@ -189,19 +189,25 @@ fn millions_of_tiny_out_of_order_segments_hit_the_reassembly_cap() {
     let _ = std::fs::remove_file(&file);
 }
 
-#[test]
-fn a_gzip_bomb_in_an_http_body_stops_at_the_decoding_limit() {
-    let file = capture("http-gzip-bomb.pcap", |o| {
-        hostile::http_gzip_bomb(o, 10_000_000_000)
-    });
-    let run = chattcp(&["follow", "--conn", "0"], &file);
+/// `follow` shows the decoding limit as an anomaly, `diagnose` as a
+/// `protocol_limits` finding.
+fn decoding_stops_and_says_so(file: &Path) {
+    let run = chattcp(&["follow", "--conn", "0"], file);
     assert!(run.stdout.contains("! decoding_limit:"), "{}", run.stdout);
-    let run = chattcp(&["diagnose", "--threads", "1"], &file);
+    let run = chattcp(&["diagnose", "--threads", "1"], file);
     assert!(
         run.stdout.contains("[protocol_limits]") && run.stdout.contains("decoding_limit"),
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn a_gzip_bomb_in_an_http_body_stops_at_the_decoding_limit() {
+    let file = capture("http-gzip-bomb.pcap", |o| {
+        hostile::http_gzip_bomb(o, 10_000_000_000)
+    });
+    decoding_stops_and_says_so(&file);
     // The bound is the user's to set.
     let run = chattcp(
         &[
@@ -217,8 +223,7 @@ fn a_gzip_bomb_in_an_http_body_stops_at_the_decoding_limit() {
     );
     assert!(
         run.stdout
-            .contains("! decoding_limit: decoded more than 1000000 bytes")
-            || run.stdout.contains("1000000"),
+            .contains("! decoding_limit: decoded more than 1000000 bytes"),
         "{}",
         run.stdout
     );
@@ -230,14 +235,7 @@ fn a_permessage_deflate_bomb_stops_at_the_decoding_limit() {
     let file = capture("websocket-deflate-bomb.pcap", |o| {
         hostile::websocket_deflate_bomb(o, 10_000_000_000)
     });
-    let run = chattcp(&["follow", "--conn", "0"], &file);
-    assert!(run.stdout.contains("! decoding_limit:"), "{}", run.stdout);
-    let run = chattcp(&["diagnose", "--threads", "1"], &file);
-    assert!(
-        run.stdout.contains("[protocol_limits]") && run.stdout.contains("decoding_limit"),
-        "{}",
-        run.stdout
-    );
+    decoding_stops_and_says_so(&file);
     let _ = std::fs::remove_file(&file);
 }
 

@@ -6,3 +6,4 @@ pub mod bombs;
 pub mod hostile;
 pub mod measured;
 pub mod pcap_writer;
+pub mod rng;
