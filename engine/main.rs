@@ -69,6 +69,10 @@ struct LimitArgs {
     /// Findings of one kind kept per capture; the rest are counted.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     max_findings: usize,
+    /// Scripts: ignore their filters (`ON_CLOSE_WHEN`, ...) and call every
+    /// handler on every event. Slower; the findings must not change.
+    #[arg(long)]
+    no_filters: bool,
 }
 
 impl LimitArgs {
@@ -86,6 +90,7 @@ impl LimitArgs {
     fn script_limits(self) -> ScriptLimits {
         ScriptLimits {
             max_findings: self.max_findings,
+            use_filters: !self.no_filters,
             ..ScriptLimits::default()
         }
     }

@@ -266,7 +266,9 @@ impl Input {
 
 fn renumber_app(app: &mut AppEvent, conn: u64) {
     match app {
-        AppEvent::Http(m) | AppEvent::HttpHead(m) => m.conn = conn,
+        AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => {
+            std::sync::Arc::make_mut(m).conn = conn
+        }
         AppEvent::Sse(e) => e.conn = conn,
         AppEvent::WsFrame(f) => f.conn = conn,
         AppEvent::WsMessage(m) => m.conn = conn,

@@ -149,3 +149,66 @@ fn a_directory_is_every_capture_in_it_sorted() {
         .count();
     assert_eq!(files.len(), on_disk);
 }
+
+/// Every capture the tests know: the examples, the re-recordings, the test
+/// data and, where present, the shared corpus.
+fn every_capture() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![
+        root.join("captures"),
+        root.join("tests/data"),
+        root.join("tests/data/rerecorded"),
+        root.join("tests/data/tunnels"),
+        root.join("tests/data/findings"),
+    ];
+    let corpus = root.join("../shared/corpus");
+    if corpus.exists() {
+        dirs.push(corpus);
+    } else {
+        eprintln!("SKIPPED: the shared corpus (CI has ../shared/corpus)");
+    }
+    let mut files = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("pcap" | "pcapng" | "cap")
+            ) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// A filter (`ON_CLOSE_WHEN`, ...) only saves calls: every built-in
+/// diagnosis reports the same with its filters ignored, on every capture.
+#[test]
+fn the_built_in_filters_drop_nothing_a_diagnosis_reports() {
+    let files = every_capture();
+    assert!(files.len() >= 30, "{} captures", files.len());
+    let run = |extra: &[&str], f: &PathBuf| {
+        let out = Command::new(env!("CARGO_BIN_EXE_chattcp"))
+            .arg("diagnose")
+            .arg("--json")
+            .args(extra)
+            .arg(f)
+            .output()
+            .expect("run chattcp");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut findings = 0;
+    for f in &files {
+        let filtered = run(&[], f);
+        let unfiltered = run(&["--no-filters"], f);
+        assert_eq!(filtered, unfiltered, "{}", f.display());
+        findings += filtered.matches("\"id\":").count();
+    }
+    // The comparison means something only if there were findings to lose.
+    assert!(findings >= 20, "{findings} findings");
+}

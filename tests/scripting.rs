@@ -154,7 +154,7 @@ fn guide_examples() -> Vec<String> {
 #[test]
 fn the_guides_examples_run_on_the_first_try() {
     let examples = guide_examples();
-    assert_eq!(examples.len(), 5);
+    assert_eq!(examples.len(), 6);
     let dir = temp_dir("guide");
     let captures = [
         "captures/retransmissions.pcap",
@@ -181,11 +181,13 @@ fn the_guides_examples_run_on_the_first_try() {
         reports[0]["captures"][0]["prints"][0],
         "connection 0: 4 retransmissions"
     );
-    let finding = &reports[1]["captures"][0]["findings"][0];
+    // The filter example sees only the error responses (none in these).
+    assert_eq!(reports[1]["captures"][1]["prints"], serde_json::json!([]));
+    let finding = &reports[2]["captures"][0]["findings"][0];
     assert_eq!(finding["id"], "retransmission_count");
     assert_eq!(finding["frames"], serde_json::json!([77, 140, 144, 159]));
     // The line decoder finds the three requests and three responses.
-    let lines = reports[3]["captures"][1]["prints"]
+    let lines = reports[4]["captures"][1]["prints"]
         .as_array()
         .expect("prints")
         .clone();
@@ -193,7 +195,7 @@ fn the_guides_examples_run_on_the_first_try() {
     assert_eq!(lines[2], "#0 c2s: GET /a.txt HTTP/1.1");
     // The per-connection map, forgotten at close, still sees every request.
     assert_eq!(
-        reports[4]["captures"][1]["prints"],
+        reports[5]["captures"][1]["prints"],
         serde_json::json!(["connection 0: 3 requests"])
     );
 }
@@ -209,7 +211,7 @@ fn the_slow_handshake_example_fires_on_a_slow_handshake() {
         return;
     }
     let dir = temp_dir("slow");
-    let path = write(&dir, "slow.rhai", &guide_examples()[2]);
+    let path = write(&dir, "slow.rhai", &guide_examples()[3]);
     let report = run_json(&path, &[corpus.to_str().expect("path")]);
     let findings = report["captures"][0]["findings"]
         .as_array()
@@ -651,4 +653,163 @@ fn lessons_can_be_scoped_to_the_connections_a_view_draws() {
     assert_eq!(findings_all, findings_first);
     let (second, _) = notes_by_conn(LessonScope::Only(1));
     assert_eq!(second, vec![Some(1)]);
+}
+
+/// Runs `script` over `captures` and gives each capture's prints.
+fn prints_of(script: &str, captures: &[&str], extra: &[&str]) -> Vec<Vec<String>> {
+    let dir = temp_dir("filters");
+    let path = write(&dir, "filtered.rhai", script);
+    let mut args = vec!["run", "--json"];
+    args.extend_from_slice(extra);
+    args.push(path.to_str().expect("path"));
+    args.extend_from_slice(captures);
+    let (code, out, err) = chattcp(&args);
+    assert!(code == 0, "{err}{out}");
+    let report: Value = serde_json::from_str(&out).expect("JSON report");
+    report["captures"]
+        .as_array()
+        .expect("captures")
+        .iter()
+        .map(|c| {
+            c["prints"]
+                .as_array()
+                .expect("prints")
+                .iter()
+                .map(|p| p.as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_filter_lets_only_the_events_it_admits_reach_the_handler() {
+    let captures = [
+        "captures/connection-refused.pcap",
+        "captures/four-packet-close.pcap",
+        "captures/http-keep-alive.pcap",
+        "captures/retransmissions.pcap",
+    ];
+    let script = r#"
+        const ON_CLOSE_WHEN = #{ handshake: "refused", "flag_counts.retransmission": true };
+        fn on_close(c) { print(`${c.conn} ${c.handshake}`); }
+    "#;
+    let filtered = prints_of(script, &captures, &[]);
+    assert_eq!(
+        filtered,
+        [vec!["0 refused"], vec![], vec![], vec!["0 complete"]]
+    );
+    // Ignored, every connection reaches the handler.
+    let all = prints_of(script, &captures, &["--no-filters"]);
+    assert_eq!(all.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1, 1]);
+
+    // Numbers in a range, bounds, and an array field through its items.
+    let script = r#"
+        const ON_HTTP_RESPONSE_WHEN = #{ status: 200..=200, ttfb: #{ above: 10.0 } };
+        const ON_HTTP_REQUEST_WHEN = #{ anomaly_names: "bare_lf" };
+        fn on_http_response(r) { print(`response ${r.index} ${r.status} to ${r.request.uri}`); }
+        fn on_http_request(r) { print(`request ${r.index} ${r.anomaly_names}`); }
+    "#;
+    let seen = prints_of(
+        script,
+        &[
+            "captures/http-keep-alive.pcap",
+            "captures/http-header-newline.pcap",
+        ],
+        &[],
+    );
+    assert_eq!(
+        seen[0],
+        [
+            "response 0 200 to /",
+            "response 1 200 to /a.txt",
+            "response 2 200 to /b.txt"
+        ]
+    );
+    // One request of the second capture has a bare LF among its anomalies.
+    assert_eq!(
+        seen[1],
+        [
+            r#"request 0 ["invalid_header_byte", "bare_lf", "header_block_ends_early", "content_length_mismatch"]"#,
+            "response 0 200 to /notes"
+        ]
+    );
+}
+
+#[test]
+fn a_watched_connection_reaches_on_close_and_the_others_do_not() {
+    let script = r#"
+        const ON_CLOSE_WHEN = #{ watched: true };
+        fn on_open(c) { if c.conn == 1 { watch(c.conn); } }
+        fn on_close(c) { print(`closed ${c.conn}`); }
+    "#;
+    let seen = prints_of(script, &["tests/data/netcat-two-connections.pcapng"], &[]);
+    assert_eq!(seen, [vec!["closed 1"]]);
+    // unwatch takes it back.
+    let script = r#"
+        const ON_CLOSE_WHEN = #{ watched: true };
+        fn on_open(c) { watch(c.conn); unwatch(0); }
+        fn on_close(c) { print(`closed ${c.conn}`); }
+    "#;
+    let seen = prints_of(script, &["tests/data/netcat-two-connections.pcapng"], &[]);
+    assert_eq!(seen, [vec!["closed 1"]]);
+}
+
+#[test]
+fn a_filter_that_names_nothing_stops_its_script_with_the_name() {
+    for (script, message) in [
+        (
+            "const ON_CLOSED_WHEN = #{ handshake: \"refused\" };\nfn on_close(c) { }",
+            "`ON_CLOSED_WHEN` names no handler",
+        ),
+        (
+            "const ON_CLOSE_WHEN = #{ handshak: \"refused\" };\nfn on_close(c) { }",
+            "on_close's value has no field `handshak`",
+        ),
+        (
+            "const ON_OPEN_WHEN = #{ conn: 0 };\nfn on_close(c) { }",
+            "`ON_OPEN_WHEN` filters `on_open`, which the script does not define",
+        ),
+    ] {
+        let dir = temp_dir("bad-filter");
+        let path = write(&dir, "bad.rhai", script);
+        let report = run_json(&path, &["captures/connection-refused.pcap"]);
+        let error = &report["captures"][0]["errors"][0];
+        assert_eq!(error["handler"], "top level", "{report}");
+        assert_eq!(error["line"], 1, "{report}");
+        let text = error["message"].as_str().unwrap_or("");
+        assert!(text.contains(message), "{text}");
+    }
+}
+
+#[test]
+fn a_request_no_response_answered_reaches_on_http_unanswered() {
+    let corpus = root().join("../shared/corpus");
+    if !corpus.exists() {
+        eprintln!(
+            "SKIPPED: {} not found (CI has ../shared/corpus)",
+            corpus.display()
+        );
+        return;
+    }
+    let script = r#"
+        fn on_http_unanswered(r) { print(`${r.conn} ${r.index} ${r.method} ${r.uri}`); }
+    "#;
+    let seen = prints_of(
+        script,
+        &[
+            "captures/http-keep-alive.pcap",
+            "../shared/corpus/zeek-payload-syn-rawip.pcap",
+            "../shared/corpus/zeek-http-te-cl-desync.pcap",
+        ],
+        &[],
+    );
+    assert_eq!(
+        seen,
+        [
+            vec![],
+            vec!["0 0 GET //index.php?page=../../../etc/passwd"],
+            // The smuggled request was answered by nobody either.
+            vec!["0 0 POST /", "0 1 GET /smuggled-te-cl"],
+        ]
+    );
 }

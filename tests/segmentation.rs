@@ -340,7 +340,10 @@ fn split_event(e: &AppEvent) -> (String, Positions) {
         quiet_before_ns: None,
     };
     match &mut e {
-        AppEvent::Http(m) | AppEvent::HttpHead(m) => {
+        AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => {
+            let m = std::sync::Arc::make_mut(m);
+            // The request a response answers is compared as its own event.
+            m.request = None;
             for at in [&mut m.first, &mut m.head_end, &mut m.last] {
                 p.at.push(std::mem::replace(at, ZERO));
             }

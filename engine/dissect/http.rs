@@ -9,6 +9,8 @@
 //! what the peer most likely did.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use super::compression::{ContentDecoder, DecodeLimits, DecodeStop, Encoding};
 use super::sse::SseParser;
@@ -110,6 +112,10 @@ pub struct HttpMessage {
     pub ttfb_ns: Option<i64>,
     /// For a response: the index of the request it answers.
     pub answers: Option<u64>,
+    /// For a response: the request it answers, when it was read and kept
+    /// (see [`REQUESTS_KEPT`]); for an answer the parser could not pair, an
+    /// unreadable request of the same index.
+    pub request: Option<Arc<HttpMessage>>,
     /// `Upgrade` protocol, for a request or a 101 response.
     pub upgrade: Option<String>,
     /// For a 101 to WebSocket: whether Sec-WebSocket-Accept matches the key.
@@ -121,6 +127,26 @@ pub struct HttpMessage {
 }
 
 impl HttpMessage {
+    /// Roughly the bytes it holds, for budgets.
+    pub fn weight(&self) -> usize {
+        let headers =
+            |h: &[Header]| -> usize { h.iter().map(|h| h.name.len() + h.value.len() + 48).sum() };
+        std::mem::size_of::<HttpMessage>()
+            + self.raw_head.len()
+            + self.body.len()
+            + self.start_line_len()
+            + headers(&self.headers)
+            + self.strict_headers.as_deref().map_or(0, headers)
+            + self.lenient_headers.as_deref().map_or(0, headers)
+    }
+
+    fn start_line_len(&self) -> usize {
+        match &self.start {
+            StartLine::Request { method, uri } => method.len() + uri.len(),
+            StartLine::Response { reason, .. } => reason.len(),
+        }
+    }
+
     /// The request method, for a request.
     pub fn method(&self) -> Option<&str> {
         match &self.start {
@@ -161,6 +187,14 @@ impl HttpMessage {
 
 /// Decoded body bytes kept per message.
 pub const MAX_BODY_KEPT: usize = 1 << 20;
+/// Bytes of requests kept, across all connections, while they wait for
+/// their responses (so that a response can say what it answers and a
+/// request left unanswered can be reported at the end). Past it a request
+/// is still paired, but not kept.
+pub const REQUESTS_KEPT: usize = 32 << 20;
+/// Requests waiting for a response on one connection; past it the oldest
+/// is given up (a stream of requests no server answers).
+const MAX_PENDING: usize = 1024;
 /// A head longer than this never ends.
 pub const MAX_HEAD: usize = 64 << 10;
 /// Headers parsed per head at most.
@@ -424,6 +458,11 @@ struct Pending {
     method: String,
     end: At,
     websocket_key: Option<String>,
+    /// The request, once read, if kept (with its weight in the budget).
+    message: Option<(Arc<HttpMessage>, usize)>,
+    /// An unreadable response came: it is taken to answer this request,
+    /// which is not reported as unanswered (the pairing is unchanged).
+    answered_unreadably: bool,
 }
 
 /// HTTP on one connection.
@@ -432,12 +471,26 @@ pub struct HttpConn {
     halves: [Half; 2],
     pending: VecDeque<Pending>,
     limits: DecodeLimits,
+    /// Bytes of requests kept by all connections (see [`REQUESTS_KEPT`]).
+    kept: Arc<AtomicUsize>,
+    /// The latest request that could not be read as HTTP (it is never
+    /// paired; an unpaired answer of the same index may be its answer).
+    last_unreadable: Option<Arc<HttpMessage>>,
     /// Set once a 101 switched the connection to WebSocket:
     /// (extensions header of the response).
     pub switched_to_websocket: Option<Option<String>>,
     /// Bytes that followed the 101 (or were sent after the upgrade request)
     /// in the same chunk: the new protocol's first bytes.
     after_upgrade: Vec<(Direction, Vec<u8>)>,
+}
+
+impl Drop for HttpConn {
+    /// Gives the kept requests' bytes back to the shared budget.
+    fn drop(&mut self) {
+        for p in std::mem::take(&mut self.pending) {
+            self.release(p);
+        }
+    }
 }
 
 /// Whether a chunk that starts a connection's data begins an HTTP message:
@@ -645,6 +698,12 @@ fn head_end(buf: &[u8], known: usize) -> Option<usize> {
 impl HttpConn {
     /// HTTP state for connection `conn`.
     pub fn new(conn: u64, limits: DecodeLimits) -> Self {
+        Self::sharing(conn, limits, Arc::default())
+    }
+
+    /// HTTP state for connection `conn`, keeping requests within the
+    /// budget `kept` that all connections of a capture share.
+    pub fn sharing(conn: u64, limits: DecodeLimits, kept: Arc<AtomicUsize>) -> Self {
         let half = |dir| Half {
             dir,
             head: Vec::new(),
@@ -664,6 +723,8 @@ impl HttpConn {
             ],
             pending: VecDeque::new(),
             limits,
+            kept,
+            last_unreadable: None,
             switched_to_websocket: None,
             after_upgrade: Vec::new(),
         }
@@ -757,7 +818,7 @@ impl HttpConn {
                         "header_block_too_large",
                         format!("no end of headers in {MAX_HEAD} bytes"),
                     );
-                    out.push(AppEvent::Http(Box::new(msg)));
+                    self.emit(msg, out);
                     return;
                 }
                 None => {
@@ -784,6 +845,84 @@ impl HttpConn {
         for (offset, bytes, at) in deferred.pieces {
             self.data(dir, offset, &bytes, at, out);
         }
+    }
+
+    /// Sends a finished message on, keeping a request for its response.
+    fn emit(&mut self, msg: HttpMessage, out: &mut Vec<AppEvent>) {
+        let readable = !msg.version.is_empty();
+        let msg = Arc::new(msg);
+        match msg.dir {
+            Direction::ClientToServer if !readable => self.last_unreadable = Some(msg.clone()),
+            Direction::ClientToServer => {
+                if let Some(p) = self.pending.iter_mut().find(|p| p.index == msg.index) {
+                    let weight = msg.weight();
+                    let budget = &self.kept;
+                    if p.message.is_none()
+                        && budget.fetch_add(weight, Ordering::Relaxed) + weight <= REQUESTS_KEPT
+                    {
+                        p.message = Some((msg.clone(), weight));
+                    } else if p.message.is_none() {
+                        budget.fetch_sub(weight, Ordering::Relaxed);
+                    }
+                }
+            }
+            Direction::ServerToClient if !readable => {
+                // "An answer HTTP cannot read still answers the oldest request."
+                if let Some(p) = self.pending.iter_mut().find(|p| !p.answered_unreadably) {
+                    p.answered_unreadably = true;
+                }
+            }
+            Direction::ServerToClient => {}
+        }
+        out.push(AppEvent::Http(msg));
+    }
+
+    /// Takes the request the next response answers off the queue.
+    fn answered(&mut self) {
+        if let Some(p) = self.pending.pop_front() {
+            self.release(p);
+        }
+    }
+
+    fn release(&self, p: Pending) {
+        if let Some((_, weight)) = p.message {
+            self.kept.fetch_sub(weight, Ordering::Relaxed);
+        }
+    }
+
+    fn push_pending(&mut self, p: Pending) {
+        if self.pending.len() >= MAX_PENDING {
+            self.answered();
+        }
+        self.pending.push_back(p);
+    }
+
+    /// What a response with `answers` (or, unpaired, at `index`) answers.
+    fn request_for(&self, answers: Option<u64>, index: u64) -> Option<Arc<HttpMessage>> {
+        match answers {
+            Some(i) => self
+                .pending
+                .iter()
+                .find(|p| p.index == i)
+                .and_then(|p| p.message.as_ref().map(|(m, _)| m.clone())),
+            None => self
+                .last_unreadable
+                .as_ref()
+                .filter(|m| m.index == index)
+                .cloned(),
+        }
+    }
+
+    /// The requests no response answered, once the connection ended:
+    /// those read and kept, as [`AppEvent::HttpUnanswered`].
+    pub fn unanswered(&mut self, out: &mut Vec<AppEvent>) {
+        while let Some(p) = self.pending.pop_front() {
+            if let (false, Some((m, _))) = (p.answered_unreadably, p.message.as_ref()) {
+                out.push(AppEvent::HttpUnanswered(m.clone()));
+            }
+            self.release(p);
+        }
+        self.last_unreadable = None;
     }
 
     fn broken(
@@ -831,6 +970,7 @@ impl HttpConn {
             last,
             ttfb_ns: None,
             answers: None,
+            request: None,
             upgrade: None,
             websocket_accept_valid: None,
             anomalies: vec![Anomaly {
@@ -880,19 +1020,22 @@ impl HttpConn {
         msg.content_length = find("content-length").and_then(|v| v.parse().ok());
         msg.headers = headers;
         match &start {
-            StartLine::Request { method, .. } => self.pending.push_back(Pending {
+            StartLine::Request { method, .. } => self.push_pending(Pending {
                 index: msg.index,
                 method: method.clone(),
                 end: last,
                 websocket_key: None,
+                message: None,
+                answered_unreadably: false,
             }),
             StartLine::Response { status, .. } => {
                 if let Some(p) = self.pending.front() {
                     msg.answers = Some(p.index);
                     msg.ttfb_ns = Some(first.time.since(p.end.time));
                 }
+                msg.request = self.request_for(msg.answers, msg.index);
                 if *status >= 200 || *status == 101 {
-                    self.pending.pop_front();
+                    self.answered();
                 }
             }
         }
@@ -1008,7 +1151,7 @@ impl HttpConn {
                 ),
             );
             msg.raw_head = head.into_iter().take(4096).collect();
-            out.push(AppEvent::Http(Box::new(msg)));
+            self.emit(msg, out);
             return;
         };
 
@@ -1194,8 +1337,12 @@ impl HttpConn {
         };
         // 1xx responses (100-continue, ...) do not answer the request; a 101
         // ends HTTP on this connection.
+        let request = match dir {
+            Direction::ServerToClient => self.request_for(answers, index),
+            Direction::ClientToServer => None,
+        };
         if status.is_some_and(|s| s >= 200 || s == 101) {
-            self.pending.pop_front();
+            self.answered();
         }
         let framing = match (dir, status) {
             (Direction::ServerToClient, Some(s))
@@ -1254,6 +1401,7 @@ impl HttpConn {
             last: at,
             ttfb_ns,
             answers,
+            request,
             upgrade: upgrade.clone(),
             websocket_accept_valid,
             anomalies,
@@ -1279,15 +1427,18 @@ impl HttpConn {
             .as_deref()
             .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
         if dir == Direction::ClientToServer {
-            self.pending.push_back(Pending {
+            let websocket_key = msg
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+                .map(|h| h.value.clone());
+            self.push_pending(Pending {
                 index,
                 method: msg.method().unwrap_or("").to_string(),
                 end: at,
-                websocket_key: msg
-                    .headers
-                    .iter()
-                    .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
-                    .map(|h| h.value.clone()),
+                websocket_key,
+                message: None,
+                answered_unreadably: false,
             });
         }
         let upgraded = status == Some(101);
@@ -1310,7 +1461,7 @@ impl HttpConn {
         if !matches!(reading.framing, Framing::None) {
             // A body follows: say what is coming (a stream's events arrive
             // long before the message ends).
-            out.push(AppEvent::HttpHead(Box::new(reading.msg.clone())));
+            out.push(AppEvent::HttpHead(Arc::new(reading.msg.clone())));
         }
         self.halves[d].reading = Some(reading);
         if matches!(
@@ -1539,7 +1690,7 @@ impl HttpConn {
                 p.end = r.msg.last;
             }
         }
-        out.push(AppEvent::Http(Box::new(r.msg)));
+        self.emit(r.msg, out);
     }
 
     /// Bytes the capture does not hold: the message being read is cut.
@@ -1580,7 +1731,7 @@ impl HttpConn {
                 "bytes_missing",
                 format!("{len} bytes were not captured inside the head"),
             );
-            out.push(AppEvent::Http(Box::new(msg)));
+            self.emit(msg, out);
         }
         // Start again at the next chunk that starts a message.
         self.halves[d].head.clear();
@@ -1638,7 +1789,7 @@ impl HttpConn {
                     format!("{line:?} is not an HTTP {what}"),
                 )
             };
-            out.push(AppEvent::Http(Box::new(msg)));
+            self.emit(msg, out);
         }
     }
 }
@@ -1848,5 +1999,127 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert!(m[0].has_anomaly("decoding_limit"), "{:?}", m[0].anomalies);
         assert_eq!(m[0].body_decoded_len, 1 << 20);
+    }
+
+    /// Both directions of a conversation, in the order given, then the end.
+    fn converse(conn: &mut HttpConn, turns: &[(Direction, &[u8])]) -> Vec<AppEvent> {
+        let mut out = Vec::new();
+        let mut offsets = [0u64; 2];
+        for (i, (dir, bytes)) in turns.iter().enumerate() {
+            let d = dir.index();
+            conn.data(*dir, offsets[d], bytes, at(i as u64 + 1), &mut out);
+            offsets[d] += bytes.len() as u64;
+        }
+        let end = at(turns.len() as u64 + 1);
+        conn.end(C2S, end, &mut out);
+        conn.end(S2C, end, &mut out);
+        conn.unanswered(&mut out);
+        out
+    }
+
+    fn unanswered(out: &[AppEvent]) -> Vec<u64> {
+        out.iter()
+            .filter_map(|e| match e {
+                AppEvent::HttpUnanswered(m) => Some(m.index),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_response_carries_the_request_it_answers() {
+        let mut conn = HttpConn::new(1, DecodeLimits::default());
+        let out = converse(
+            &mut conn,
+            &[
+                (C2S, b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+                (S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+                (S2C, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+            ],
+        );
+        let asked: Vec<(Option<u16>, Option<String>)> = messages(&out)
+            .iter()
+            .filter(|m| m.dir == S2C)
+            .map(|m| {
+                let uri = m.request.as_ref().map(|q| match &q.start {
+                    StartLine::Request { uri, .. } => uri.clone(),
+                    StartLine::Response { .. } => String::new(),
+                });
+                (m.status(), uri)
+            })
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                (Some(200), Some("/a".into())),
+                (Some(404), Some("/b".into()))
+            ]
+        );
+        assert!(unanswered(&out).is_empty());
+    }
+
+    #[test]
+    fn requests_left_unanswered_are_reported_once_the_connection_ended() {
+        // An interim 100 Continue answers nothing; the 200 answers request 0.
+        let mut conn = HttpConn::new(1, DecodeLimits::default());
+        let out = converse(
+            &mut conn,
+            &[
+                (
+                    C2S,
+                    b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n",
+                ),
+                (
+                    S2C,
+                    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                ),
+            ],
+        );
+        assert_eq!(unanswered(&out), [1, 2]);
+        // The unanswered event is the request as it was sent.
+        let Some(AppEvent::HttpUnanswered(m)) = out.last() else {
+            panic!("{out:?}");
+        };
+        assert_eq!(m.start_line(), "GET /c HTTP/1.1");
+    }
+
+    #[test]
+    fn an_unreadable_answer_still_answers_the_oldest_request() {
+        let mut conn = HttpConn::new(1, DecodeLimits::default());
+        let out = converse(
+            &mut conn,
+            &[
+                (C2S, b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+                (S2C, b"HTTP/1.1 two hundred OK\r\n\r\n"),
+            ],
+        );
+        assert_eq!(unanswered(&out), [1], "{out:#?}");
+    }
+
+    #[test]
+    fn kept_requests_give_their_bytes_back_to_the_shared_budget() {
+        let kept = Arc::new(AtomicUsize::new(0));
+        let mut conn = HttpConn::sharing(1, DecodeLimits::default(), kept.clone());
+        let mut out = Vec::new();
+        feed(&mut conn, C2S, &[b"GET /a HTTP/1.1\r\n\r\n"], &mut out);
+        assert!(kept.load(Ordering::Relaxed) > 0);
+        drop(conn);
+        assert_eq!(kept.load(Ordering::Relaxed), 0);
+        // Past the budget a request is paired but not kept.
+        kept.store(REQUESTS_KEPT, Ordering::Relaxed);
+        let mut conn = HttpConn::sharing(2, DecodeLimits::default(), kept.clone());
+        let out = converse(
+            &mut conn,
+            &[
+                (C2S, b"GET /a HTTP/1.1\r\n\r\n"),
+                (S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            ],
+        );
+        let response = messages(&out).into_iter().find(|m| m.dir == S2C);
+        assert_eq!(
+            response.map(|m| (m.answers, m.request.is_none())),
+            Some((Some(0), true))
+        );
+        assert_eq!(kept.load(Ordering::Relaxed), REQUESTS_KEPT);
     }
 }

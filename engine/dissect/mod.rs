@@ -12,6 +12,8 @@ pub mod sse;
 pub mod websocket;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use crate::capture::Timestamp;
 use crate::events::{Event, EventSink};
@@ -37,9 +39,12 @@ pub struct At {
 pub enum AppEvent {
     /// The head of an HTTP message whose body is still to come (its
     /// [`AppEvent::Http`] follows when the body ends).
-    HttpHead(Box<HttpMessage>),
+    HttpHead(Arc<HttpMessage>),
     /// An HTTP request or response, complete or cut by the connection's end.
-    Http(Box<HttpMessage>),
+    Http(Arc<HttpMessage>),
+    /// A request no response answered, once the connection ended (the same
+    /// message as its [`AppEvent::Http`]).
+    HttpUnanswered(Arc<HttpMessage>),
     /// A server-sent event.
     Sse(Box<SseEvent>),
     /// A WebSocket frame.
@@ -52,7 +57,7 @@ impl AppEvent {
     /// The connection it belongs to.
     pub fn conn(&self) -> u64 {
         match self {
-            AppEvent::Http(m) | AppEvent::HttpHead(m) => m.conn,
+            AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => m.conn,
             AppEvent::Sse(e) => e.conn,
             AppEvent::WsFrame(f) => f.conn,
             AppEvent::WsMessage(m) => m.conn,
@@ -62,7 +67,7 @@ impl AppEvent {
     /// The frame of its last byte: the packet that completed it.
     pub fn frame(&self) -> u64 {
         match self {
-            AppEvent::Http(m) => m.last.frame,
+            AppEvent::Http(m) | AppEvent::HttpUnanswered(m) => m.last.frame,
             AppEvent::HttpHead(m) => m.head_end.frame,
             AppEvent::Sse(e) => e.readable.frame,
             AppEvent::WsFrame(f) => f.last.frame,
@@ -73,7 +78,9 @@ impl AppEvent {
     /// The frame of its first byte.
     pub fn first_frame(&self) -> u64 {
         match self {
-            AppEvent::Http(m) | AppEvent::HttpHead(m) => m.first.frame,
+            AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => {
+                m.first.frame
+            }
             AppEvent::Sse(e) => e.first.frame,
             AppEvent::WsFrame(f) => f.first.frame,
             AppEvent::WsMessage(m) => m.first.frame,
@@ -109,6 +116,9 @@ pub struct Dissector<S> {
     limits: DecodeLimits,
     /// Dissect only this connection (the others pass through untouched).
     only: Option<u64>,
+    /// Bytes of requests kept while they wait for responses, shared by all
+    /// connections (see [`http::REQUESTS_KEPT`]).
+    kept_requests: Arc<AtomicUsize>,
     /// Connections whose two directions both ended: their state is gone
     /// already (a finished connection is summarised only seconds later, and
     /// thousands may wait for it), and nothing more of them is read.
@@ -136,6 +146,7 @@ impl<S: EventSink> Dissector<S> {
             only: None,
             out: Vec::new(),
             limits,
+            kept_requests: Arc::default(),
             finished: Default::default(),
         }
     }
@@ -198,7 +209,7 @@ impl<S: EventSink> Dissector<S> {
             self.conns.insert(
                 conn,
                 Box::new(AppConn {
-                    http: http::HttpConn::new(conn, self.limits),
+                    http: http::HttpConn::sharing(conn, self.limits, self.kept_requests.clone()),
                     websocket: None,
                     ended: [false; 2],
                 }),
@@ -262,6 +273,9 @@ impl<S: EventSink> Dissector<S> {
         match app.websocket.as_mut() {
             Some(ws) => ws.end(dir, at, out),
             None => app.http.end(dir, at, out),
+        }
+        if app.ended == [true, true] {
+            app.http.unanswered(out);
         }
     }
 
@@ -365,11 +379,13 @@ mod tests {
     #[test]
     fn a_connection_whose_first_segment_is_a_method_cut_short_is_dissected() {
         let events = run(&[b"G", b"E", b"T /x HTTP/1.1\r\n\r\n"]);
-        let [AppEvent::Http(m)] = &events[..] else {
+        // The request, then (no response came) the same request unanswered.
+        let [AppEvent::Http(m), AppEvent::HttpUnanswered(u)] = &events[..] else {
             panic!("{events:?}");
         };
         assert_eq!(m.method(), Some("GET"));
         assert_eq!((m.first.frame, m.last.frame), (1, 3));
+        assert!(std::sync::Arc::ptr_eq(m, u));
     }
 
     #[test]

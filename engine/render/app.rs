@@ -222,6 +222,13 @@ pub fn app_json(e: &AppEvent, start: Timestamp) -> Value {
             }
             v
         }
+        AppEvent::HttpUnanswered(m) => {
+            let mut v = http_json(m, start);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("type".into(), json!("http_unanswered"));
+            }
+            v
+        }
         AppEvent::Sse(s) => sse_json(s, start),
         AppEvent::WsFrame(f) => ws_frame_json(f, start),
         AppEvent::WsMessage(m) => ws_message_json(m, start),
@@ -276,7 +283,7 @@ pub fn preview(e: &AppEvent) -> Option<String> {
             s.event,
             escaped(s.data.as_bytes(), 34)
         )),
-        AppEvent::WsFrame(_) | AppEvent::HttpHead(_) => None,
+        AppEvent::WsFrame(_) | AppEvent::HttpHead(_) | AppEvent::HttpUnanswered(_) => None,
         AppEvent::WsMessage(m) => {
             let name = opcode_name(m.opcode);
             let compressed = if m.compressed { " (deflated)" } else { "" };
@@ -432,6 +439,8 @@ pub fn follow_text(e: &AppEvent, start: Timestamp) -> String {
     match e {
         AppEvent::Http(m) => out.push_str(&follow_http(m, start, true)),
         AppEvent::HttpHead(m) => out.push_str(&follow_http_head(m, start)),
+        // The request was shown when it came; its having no answer shows.
+        AppEvent::HttpUnanswered(_) => {}
         AppEvent::Sse(s) => {
             out.push_str(&format!(
                 "  event {} {:?} at {:.6} s (frame {})",

@@ -145,7 +145,8 @@ impl<W: Write> FollowWriter<W> {
     }
 
     fn app(&mut self, e: &AppEvent) -> io::Result<()> {
-        if self.mode == FollowMode::Raw {
+        // A request left unanswered was followed when it came.
+        if self.mode == FollowMode::Raw || matches!(e, AppEvent::HttpUnanswered(_)) {
             return Ok(());
         }
         if self.json {

@@ -127,7 +127,7 @@ fn findings_text(r: &CaptureReport, out: &mut String) {
     for (conn, list) in groups {
         match conn {
             Some(c) => {
-                let label = r.labels.get(c).unwrap_or("");
+                let label = r.labels.get(c).unwrap_or_default();
                 let _ = writeln!(out, "\n#{c}  {label}");
             }
             None => {

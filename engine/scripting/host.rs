@@ -1,6 +1,7 @@
 //! The script host: a sandboxed rhai engine that turns events into handler
 //! calls and collects what the scripts report.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -11,6 +12,7 @@ use rhai::{
     INT,
 };
 
+use super::filter::{self, Filter};
 use super::output::{
     Finding, Metric, MetricValue, Note, Printed, RuntimeError, ScriptOutput, Severity,
 };
@@ -40,6 +42,10 @@ pub struct ScriptLimits {
     pub max_map: usize,
     /// Findings kept per finding id and capture; the rest are counted.
     pub max_findings: usize,
+    /// Apply the filters scripts declare (`ON_CLOSE_WHEN`, ...). Off, every
+    /// event reaches every handler: a filter must only drop what its
+    /// handler ignores, and `--no-filters` shows that it does.
+    pub use_filters: bool,
 }
 
 impl Default for ScriptLimits {
@@ -52,6 +58,7 @@ impl Default for ScriptLimits {
             max_array: 1_000_000,
             max_map: 1_000_000,
             max_findings: 1000,
+            use_filters: true,
         }
     }
 }
@@ -190,7 +197,13 @@ fn locate(
 struct Collector {
     output: ScriptOutput,
     script: String,
+    /// The running script's position in the host's list.
+    index: usize,
     frame: Option<u64>,
+    /// Per script, the connections passed to `watch(conn)` and not closed yet.
+    watched: Vec<HashSet<u64>>,
+    /// Most connections one script may watch at once.
+    max_watched: usize,
 }
 
 fn lock(c: &Mutex<Collector>) -> MutexGuard<'_, Collector> {
@@ -306,6 +319,10 @@ pub struct ScriptHost<'s> {
     lesson_scope: LessonScope,
     /// The event being dispatched is outside `lesson_scope`.
     lessons_muted: bool,
+    /// Per script, per handler: the filter it declared (`ON_CLOSE_WHEN`).
+    filters: Vec<[Option<Filter>; Handler::ALL.len()]>,
+    /// The fields the filters read of the event being dispatched.
+    field_cache: filter::FieldCache,
 }
 
 /// Which connections the lessons comment on. A view that draws only some
@@ -373,7 +390,11 @@ impl<'s> ScriptHost<'s> {
         chosen: Option<&str>,
         offset: usize,
     ) -> Self {
-        let mut collector = Collector::default();
+        let mut collector = Collector {
+            watched: vec![HashSet::new(); scripts.len()],
+            max_watched: limits.max_map,
+            ..Collector::default()
+        };
         collector.output.max_findings_per_id = Some(limits.max_findings);
         let collector = Arc::new(Mutex::new(collector));
         let deadline = Arc::new(AtomicI64::new(i64::MAX));
@@ -458,6 +479,34 @@ impl<'s> ScriptHost<'s> {
             });
         });
 
+        let c = collector.clone();
+        engine.register_fn(
+            "watch",
+            move |ctx: NativeCallContext, conn: INT| -> Result<(), Box<EvalAltResult>> {
+                let mut g = lock(&c);
+                let (i, max) = (g.index, g.max_watched);
+                let Some(set) = g.watched.get_mut(i) else {
+                    return Ok(());
+                };
+                if set.len() >= max && !set.contains(&(conn.max(0) as u64)) {
+                    return Err(runtime_error(
+                        format!("watch: more than {max} connections watched at once"),
+                        ctx.call_position(),
+                    ));
+                }
+                set.insert(conn.max(0) as u64);
+                Ok(())
+            },
+        );
+        let c = collector.clone();
+        engine.register_fn("unwatch", move |conn: INT| {
+            let mut g = lock(&c);
+            let i = g.index;
+            if let Some(set) = g.watched.get_mut(i) {
+                set.remove(&(conn.max(0) as u64));
+            }
+        });
+
         let mut any = [false; Handler::ALL.len()];
         for s in scripts {
             for h in Handler::ALL {
@@ -488,9 +537,12 @@ impl<'s> ScriptHost<'s> {
             offset,
             lesson_scope: LessonScope::All,
             lessons_muted: false,
+            filters: scripts.iter().map(|_| Default::default()).collect(),
+            field_cache: filter::FieldCache::new(),
         };
         for i in 0..scripts.len() {
             host.run_top_level(i);
+            host.read_filters(i);
             host.call(i, Handler::Init, None, None);
         }
         host
@@ -503,6 +555,7 @@ impl<'s> ScriptHost<'s> {
         {
             let mut g = lock(&self.collector);
             g.script.clone_from(&script.name);
+            g.index = i;
             g.frame = None;
             g.output.now = (self.events, self.offset + i);
         }
@@ -519,6 +572,64 @@ impl<'s> ScriptHost<'s> {
             error.handler = "top level".into();
             self.stopped[i] = true;
             lock(&self.collector).output.add_error(error);
+        }
+    }
+
+    /// Reads the filters script `i` declares in its constants; a filter
+    /// that cannot be read stops the script, as a broken top level does.
+    fn read_filters(&mut self, i: usize) {
+        if self.stopped[i] {
+            return;
+        }
+        let script = &self.scripts[i];
+        let mut problem = None;
+        for (name, _, value) in self.scopes[i].iter_raw() {
+            if !(name.starts_with("ON_") && name.ends_with("_WHEN")) {
+                continue;
+            }
+            let Some(handler) = Handler::ALL
+                .into_iter()
+                .find(|h| filter::const_name(*h) == name)
+            else {
+                problem = Some((
+                    name.to_string(),
+                    format!("`{name}` names no handler (`ON_CLOSE_WHEN` filters `on_close`, ...)"),
+                ));
+                break;
+            };
+            if !script.handles(handler) {
+                problem = Some((
+                    name.to_string(),
+                    format!(
+                        "`{name}` filters `{}`, which the script does not define",
+                        handler.name()
+                    ),
+                ));
+                break;
+            }
+            match Filter::parse(handler, value) {
+                Ok(f) => self.filters[i][handler as usize] = Some(f),
+                Err(e) => {
+                    problem = Some((name.to_string(), e));
+                    break;
+                }
+            }
+        }
+        if let Some((name, message)) = problem {
+            let line = script
+                .source
+                .lines()
+                .position(|l| l.contains(&format!("const {name}")))
+                .map_or(0, |n| n + 1);
+            self.stopped[i] = true;
+            lock(&self.collector).output.add_error(RuntimeError {
+                script: script.name.clone(),
+                handler: "top level".into(),
+                line,
+                frame: None,
+                message,
+                source_line: script.line(line).to_string(),
+            });
         }
     }
 
@@ -556,6 +667,7 @@ impl<'s> ScriptHost<'s> {
         {
             let mut g = lock(&self.collector);
             g.script.clone_from(&script.name);
+            g.index = i;
             g.frame = frame;
             g.output.now = (self.events, self.offset + i);
         }
@@ -653,11 +765,23 @@ impl<'s> ScriptHost<'s> {
         }
     }
 
-    fn dispatch(&mut self, handler: Handler, arg: Dynamic, frame: Option<u64>) {
+    fn dispatch(&mut self, handler: Handler, mut arg: Dynamic, frame: Option<u64>) {
+        self.field_cache.clear();
         for i in 0..self.scripts.len() {
-            if self.scripts[i].handles(handler) {
-                self.call(i, handler, Some(&arg), frame);
+            if !self.scripts[i].handles(handler) {
+                continue;
             }
+            if let (true, Some(f)) = (
+                self.limits.use_filters,
+                self.filters[i][handler as usize].as_ref(),
+            ) {
+                let g = lock(&self.collector);
+                let watched = &g.watched[i];
+                if !f.admits(&mut arg, &mut self.field_cache, |c| watched.contains(&c)) {
+                    continue;
+                }
+            }
+            self.call(i, handler, Some(&arg), frame);
         }
     }
 
@@ -683,9 +807,17 @@ impl ScriptHost<'_> {
                     Handler::HttpResponse
                 };
                 if self.wants(handler) {
-                    let v = HttpValue(Arc::new((**m).clone()), start);
+                    let v = HttpValue(m.clone(), start);
                     self.dispatch(handler, Dynamic::from(v), Some(m.last.frame));
                 }
+            }
+            AppEvent::HttpUnanswered(m) if self.wants(Handler::HttpUnanswered) => {
+                let v = HttpValue(m.clone(), start);
+                self.dispatch(
+                    Handler::HttpUnanswered,
+                    Dynamic::from(v),
+                    Some(m.last.frame),
+                );
             }
             AppEvent::Sse(e) if self.wants(Handler::SseEvent) => {
                 let v = SseValue(Arc::new((**e).clone()), start);
@@ -762,6 +894,12 @@ impl EventSink for ScriptHost<'_> {
                         Dynamic::from(Closed(Arc::new((*c).clone()))),
                         None,
                     );
+                }
+                {
+                    let mut g = lock(&self.collector);
+                    for set in g.watched.iter_mut().filter(|s| !s.is_empty()) {
+                        set.remove(&c.conn);
+                    }
                 }
                 self.closed_since_sweep += 1;
                 if self.closed_since_sweep >= SWEEP_EVERY {

@@ -8,6 +8,7 @@
 //! [`ScriptHost`] runs them over one capture in a sandbox, and events no
 //! script handles never reach rhai. `docs/writing-rules.md` is the guide.
 
+pub mod filter;
 pub mod host;
 pub mod output;
 pub mod run;

@@ -13,7 +13,7 @@ use super::script::Script;
 use crate::dissect::Dissector;
 use crate::events::{Event, EventSink};
 use crate::pipeline::{self, Limits, RunError};
-use crate::tracking::{Flag, HandshakeOutcome};
+use crate::tracking::{Endpoint, Flag, HandshakeOutcome};
 
 /// The statistics a diagnosis report starts with, as ChatTCP's pane does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,8 +41,8 @@ pub struct CaptureStats {
 /// not cost a million strings).
 #[derive(Clone, Debug, Default)]
 pub struct ConnLabels {
-    open: std::collections::HashMap<u64, String>,
-    kept: std::collections::BTreeMap<u64, String>,
+    open: std::collections::HashMap<u64, (Endpoint, Endpoint), foldhash::fast::RandomState>,
+    kept: std::collections::HashMap<u64, (Endpoint, Endpoint), foldhash::fast::RandomState>,
 }
 
 impl ConnLabels {
@@ -50,16 +50,16 @@ impl ConnLabels {
     pub const MAX_KEPT: usize = 100_000;
 
     /// The label of connection `conn`, if kept.
-    pub fn get(&self, conn: u64) -> Option<&str> {
+    pub fn get(&self, conn: u64) -> Option<String> {
         self.kept
             .get(&conn)
             .or_else(|| self.open.get(&conn))
-            .map(String::as_str)
+            .map(|(client, server)| format!("{client} > {server}"))
     }
 
     fn opened(&mut self, c: &crate::tracking::ConnectionInfo) {
-        self.open
-            .insert(c.conn, format!("{} > {}", c.client, c.server));
+        // The endpoints, not their text: most labels are never read.
+        self.open.insert(c.conn, (c.client, c.server));
     }
 
     /// Takes the labels another group of scripts kept.

@@ -24,6 +24,9 @@ pub enum Handler {
     HttpRequest,
     /// `on_http_response(r)`: an HTTP response, once it ended.
     HttpResponse,
+    /// `on_http_unanswered(r)`: a request no response answered, once the
+    /// connection ended.
+    HttpUnanswered,
     /// `on_sse_event(e)`: a server-sent event, once it could be read.
     SseEvent,
     /// `on_ws_message(m)`: a WebSocket message (data frames put together, or a control frame).
@@ -36,7 +39,7 @@ pub enum Handler {
 
 impl Handler {
     /// Every handler.
-    pub const ALL: [Handler; 12] = [
+    pub const ALL: [Handler; 13] = [
         Handler::Init,
         Handler::Packet,
         Handler::Open,
@@ -45,6 +48,7 @@ impl Handler {
         Handler::Close,
         Handler::HttpRequest,
         Handler::HttpResponse,
+        Handler::HttpUnanswered,
         Handler::SseEvent,
         Handler::WsMessage,
         Handler::WsFrame,
@@ -62,6 +66,7 @@ impl Handler {
             Handler::Close => "on_close",
             Handler::HttpRequest => "on_http_request",
             Handler::HttpResponse => "on_http_response",
+            Handler::HttpUnanswered => "on_http_unanswered",
             Handler::SseEvent => "on_sse_event",
             Handler::WsMessage => "on_ws_message",
             Handler::WsFrame => "on_ws_frame",

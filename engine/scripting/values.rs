@@ -585,6 +585,12 @@ pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
         text(String::from_utf8_lossy(&h.0.raw_head).into_owned())
     }),
     ("content_type", |h| opt_text(&h.0.content_type)),
+    ("is_event_stream", |h| {
+        Dynamic::from_bool(h.0.content_type.as_deref().is_some_and(|t| {
+            t.get(..17)
+                .is_some_and(|p| p.eq_ignore_ascii_case("text/event-stream"))
+        }))
+    }),
     ("transfer_encoding", |h| opt_text(&h.0.transfer_encoding)),
     ("content_encoding", |h| opt_text(&h.0.content_encoding)),
     ("content_length", |h| opt_int(h.0.content_length)),
@@ -611,6 +617,11 @@ pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
             .map_or(Dynamic::UNIT, |n| Dynamic::from_float(secs(n)))
     }),
     ("answers", |h| opt_int(h.0.answers)),
+    ("request", |h| {
+        h.0.request
+            .as_ref()
+            .map_or(Dynamic::UNIT, |r| Dynamic::from(HttpValue(r.clone(), h.1)))
+    }),
     ("upgrade", |h| opt_text(&h.0.upgrade)),
     ("websocket_accept_valid", |h| {
         h.0.websocket_accept_valid
@@ -619,6 +630,7 @@ pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
     ("anomalies", |h| {
         Dynamic::from_array(h.0.anomalies.iter().map(anomaly_map).collect())
     }),
+    ("anomaly_names", |h| names(h.0.anomalies.iter(), |a| a.name)),
     ("complete", |h| Dynamic::from_bool(h.0.complete)),
 ];
 

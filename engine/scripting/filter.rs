@@ -1,0 +1,500 @@
+//! Filters a script declares so that the host skips the events its handler
+//! would ignore, without crossing into rhai:
+//!
+//! ```rhai
+//! const ON_CLOSE_WHEN = #{ handshake: "refused" };
+//! ```
+//!
+//! A filter is an object map from field names (those the handler's value
+//! has, `timeline.keep_alives_client` for a nested one, or `watched`) to
+//! conditions; the handler is called when *any* entry holds. A filter only
+//! saves calls: the handler still sees the whole value and decides, and a
+//! script must give the same results with its filters ignored
+//! (`--no-filters`), which the tests check for every built-in.
+//!
+//! Conditions:
+//! - `true`: the field is set (not `()`, `false`, `0`, `""`, `[]` or `#{}`);
+//!   `false`: it is not;
+//! - a string, number or boolean: the field equals it (for an array field,
+//!   one of its items does);
+//! - an array: the field equals one of its items;
+//! - a range of integers (`400..600`, `400..=599`): the field lies in it;
+//! - `#{ above: x, below: y, at_least: z, at_most: w }`: every bound given holds.
+//!
+//! `watched: true` holds for the connections the script passed to
+//! `watch(conn)` and has not yet closed: a script that keeps state about a
+//! few connections asks for `on_close` on those only.
+
+use rhai::{Dynamic, Map, FLOAT, INT};
+
+use crate::tracking::Flag;
+
+use super::script::Handler;
+use super::values::{
+    Closed, Data, Getter, HandshakeDone, HttpValue, Opened, Packet, SseValue, TimelineValue,
+    WsFrameValue, WsMessageValue, ZeroWindowValue, CLOSE_FIELDS, DATA_FIELDS, HANDSHAKE_FIELDS,
+    HTTP_FIELDS, OPEN_FIELDS, PACKET_FIELDS, SSE_FIELDS, TIMELINE_FIELDS, WS_FRAME_FIELDS,
+    WS_MESSAGE_FIELDS, ZERO_WINDOW_FIELDS,
+};
+
+/// The name of the constant holding `handler`'s filter: `ON_CLOSE_WHEN`.
+pub fn const_name(handler: Handler) -> String {
+    format!("{}_WHEN", handler.name().to_ascii_uppercase())
+}
+
+/// The fields of the value `handler` receives (none for `init`, `on_end`).
+fn field_names(handler: Handler) -> Vec<&'static str> {
+    fn names<T>(table: &[Getter<T>]) -> Vec<&'static str> {
+        table.iter().map(|(n, _)| *n).collect()
+    }
+    match handler {
+        Handler::Init | Handler::End => Vec::new(),
+        Handler::Packet => names(PACKET_FIELDS),
+        Handler::Open => names(OPEN_FIELDS),
+        Handler::Handshake => names(HANDSHAKE_FIELDS),
+        Handler::Data => names(DATA_FIELDS),
+        Handler::Close => names(CLOSE_FIELDS),
+        Handler::HttpRequest | Handler::HttpResponse | Handler::HttpUnanswered => {
+            names(HTTP_FIELDS)
+        }
+        Handler::SseEvent => names(SSE_FIELDS),
+        Handler::WsMessage => names(WS_MESSAGE_FIELDS),
+        Handler::WsFrame => names(WS_FRAME_FIELDS),
+    }
+}
+
+/// Reads field number `index` of the value `arg` that `handler` receives.
+fn top_field(handler: Handler, index: usize, arg: &mut Dynamic) -> Option<Dynamic> {
+    fn get<T: Clone + Send + Sync + 'static>(
+        arg: &mut Dynamic,
+        table: &[Getter<T>],
+        index: usize,
+    ) -> Option<Dynamic> {
+        let (_, getter) = table.get(index)?;
+        let mut value = arg.write_lock::<T>()?;
+        Some(getter(&mut value))
+    }
+    match handler {
+        Handler::Init | Handler::End => None,
+        Handler::Packet => get::<Packet>(arg, PACKET_FIELDS, index),
+        Handler::Open => get::<Opened>(arg, OPEN_FIELDS, index),
+        Handler::Handshake => get::<HandshakeDone>(arg, HANDSHAKE_FIELDS, index),
+        Handler::Data => get::<Data>(arg, DATA_FIELDS, index),
+        Handler::Close => get::<Closed>(arg, CLOSE_FIELDS, index),
+        Handler::HttpRequest | Handler::HttpResponse | Handler::HttpUnanswered => {
+            get::<HttpValue>(arg, HTTP_FIELDS, index)
+        }
+        Handler::SseEvent => get::<SseValue>(arg, SSE_FIELDS, index),
+        Handler::WsMessage => get::<WsMessageValue>(arg, WS_MESSAGE_FIELDS, index),
+        Handler::WsFrame => get::<WsFrameValue>(arg, WS_FRAME_FIELDS, index),
+    }
+}
+
+/// A field inside a field's value: a map's entry, or a nested value's field.
+fn inner_field(value: Dynamic, name: &str) -> Dynamic {
+    fn by_name<T: Clone + Send + Sync + 'static>(
+        value: Dynamic,
+        table: &[Getter<T>],
+        name: &str,
+    ) -> Dynamic {
+        let getter = table.iter().find(|(n, _)| *n == name);
+        match (getter, value.try_cast::<T>()) {
+            (Some((_, get)), Some(mut v)) => get(&mut v),
+            _ => Dynamic::UNIT,
+        }
+    }
+    if value.is_map() {
+        return value
+            .read_lock::<Map>()
+            .and_then(|m| m.get(name).cloned())
+            .unwrap_or(Dynamic::UNIT);
+    }
+    if value.is::<TimelineValue>() {
+        return by_name::<TimelineValue>(value, TIMELINE_FIELDS, name);
+    }
+    if value.is::<ZeroWindowValue>() {
+        return by_name::<ZeroWindowValue>(value, ZERO_WINDOW_FIELDS, name);
+    }
+    Dynamic::UNIT
+}
+
+/// What a condition reads.
+#[derive(Clone, Debug)]
+enum Field {
+    /// The connection was passed to `watch(conn)`: the value's `conn`.
+    Watched { conn: usize },
+    /// A connection's count of one analysis flag (`flag_counts.NAME`), read
+    /// without building the whole map.
+    FlagCount(Flag),
+    /// Field `index` of the value, then the names inside it.
+    Path { index: usize, inner: Vec<String> },
+}
+
+/// The fields of one event read so far by the filters of several scripts:
+/// each is read once per event.
+pub struct FieldCache {
+    values: Vec<Option<Dynamic>>,
+}
+
+impl FieldCache {
+    /// An empty cache, for a new event.
+    pub fn new() -> Self {
+        FieldCache { values: Vec::new() }
+    }
+
+    /// Forgets the previous event's fields.
+    pub fn clear(&mut self) {
+        self.values.clear();
+    }
+
+    fn get(&mut self, handler: Handler, index: usize, arg: &mut Dynamic) -> Option<Dynamic> {
+        if self.values.len() <= index {
+            self.values.resize(index + 1, None);
+        }
+        if self.values[index].is_none() {
+            self.values[index] = top_field(handler, index, arg);
+        }
+        self.values[index].clone()
+    }
+}
+
+impl Default for FieldCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a condition asks of the field.
+#[derive(Clone, Debug)]
+enum Test {
+    Set(bool),
+    OneOf(Vec<Dynamic>),
+    Range {
+        low: INT,
+        high: INT,
+        inclusive: bool,
+    },
+    Bounds(Vec<(Bound, FLOAT)>),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Bound {
+    Above,
+    Below,
+    AtLeast,
+    AtMost,
+}
+
+#[derive(Clone, Debug)]
+struct Condition {
+    field: Field,
+    test: Test,
+}
+
+/// A handler's filter: the handler is called when any condition holds.
+#[derive(Clone, Debug)]
+pub struct Filter {
+    handler: Handler,
+    conditions: Vec<Condition>,
+}
+
+fn number(v: &Dynamic) -> Option<FLOAT> {
+    v.as_int()
+        .map(|i| i as FLOAT)
+        .ok()
+        .or_else(|| v.as_float().ok())
+}
+
+fn is_set(v: &Dynamic) -> bool {
+    if v.is_unit() {
+        false
+    } else if let Ok(b) = v.as_bool() {
+        b
+    } else if let Some(n) = number(v) {
+        n != 0.0
+    } else if v.is_string() {
+        v.read_lock::<rhai::ImmutableString>()
+            .is_some_and(|s| !s.is_empty())
+    } else if v.is_array() {
+        v.read_lock::<rhai::Array>().is_some_and(|a| !a.is_empty())
+    } else if v.is_map() {
+        v.read_lock::<Map>().is_some_and(|m| !m.is_empty())
+    } else {
+        true
+    }
+}
+
+fn same(a: &Dynamic, b: &Dynamic) -> bool {
+    if let (Some(x), Some(y)) = (number(a), number(b)) {
+        return x == y;
+    }
+    if a.is_string() && b.is_string() {
+        return a.read_lock::<rhai::ImmutableString>().as_deref()
+            == b.read_lock::<rhai::ImmutableString>().as_deref();
+    }
+    if let (Ok(x), Ok(y)) = (a.as_bool(), b.as_bool()) {
+        return x == y;
+    }
+    a.is_unit() && b.is_unit()
+}
+
+impl Test {
+    fn parse(v: &Dynamic) -> Result<Test, String> {
+        if let Ok(b) = v.as_bool() {
+            return Ok(Test::Set(b));
+        }
+        if number(v).is_some() || v.is_string() || v.is_char() {
+            let v = if v.is_char() {
+                Dynamic::from(v.to_string())
+            } else {
+                v.clone()
+            };
+            return Ok(Test::OneOf(vec![v]));
+        }
+        if let Some(a) = v.read_lock::<rhai::Array>() {
+            if a.iter().any(|x| number(x).is_none() && !x.is_string()) {
+                return Err("an array of values to match holds strings and numbers only".into());
+            }
+            return Ok(Test::OneOf(a.to_vec()));
+        }
+        if let Some(r) = v.read_lock::<std::ops::Range<INT>>() {
+            return Ok(Test::Range {
+                low: r.start,
+                high: r.end,
+                inclusive: false,
+            });
+        }
+        if let Some(r) = v.read_lock::<std::ops::RangeInclusive<INT>>() {
+            return Ok(Test::Range {
+                low: *r.start(),
+                high: *r.end(),
+                inclusive: true,
+            });
+        }
+        if let Some(m) = v.read_lock::<Map>() {
+            let mut bounds = Vec::new();
+            for (k, x) in m.iter() {
+                let bound = match k.as_str() {
+                    "above" => Bound::Above,
+                    "below" => Bound::Below,
+                    "at_least" => Bound::AtLeast,
+                    "at_most" => Bound::AtMost,
+                    other => {
+                        return Err(format!(
+                        "`{other}`: a map of bounds has `above`, `below`, `at_least` and `at_most`"
+                    ))
+                    }
+                };
+                let n = number(x).ok_or_else(|| format!("`{k}` must be a number"))?;
+                bounds.push((bound, n));
+            }
+            return Ok(Test::Bounds(bounds));
+        }
+        Err(format!(
+            "`{}` is not a condition: use true/false, a value, an array of values, a range or #{{ above: .., below: .. }}",
+            v.type_name()
+        ))
+    }
+
+    fn holds_for_one(&self, v: &Dynamic) -> bool {
+        match self {
+            Test::Set(want) => is_set(v) == *want,
+            Test::OneOf(items) => items.iter().any(|i| same(v, i)),
+            Test::Range {
+                low,
+                high,
+                inclusive,
+            } => number(v).is_some_and(|n| {
+                n >= *low as FLOAT && (n < *high as FLOAT || (*inclusive && n == *high as FLOAT))
+            }),
+            Test::Bounds(bounds) => number(v).is_some_and(|n| {
+                bounds.iter().all(|(b, x)| match b {
+                    Bound::Above => n > *x,
+                    Bound::Below => n < *x,
+                    Bound::AtLeast => n >= *x,
+                    Bound::AtMost => n <= *x,
+                })
+            }),
+        }
+    }
+
+    fn holds(&self, v: &Dynamic) -> bool {
+        match self {
+            Test::Set(want) => is_set(v) == *want,
+            // An array field (anomaly names, say) matches through its items.
+            _ if v.is_array() => v
+                .read_lock::<rhai::Array>()
+                .is_some_and(|a| a.iter().any(|x| self.holds_for_one(x))),
+            _ => self.holds_for_one(v),
+        }
+    }
+}
+
+impl Filter {
+    /// Reads `handler`'s filter from the value of its constant, or says
+    /// what is wrong with it.
+    pub fn parse(handler: Handler, value: &Dynamic) -> Result<Filter, String> {
+        let name = const_name(handler);
+        let fields = field_names(handler);
+        if fields.is_empty() {
+            return Err(format!("`{name}`: {} takes no filter", handler.name()));
+        }
+        let Some(map) = value.read_lock::<Map>() else {
+            return Err(format!(
+                "`{name}` must be an object map of field: condition, like #{{ handshake: \"refused\" }}"
+            ));
+        };
+        let mut conditions = Vec::new();
+        for (key, v) in map.iter() {
+            let test = Test::parse(v).map_err(|e| format!("`{name}`, `{key}`: {e}"))?;
+            let field = if key.as_str() == "watched" {
+                let conn = fields.iter().position(|f| *f == "conn").ok_or_else(|| {
+                    format!("`{name}`: {} is not about one connection", handler.name())
+                })?;
+                Field::Watched { conn }
+            } else if let (Handler::Close, Some(flag_name)) =
+                (handler, key.strip_prefix("flag_counts."))
+            {
+                let flag = Flag::from_name(flag_name).ok_or_else(|| {
+                    let names: Vec<&str> = Flag::ALL.iter().map(|f| f.name()).collect();
+                    format!(
+                        "`{name}`, `{key}`: no analysis flag `{flag_name}`; the flags are {}",
+                        names.join(", ")
+                    )
+                })?;
+                Field::FlagCount(flag)
+            } else {
+                let mut parts = key.split('.');
+                let first = parts.next().unwrap_or("");
+                let index = fields.iter().position(|f| *f == first).ok_or_else(|| {
+                    format!(
+                        "`{name}`: {}'s value has no field `{first}` (it has {})",
+                        handler.name(),
+                        fields.join(", ")
+                    )
+                })?;
+                Field::Path {
+                    index,
+                    inner: parts.map(str::to_string).collect(),
+                }
+            };
+            conditions.push(Condition { field, test });
+        }
+        Ok(Filter {
+            handler,
+            conditions,
+        })
+    }
+
+    /// Whether the handler should see `arg`; `watched` says whether the
+    /// script watches a connection.
+    pub fn admits(
+        &self,
+        arg: &mut Dynamic,
+        cache: &mut FieldCache,
+        watched: impl Fn(u64) -> bool,
+    ) -> bool {
+        self.conditions.iter().any(|c| match &c.field {
+            Field::Watched { conn } => {
+                let is_watched = cache
+                    .get(self.handler, *conn, arg)
+                    .and_then(|v| v.as_int().ok())
+                    .is_some_and(|n| watched(n.max(0) as u64));
+                matches!(c.test, Test::Set(want) if want == is_watched)
+            }
+            Field::FlagCount(flag) => {
+                let n = arg
+                    .write_lock::<Closed>()
+                    .map_or(0, |c| c.0.count(*flag) as INT);
+                c.test.holds(&Dynamic::from_int(n))
+            }
+            Field::Path { index, inner } => {
+                let Some(mut v) = cache.get(self.handler, *index, arg) else {
+                    return false;
+                };
+                for name in inner {
+                    v = inner_field(v, name);
+                }
+                c.test.holds(&v)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_of(v: Dynamic) -> Test {
+        Test::parse(&v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn text(s: &str) -> Dynamic {
+        Dynamic::from(s.to_string())
+    }
+
+    #[test]
+    fn set_means_something_is_there() {
+        let set = test_of(Dynamic::TRUE);
+        for v in [
+            Dynamic::UNIT,
+            Dynamic::FALSE,
+            Dynamic::from_int(0),
+            text(""),
+        ] {
+            assert!(!set.holds(&v), "{v:?}");
+        }
+        for v in [
+            Dynamic::TRUE,
+            Dynamic::from_int(3),
+            Dynamic::from_float(0.5),
+            text("x"),
+        ] {
+            assert!(set.holds(&v), "{v:?}");
+        }
+        assert!(!set.holds(&Dynamic::from_array(vec![])));
+        assert!(test_of(Dynamic::FALSE).holds(&Dynamic::UNIT));
+    }
+
+    #[test]
+    fn values_ranges_and_bounds_compare_as_written() {
+        let refused = test_of(text("refused"));
+        assert!(refused.holds(&text("refused")));
+        assert!(!refused.holds(&text("complete")));
+        let either = test_of(Dynamic::from_array(vec![text("open"), text("half_closed")]));
+        assert!(either.holds(&text("half_closed")) && !either.holds(&text("fin")));
+        let errors = test_of(Dynamic::from(400 as INT..600));
+        assert!(errors.holds(&Dynamic::from_int(404)));
+        assert!(!errors.holds(&Dynamic::from_int(600)) && !errors.holds(&Dynamic::UNIT));
+        let inclusive = test_of(Dynamic::from(400 as INT..=599));
+        assert!(inclusive.holds(&Dynamic::from_int(599)));
+        let mut bounds = Map::new();
+        bounds.insert("above".into(), Dynamic::from_float(1.0));
+        bounds.insert("at_most".into(), Dynamic::from_int(5));
+        let slow = test_of(Dynamic::from_map(bounds));
+        assert!(slow.holds(&Dynamic::from_float(1.5)));
+        assert!(!slow.holds(&Dynamic::from_float(1.0)) && !slow.holds(&Dynamic::from_int(6)));
+        // An array field matches through its items.
+        let names = Dynamic::from_array(vec![text("bare_lf"), text("obs_fold")]);
+        assert!(test_of(text("obs_fold")).holds(&names));
+        assert!(!test_of(text("incomplete")).holds(&names));
+    }
+
+    #[test]
+    fn a_filter_that_cannot_be_read_says_why() {
+        let mut m = Map::new();
+        m.insert("handshak".into(), Dynamic::TRUE);
+        let e = Filter::parse(Handler::Close, &Dynamic::from_map(m)).unwrap_err();
+        assert!(e.contains("no field `handshak`"), "{e}");
+        let mut m = Map::new();
+        m.insert("flag_counts.retransmision".into(), Dynamic::TRUE);
+        let e = Filter::parse(Handler::Close, &Dynamic::from_map(m)).unwrap_err();
+        assert!(e.contains("no analysis flag `retransmision`"), "{e}");
+        let e = Filter::parse(Handler::Close, &text("refused")).unwrap_err();
+        assert!(e.contains("must be an object map"), "{e}");
+        let mut m = Map::new();
+        m.insert("status".into(), Dynamic::from_blob(vec![1]));
+        let e = Filter::parse(Handler::HttpResponse, &Dynamic::from_map(m)).unwrap_err();
+        assert!(e.contains("is not a condition"), "{e}");
+    }
+}
