@@ -124,9 +124,10 @@ enum Command {
         /// `{"captures": [...]}` with the prints, notes, findings, metrics and errors.
         #[arg(long)]
         json: bool,
-        /// Captures analysed at once (default: all cores). Given, threads
-        /// left over split each capture's scripts among them (faster when the
-        /// scripts dominate; each thread holds its own connection table).
+        /// Threads (default: all cores). Several captures are analysed at
+        /// once; threads left over shard each capture's connections among
+        /// them, or, when a script reads every packet or byte and N is given,
+        /// split its scripts among them. The report is the same.
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
         #[command(flatten)]
@@ -143,9 +144,10 @@ enum Command {
         /// `{"captures": [{"file", "stats", "findings": [...]}]}`.
         #[arg(long)]
         json: bool,
-        /// Captures analysed at once (default: all cores). Given, threads
-        /// left over split each capture's scripts among them (faster when the
-        /// scripts dominate; each thread holds its own connection table).
+        /// Threads (default: all cores). Several captures are analysed at
+        /// once; threads left over shard each capture's connections among
+        /// them, or, when a script reads every packet or byte and N is given,
+        /// split its scripts among them. The report is the same.
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
         #[command(flatten)]

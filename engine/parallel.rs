@@ -267,7 +267,15 @@ impl Input {
 fn renumber_app(app: &mut AppEvent, conn: u64) {
     match app {
         AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => {
-            std::sync::Arc::make_mut(m).conn = conn
+            // Shared with the request queue or a response: copied only if
+            // the number changes.
+            if m.conn != conn || m.request.as_ref().is_some_and(|q| q.conn != conn) {
+                let m = std::sync::Arc::make_mut(m);
+                m.conn = conn;
+                if let Some(q) = m.request.as_mut().filter(|q| q.conn != conn) {
+                    std::sync::Arc::make_mut(q).conn = conn;
+                }
+            }
         }
         AppEvent::Sse(e) => e.conn = conn,
         AppEvent::WsFrame(f) => f.conn = conn,

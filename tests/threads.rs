@@ -1,8 +1,9 @@
 //! Sharding connections across threads changes nothing in the output:
 //! `conns` (text and JSON) is byte for byte the same with 1, 2, 3 and 8
 //! threads, on every example capture and corpus file, port reuse and
-//! summaries retired mid-capture included. Splitting the scripts of
-//! `diagnose` among threads changes nothing either.
+//! summaries retired mid-capture included. `diagnose` is the same whether
+//! a capture's connections are sharded (its scripts read no packet or byte
+//! stream) or its scripts split among threads (one does).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -104,4 +105,87 @@ fn diagnose_is_the_same_on_any_number_of_threads() {
         with_findings >= 20,
         "{with_findings} captures with findings"
     );
+}
+
+/// `COMMAND ARGS... --threads N FILES...` run, all it says and its status.
+fn chattcp_args(args: &[&str], threads: usize, files: &[PathBuf]) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_chattcp"))
+        .args(args)
+        .arg("--threads")
+        .arg(threads.to_string())
+        .args(files)
+        .output()
+        .expect("run chattcp");
+    let mut all = out.stdout;
+    all.extend_from_slice(&out.stderr);
+    all.extend_from_slice(format!("exit {:?}", out.status.code()).as_bytes());
+    all
+}
+
+fn every_capture() -> Vec<PathBuf> {
+    let mut files = captures_in(&root().join("captures"));
+    files.extend(captures_in(&root().join("tests/data")));
+    files.extend(captures_in(&root().join("../shared/corpus")));
+    files
+}
+
+/// A rule that reads every packet cannot be sharded: its scripts are split
+/// among the threads instead, and the report is the same.
+#[test]
+fn diagnose_with_a_packet_rule_is_the_same_on_any_number_of_threads() {
+    let dir = std::env::temp_dir().join(format!("chattcp-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("big_packets.rhai"),
+        "fn on_packet(p) { if p.len > 1400 { finding(#{ id: \"big\", severity: \"info\", conn: p.conn, title: `${p.len}` }); } }",
+    )
+    .expect("rule");
+    let rules = dir.to_str().expect("path");
+    for path in every_capture() {
+        let files = [path.clone()];
+        let one = chattcp_args(&["diagnose", "--json", "--rules", rules], 1, &files);
+        for threads in [2, 5] {
+            assert!(
+                one == chattcp_args(&["diagnose", "--json", "--rules", rules], threads, &files),
+                "{}: --threads {threads} differs",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Sharded, the connection numbers of HTTP messages, of the requests they
+/// answer and of unanswered requests are the single run's.
+#[test]
+fn http_values_are_numbered_alike_when_sharded() {
+    let dir = std::env::temp_dir().join(format!("chattcp-threads-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = dir.join("numbers.rhai");
+    std::fs::write(
+        &script,
+        r#"
+        fn on_http_response(r) {
+            let q = if r.request == () { "-" } else { `${r.request.conn}/${r.request.index}` };
+            print(`response ${r.conn}/${r.index} answers ${q} at ${r.first_time}`);
+        }
+        fn on_http_unanswered(r) { print(`unanswered ${r.conn}/${r.index} ${r.last_time}`); }
+        fn on_close(c) { print(`close ${c.conn}`); }
+        "#,
+    )
+    .expect("script");
+    let script = script.to_str().expect("path");
+    let mut printed = 0;
+    for path in every_capture() {
+        let files = [path.clone()];
+        let one = chattcp_args(&["run", "--json", script], 1, &files);
+        printed += String::from_utf8_lossy(&one).matches("response ").count();
+        for threads in [2, 3] {
+            assert!(
+                one == chattcp_args(&["run", "--json", script], threads, &files),
+                "{}: --threads {threads} differs",
+                path.display()
+            );
+        }
+    }
+    assert!(printed >= 10, "{printed} responses");
 }

@@ -80,6 +80,10 @@ pub struct DecodeLimits {
     pub max_ratio: u64,
     /// Decoded size from which the ratio is checked.
     pub ratio_after: u64,
+    /// Decoded bytes of an HTTP body kept in its message: bodies are still
+    /// decoded (their length, limits and event streams) but nobody may read
+    /// them (`chattcp diagnose` when no script does).
+    pub body_kept: usize,
 }
 
 impl Default for DecodeLimits {
@@ -88,6 +92,7 @@ impl Default for DecodeLimits {
             max_decoded: 64 << 20,
             max_ratio: 1000,
             ratio_after: 1 << 20,
+            body_kept: super::http::MAX_BODY_KEPT,
         }
     }
 }

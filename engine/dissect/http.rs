@@ -1597,9 +1597,10 @@ impl HttpConn {
         }
         let msg = &mut r.msg;
         let sse = &mut r.sse;
+        let kept = r.decode_limits.body_kept.min(MAX_BODY_KEPT);
         let mut keep = |decoded: &[u8]| {
             msg.body_decoded_len += decoded.len() as u64;
-            let room = MAX_BODY_KEPT.saturating_sub(msg.body.len());
+            let room = kept.saturating_sub(msg.body.len());
             if decoded.len() > room {
                 msg.body_truncated = true;
             }

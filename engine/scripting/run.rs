@@ -213,22 +213,38 @@ pub fn analyse(
     limits: Limits,
     script_limits: ScriptLimits,
 ) -> CaptureReport {
-    analyse_split(path, scripts, limits, script_limits, 1)
+    analyse_split(path, scripts, limits, script_limits, 1, false)
 }
 
-/// Runs `scripts` over one capture on up to `threads` threads: the scripts
-/// are split into groups, each group reads the capture on its own thread,
-/// and their outputs merge into what one thread gives, byte for byte
-/// ([`ScriptOutput::merge`]). Worth it when the scripts cost more than
-/// reading and dissecting the capture again.
+/// Runs `scripts` over one capture on up to `threads` threads, giving what
+/// one thread gives, byte for byte. When no script reads every packet or
+/// every byte, the capture's connections are sharded across the threads
+/// ([`crate::parallel::run_sharded`]: tracking, reassembly and dissection in
+/// parallel, the scripts on this thread); otherwise the scripts are split
+/// into groups, each reading the capture on its own thread
+/// ([`ScriptOutput::merge`]) when `split_scripts`, which pays when the
+/// scripts cost more than reading and dissecting the capture again (each
+/// thread holds its own connection table: only when asked for).
 pub fn analyse_split(
     path: &Path,
     scripts: &[Script],
     limits: Limits,
     script_limits: ScriptLimits,
     threads: usize,
+    split_scripts: bool,
 ) -> CaptureReport {
-    let groups = threads.clamp(1, scripts.len().max(1));
+    if threads > 1 {
+        let host = ScriptHost::with_offset(scripts, script_limits, None, 0);
+        if !host.needs_every_packet() {
+            let limits = keep_bodies_read(scripts, limits);
+            return analyse_sharded(path, host, limits, threads);
+        }
+    }
+    let groups = if split_scripts {
+        threads.clamp(1, scripts.len().max(1))
+    } else {
+        1
+    };
     if groups == 1 {
         return analyse_group(path, scripts, 0, limits, script_limits);
     }
@@ -262,6 +278,80 @@ pub fn analyse_split(
     report
 }
 
+/// Feeds a host from a capture sharded across `threads` workers.
+fn analyse_sharded(
+    path: &Path,
+    mut host: ScriptHost<'_>,
+    limits: Limits,
+    threads: usize,
+) -> CaptureReport {
+    let file = path.display().to_string();
+    let mut report = CaptureReport {
+        file: file.clone(),
+        stats: CaptureStats::default(),
+        labels: ConnLabels::default(),
+        output: ScriptOutput::default(),
+        problem: None,
+        warnings: Vec::new(),
+    };
+    // The values' times count from the capture's first frame; no packet
+    // event crosses from the workers to say when that was.
+    let first = File::open(path)
+        .map_err(|e| e.to_string())
+        .and_then(|f| {
+            crate::capture::CaptureReader::new(BufReader::new(f), limits.reader)
+                .map_err(|e| e.to_string())
+        })
+        .map(|mut r| r.next_frame().ok().flatten().map(|f| f.timestamp));
+    // A capture that cannot be read says so in the run itself.
+    if let Ok(Some(start)) = first {
+        host.set_capture_start(start);
+    }
+    let open = || File::open(path).map(|f| BufReader::with_capacity(1 << 20, f));
+    let mut sink = Both {
+        stats: &mut report.stats,
+        labels: &mut report.labels,
+        host: &mut host,
+    };
+    let result = crate::parallel::run_sharded(open, limits, threads, true, &mut sink);
+    report.finish_run(&file, result);
+    // Packets are not sent across: the workers counted them.
+    report.output = host.finish();
+    report
+}
+
+impl CaptureReport {
+    /// Takes the run's warnings and problem into the report.
+    fn finish_run(&mut self, file: &str, result: Result<pipeline::RunOutcome, RunError>) {
+        match result {
+            Ok(outcome) => {
+                if self.stats.packets == 0 {
+                    self.stats.packets = outcome.summary.tcp_packets;
+                }
+                self.warnings = outcome
+                    .summary
+                    .warnings
+                    .iter()
+                    .map(|w| format!("{file}: {w}"))
+                    .collect();
+                if let Some(d) = outcome.damage {
+                    self.problem = Some(format!("{file}: {d}"));
+                }
+            }
+            Err(RunError::Capture(e)) => self.problem = Some(format!("{file}: {e}")),
+            Err(RunError::Output(e)) => self.problem = Some(format!("{file}: {e}")),
+        }
+    }
+}
+
+/// `limits` with HTTP bodies decoded but not kept when no script reads them.
+fn keep_bodies_read(scripts: &[Script], mut limits: Limits) -> Limits {
+    if !scripts.iter().any(|s| s.reads_body) {
+        limits.decode.body_kept = 0;
+    }
+    limits
+}
+
 /// Runs one group of scripts, at `offset` in the full list, over a capture.
 fn analyse_group(
     path: &Path,
@@ -286,6 +376,7 @@ fn analyse_group(
             return report;
         }
     };
+    let limits = keep_bodies_read(scripts, limits);
     let mut host = ScriptHost::with_offset(scripts, script_limits, None, offset);
     let mut sink = Dissector::with_limits(
         Both {
@@ -297,21 +388,7 @@ fn analyse_group(
     );
     let result = pipeline::run(source, limits, &mut sink);
     drop(sink);
-    match result {
-        Ok(outcome) => {
-            report.warnings = outcome
-                .summary
-                .warnings
-                .iter()
-                .map(|w| format!("{file}: {w}"))
-                .collect();
-            if let Some(d) = outcome.damage {
-                report.problem = Some(format!("{file}: {d}"));
-            }
-        }
-        Err(RunError::Capture(e)) => report.problem = Some(format!("{file}: {e}")),
-        Err(RunError::Output(e)) => report.problem = Some(format!("{file}: {e}")),
-    }
+    report.finish_run(&file, result);
     report.output = host.finish();
     report
 }
@@ -342,10 +419,10 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
 }
 
 /// Runs `scripts` over every capture, `threads` at a time; the reports come
-/// back in the order of `paths`, whatever order the workers finish in. With
-/// `split_scripts`, threads left over (fewer captures than threads) split
-/// each capture's scripts among them: faster when the scripts cost more
-/// than reading the capture, but each thread holds its own connection table.
+/// back in the order of `paths`, whatever order the workers finish in.
+/// Threads left over (fewer captures than threads) shard each capture's
+/// connections among them, or, with `split_scripts`, split its scripts
+/// when they read every packet (see [`analyse_split`]).
 pub fn analyse_all(
     paths: &[PathBuf],
     scripts: &[Script],
@@ -358,12 +435,9 @@ pub fn analyse_all(
     let results: Mutex<Vec<Option<CaptureReport>>> = Mutex::new(vec![None; paths.len()]);
     let workers = threads.clamp(1, paths.len().max(1));
     // Threads left over when there are fewer captures than threads go to
-    // splitting each capture's scripts.
-    let per_capture = if split_scripts {
-        (threads / workers).max(1)
-    } else {
-        1
-    };
+    // sharding each capture's connections (or, asked for, to splitting its
+    // scripts when they read every packet).
+    let per_capture = (threads / workers).max(1);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -371,7 +445,14 @@ pub fn analyse_all(
                 let Some(path) = paths.get(i) else {
                     break;
                 };
-                let report = analyse_split(path, scripts, limits, script_limits, per_capture);
+                let report = analyse_split(
+                    path,
+                    scripts,
+                    limits,
+                    script_limits,
+                    per_capture,
+                    split_scripts,
+                );
                 let mut r = results.lock().unwrap_or_else(|p| p.into_inner());
                 r[i] = Some(report);
             });

@@ -224,6 +224,21 @@ pub struct Script {
     handlers: u16,
     /// Whether it reads packet payloads (else they are not copied for it).
     pub reads_payload: bool,
+    /// Whether it reads HTTP bodies (`r.body`, `r.body_bytes`,
+    /// `r.body_truncated`; else they are decoded but not kept for it).
+    pub reads_body: bool,
+}
+
+/// Whether `source` reads a body field: `.body` as a whole name, or
+/// `.body_bytes`, `.body_truncated` (not `.body_len` and the like, which
+/// are counted whether or not the body is kept).
+fn reads_body(source: &str) -> bool {
+    source.match_indices(".body").any(|(at, m)| {
+        let rest = &source[at + m.len()..];
+        !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            || rest.starts_with("_bytes")
+            || rest.starts_with("_truncated")
+    })
 }
 
 impl Script {
@@ -299,6 +314,7 @@ impl Script {
             source: Arc::from(source),
             handlers,
             reads_payload: source.contains("payload"),
+            reads_body: reads_body(source),
         })
     }
 
@@ -313,5 +329,21 @@ impl Script {
             .lines()
             .nth(line.saturating_sub(1))
             .unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reads_body;
+
+    #[test]
+    fn reading_a_body_is_told_from_reading_its_length() {
+        assert!(reads_body("let b = r.body;"));
+        assert!(reads_body("print(r.body)"));
+        assert!(reads_body("r.body_bytes.len()"));
+        assert!(reads_body("if r.body_truncated {}"));
+        assert!(!reads_body("r.body_len + r.body_wire_len"));
+        assert!(!reads_body("r.body_first_frame; r.body_first_time"));
+        assert!(!reads_body("let body = 1;"));
     }
 }
