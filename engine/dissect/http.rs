@@ -1386,7 +1386,12 @@ impl HttpConn {
             headers,
             strict_headers,
             lenient_headers,
-            raw_head: head.iter().take(MAX_HEAD).copied().collect(),
+            // The head itself, not a copy: nothing reads it after this.
+            raw_head: {
+                let mut head = head;
+                head.truncate(MAX_HEAD);
+                head
+            },
             content_type: content_type.clone(),
             transfer_encoding: transfer.into_iter().next(),
             content_encoding: content_encoding.clone(),

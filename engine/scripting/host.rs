@@ -302,8 +302,6 @@ pub struct ScriptHost<'s> {
     scopes: Vec<Scope<'static>>,
     stopped: Vec<bool>,
     collector: Arc<Mutex<Collector>>,
-    deadline: Arc<AtomicI64>,
-    clock: Instant,
     limits: ScriptLimits,
     capture_start: Option<Timestamp>,
     any: [bool; Handler::ALL.len()],
@@ -419,10 +417,21 @@ impl<'s> ScriptHost<'s> {
                 text: s.to_string(),
             });
         });
-        let d = deadline.clone();
+        let d = deadline;
+        let limit_ns = (limits.max_millis as i64).saturating_mul(1_000_000);
         engine.on_progress(move |ops| {
-            // Reading the clock every operation would cost more than the script.
-            if ops % 4096 == 0 && clock.elapsed().as_nanos() as i64 > d.load(Ordering::Relaxed) {
+            // Reading the clock every operation would cost more than the
+            // script, and reading it at every call more than a short
+            // handler: a call's clock starts at its 4096th operation (rhai
+            // counts operations per call), a few microseconds in.
+            if ops % 4096 != 0 {
+                return None;
+            }
+            let now = clock.elapsed().as_nanos() as i64;
+            if ops == 4096 {
+                d.store(now.saturating_add(limit_ns), Ordering::Relaxed);
+                None
+            } else if now > d.load(Ordering::Relaxed) {
                 Some(Dynamic::from("time"))
             } else {
                 None
@@ -523,8 +532,6 @@ impl<'s> ScriptHost<'s> {
             scopes: scripts.iter().map(|_| Scope::new()).collect(),
             stopped: vec![false; scripts.len()],
             collector,
-            deadline,
-            clock,
             limits,
             capture_start: None,
             any,
@@ -559,11 +566,6 @@ impl<'s> ScriptHost<'s> {
             g.frame = None;
             g.output.now = (self.events, self.offset + i);
         }
-        let limit_ns = (self.limits.max_millis as i64).saturating_mul(1_000_000);
-        self.deadline.store(
-            (self.clock.elapsed().as_nanos() as i64).saturating_add(limit_ns),
-            Ordering::Relaxed,
-        );
         if let Err(e) = self
             .engine
             .run_ast_with_scope(&mut self.scopes[i], &script.ast)
@@ -679,16 +681,13 @@ impl<'s> ScriptHost<'s> {
         self.calls += 1;
         {
             let mut g = lock(&self.collector);
-            g.script.clone_from(&script.name);
-            g.index = i;
+            if g.index != i || g.script.is_empty() {
+                g.script.clone_from(&script.name);
+                g.index = i;
+            }
             g.frame = frame;
             g.output.now = (self.events, self.offset + i);
         }
-        let limit_ns = (self.limits.max_millis as i64).saturating_mul(1_000_000);
-        self.deadline.store(
-            (self.clock.elapsed().as_nanos() as i64).saturating_add(limit_ns),
-            Ordering::Relaxed,
-        );
         let options = CallFnOptions::new()
             .eval_ast(false)
             .rewind_scope(true)
