@@ -59,11 +59,19 @@ for f in "${FILES[@]}"; do
         -n "chattcp follow --conn 0" "$BIN follow $pcap --conn 0 > /dev/null")
   need tcptrace && cmds+=(-n "tcptrace -n" "tcptrace -n $pcap > /dev/null")
   need tcpflow && mkdir -p "$OUT/tcpflow" && cmds+=(-n "tcpflow -c" "tcpflow -c -o $OUT/tcpflow -r $pcap > /dev/null")
-  [ "$TSHARK" = 1 ] && need tshark && cmds+=(-n "tshark -q -z conv,tcp" "tshark -q -z conv,tcp -r $pcap > /dev/null 2>&1")
   echo "== $f.pcap ($(du -h "$pcap" | cut -f1))" >&2
   # One warm-up run brings the file into the page cache for every command alike.
   hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$OUT/$f.json" "${cmds[@]}" >/dev/null 2>&1 \
     || hyperfine --warmup 1 --runs "$RUNS" --export-json "$OUT/$f.json" "${cmds[@]}" >/dev/null
+  rm -f "$OUT/$f.tshark.json" "$OUT/$f.tshark.rss"
+  if [ "$TSHARK" = 1 ] && need tshark; then
+    # Minutes per file (680 s on bulk): one run, the file already cached.
+    hyperfine -N --runs 1 --export-json "$OUT/$f.tshark.json" \
+      -n "tshark -q -z conv,tcp" "tshark -q -z conv,tcp -r $pcap" >/dev/null 2>&1 \
+      || hyperfine --runs 1 --export-json "$OUT/$f.tshark.json" \
+      -n "tshark -q -z conv,tcp" "tshark -q -z conv,tcp -r $pcap > /dev/null 2>&1" >/dev/null
+    /usr/bin/time -f "%M" -o "$OUT/$f.tshark.rss" tshark -q -z conv,tcp -r "$pcap" >/dev/null 2>&1 || true
+  fi
   for c in conns diagnose; do
     /usr/bin/time -f "%M" -o "$OUT/$f.$c.rss" "$BIN" $c "$pcap" >/dev/null
   done
@@ -76,16 +84,19 @@ out, files = sys.argv[1], sys.argv[2:]
 print(f"{'capture':8} {'command':34} {'median s':>9} {'x floor':>8} {'vs chattcp conns':>17}")
 for f in files:
     res = json.load(open(os.path.join(out, f + ".json")))["results"]
+    t = os.path.join(out, f + ".tshark.json")
+    if os.path.exists(t):
+        res += json.load(open(t))["results"]
     med = {r["command"]: r["median"] for r in res}
     floor = next(v for k, v in med.items() if k.startswith("read floor"))
     conns = med.get("chattcp conns")
     for k, v in med.items():
         vs = "" if k.startswith("chattcp") or conns is None else f"{v / conns:.2f}x slower" if v >= conns else f"{conns / v:.2f}x faster"
         print(f"{f:8} {k:34} {v:9.3f} {v / floor:8.2f} {vs:>17}")
-    for c, label in (("conns", "conns"), ("diagnose", "diagnose"), ("diagnose1", "diagnose --threads 1")):
+    for c, label in (("conns", "chattcp conns"), ("diagnose", "chattcp diagnose"), ("diagnose1", "chattcp diagnose --threads 1"), ("tshark", "tshark")):
         p = os.path.join(out, f"{f}.{c}.rss")
-        if os.path.exists(p):
-            print(f"{f:8} {'peak RSS chattcp ' + label:34} {int(open(p).read().split()[-1]) / 1024:8.1f} MiB")
+        if os.path.exists(p) and open(p).read().split():
+            print(f"{f:8} {'peak RSS ' + label:34} {int(open(p).read().split()[-1]) / 1024:8.1f} MiB")
     one = med.get("chattcp conns --threads 1")
     if one and conns:
         print(f"{f:8} {'speed-up of --threads (all cores)':34} {one / conns:9.2f}")
