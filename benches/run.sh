@@ -54,6 +54,7 @@ for f in "${FILES[@]}"; do
   cmds=(-n "read floor (tcpdump -r F -w /dev/null)" "tcpdump -r $pcap -w /dev/null 2>/dev/null"
         -n "chattcp conns" "$BIN conns $pcap > /dev/null"
         -n "chattcp conns --threads 1" "$BIN conns --threads 1 $pcap > /dev/null"
+        -n "chattcp run dissect_only.rhai" "$BIN run $ROOT/benches/dissect_only.rhai $pcap > /dev/null"
         -n "chattcp diagnose" "$BIN diagnose $pcap > /dev/null"
         -n "chattcp diagnose --threads 1" "$BIN diagnose --threads 1 $pcap > /dev/null"
         -n "chattcp follow --conn 0" "$BIN follow $pcap --conn 0 > /dev/null")
@@ -63,14 +64,11 @@ for f in "${FILES[@]}"; do
   # One warm-up run brings the file into the page cache for every command alike.
   hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$OUT/$f.json" "${cmds[@]}" >/dev/null 2>&1 \
     || hyperfine --warmup 1 --runs "$RUNS" --export-json "$OUT/$f.json" "${cmds[@]}" >/dev/null
-  rm -f "$OUT/$f.tshark.json" "$OUT/$f.tshark.rss"
+  rm -f "$OUT/$f.tshark.time"
   if [ "$TSHARK" = 1 ] && need tshark; then
-    # Minutes per file (680 s on bulk): one run, the file already cached.
-    hyperfine -N --runs 1 --export-json "$OUT/$f.tshark.json" \
-      -n "tshark -q -z conv,tcp" "tshark -q -z conv,tcp -r $pcap" >/dev/null 2>&1 \
-      || hyperfine --runs 1 --export-json "$OUT/$f.tshark.json" \
-      -n "tshark -q -z conv,tcp" "tshark -q -z conv,tcp -r $pcap > /dev/null 2>&1" >/dev/null
-    /usr/bin/time -f "%M" -o "$OUT/$f.tshark.rss" tshark -q -z conv,tcp -r "$pcap" >/dev/null 2>&1 || true
+    # Minutes per file (680 s on bulk): one run, the file already cached;
+    # its wall time and peak memory from the same run.
+    /usr/bin/time -f "%e %M" -o "$OUT/$f.tshark.time" tshark -q -z conv,tcp -r "$pcap" >/dev/null 2>&1 || true
   fi
   for c in conns diagnose; do
     /usr/bin/time -f "%M" -o "$OUT/$f.$c.rss" "$BIN" $c "$pcap" >/dev/null
@@ -84,25 +82,33 @@ out, files = sys.argv[1], sys.argv[2:]
 print(f"{'capture':8} {'command':34} {'median s':>9} {'x floor':>8} {'vs chattcp conns':>17}")
 for f in files:
     res = json.load(open(os.path.join(out, f + ".json")))["results"]
-    t = os.path.join(out, f + ".tshark.json")
-    if os.path.exists(t):
-        res += json.load(open(t))["results"]
+    t = os.path.join(out, f + ".tshark.time")
+    tshark_rss = None
+    if os.path.exists(t) and open(t).read().split():
+        secs, rss = open(t).read().split()[-2:]
+        res.append({"command": "tshark -q -z conv,tcp (one run)", "median": float(secs)})
+        tshark_rss = int(rss)
     med = {r["command"]: r["median"] for r in res}
     floor = next(v for k, v in med.items() if k.startswith("read floor"))
     conns = med.get("chattcp conns")
     for k, v in med.items():
         vs = "" if k.startswith("chattcp") or conns is None else f"{v / conns:.2f}x slower" if v >= conns else f"{conns / v:.2f}x faster"
         print(f"{f:8} {k:34} {v:9.3f} {v / floor:8.2f} {vs:>17}")
-    for c, label in (("conns", "chattcp conns"), ("diagnose", "chattcp diagnose"), ("diagnose1", "chattcp diagnose --threads 1"), ("tshark", "tshark")):
+    for c, label in (("conns", "chattcp conns"), ("diagnose", "chattcp diagnose"), ("diagnose1", "chattcp diagnose --threads 1")):
         p = os.path.join(out, f"{f}.{c}.rss")
-        if os.path.exists(p) and open(p).read().split():
+        if os.path.exists(p):
             print(f"{f:8} {'peak RSS ' + label:34} {int(open(p).read().split()[-1]) / 1024:8.1f} MiB")
+    if tshark_rss:
+        print(f"{f:8} {'peak RSS tshark':34} {tshark_rss / 1024:8.1f} MiB")
     one = med.get("chattcp conns --threads 1")
     if one and conns:
         print(f"{f:8} {'speed-up of --threads (all cores)':34} {one / conns:9.2f}")
     d = med.get("chattcp diagnose")
     if d and conns:
         print(f"{f:8} {'diagnose / conns':34} {d / conns:9.2f}")
+    dis = med.get("chattcp run dissect_only.rhai")
+    if d and dis:
+        print(f"{f:8} {'diagnose / dissection alone':34} {d / dis:9.2f}")
     d1 = med.get("chattcp diagnose --threads 1")
     if d and d1:
         print(f"{f:8} {'speed-up of diagnose --threads':34} {d1 / d:9.2f}")
