@@ -603,6 +603,14 @@ fn run_scripts(
     }
     // Splitting a capture's scripts among threads costs a connection table
     // per thread: only when asked for.
+    // The report comes at the end: a bar over all the captures' bytes
+    // meanwhile, when someone watches a terminal.
+    let total: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok().map(|m| m.len()))
+        .sum();
+    let progress = Progress::new(Some(total), io::stderr().is_terminal());
+    let counter = progress.counter();
     let reports = analyse_all(
         &paths,
         scripts,
@@ -610,7 +618,9 @@ fn run_scripts(
         script_limits,
         self::threads(threads),
         threads.is_some(),
+        Some(&counter),
     );
+    progress.finish();
     let mut out = io::stdout().lock();
     out.write_all(render(&reports).as_bytes())
         .context("output")?;

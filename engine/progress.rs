@@ -1,12 +1,13 @@
 //! Progress on long runs: a bar on stderr (bytes read of the file, packets,
 //! connections, rate), drawn only when someone is watching a terminal.
 //!
-//! The bar is fed by the event stream itself, so it costs a counter per
-//! packet and a redraw a few times a second; with no terminal it costs
-//! nothing at all.
+//! The bar is fed by counters: bytes as they are read, packets and
+//! connections from the event stream (a local count per packet, shared every
+//! 16,384), drawn four times a second by a thread of its own; with no
+//! terminal nothing is drawn.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,21 +15,31 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::events::{Event, EventSink};
 
-/// Packets between two updates of the bar's counters.
+/// Packets counted locally between two additions to the shared count.
 const UPDATE_EVERY: u64 = 1 << 14;
+
+/// Counters shared by the run and the bar's drawing thread.
+#[derive(Default)]
+struct Counters {
+    bytes: AtomicU64,
+    packets: AtomicU64,
+    connections: AtomicU64,
+    done: AtomicBool,
+}
 
 /// The progress of one run.
 pub struct Progress {
     bar: Option<ProgressBar>,
-    bytes: Arc<AtomicU64>,
-    packets: u64,
-    connections: u64,
+    counters: Arc<Counters>,
 }
 
 impl Progress {
     /// A progress display for a file of `total_bytes` (if known); drawn only
-    /// when `visible`.
+    /// when `visible`. A thread redraws it four times a second from the
+    /// counters, so that it moves whatever events reach this thread (a
+    /// sharded run sends no packet events across).
     pub fn new(total_bytes: Option<u64>, visible: bool) -> Self {
+        let counters = Arc::new(Counters::default());
         let bar = visible.then(|| {
             let bar = match total_bytes {
                 Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
@@ -42,66 +53,73 @@ impl Progress {
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style);
             }
-            bar.enable_steady_tick(Duration::from_millis(250));
+            let (drawn, seen) = (bar.clone(), counters.clone());
+            std::thread::spawn(move || {
+                while !seen.done.load(Ordering::Relaxed) {
+                    draw(&drawn, &seen);
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            });
             bar
         });
-        Progress {
-            bar,
-            bytes: Arc::new(AtomicU64::new(0)),
-            packets: 0,
-            connections: 0,
-        }
+        Progress { bar, counters }
     }
 
     /// Wraps the capture's source so that the bytes read are counted.
     pub fn reader<R: Read>(&self, inner: R) -> CountingReader<R> {
-        CountingReader {
-            inner,
-            bytes: self.bytes.clone(),
-        }
+        self.counter().reader(inner)
     }
 
     /// A counter of bytes read that can be moved to where the reading is done.
     pub fn counter(&self) -> ByteCounter {
-        ByteCounter(self.bytes.clone())
+        ByteCounter(self.counters.clone())
     }
 
     /// Passes events on to `inner`, counting them for the bar.
     pub fn sink<'a>(&'a mut self, inner: &'a mut dyn EventSink) -> ProgressSink<'a> {
         ProgressSink {
-            progress: self,
+            counters: &self.counters,
             inner,
-        }
-    }
-
-    fn update(&self) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(self.bytes.load(Ordering::Relaxed));
-            bar.set_message(format!(
-                "{} packets, {} connections",
-                self.packets, self.connections
-            ));
+            packets: 0,
         }
     }
 
     /// Removes the bar (the run ended).
     pub fn finish(&self) {
+        self.counters.done.store(true, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
     }
 }
 
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn draw(bar: &ProgressBar, c: &Counters) {
+    bar.set_position(c.bytes.load(Ordering::Relaxed));
+    let packets = c.packets.load(Ordering::Relaxed);
+    let connections = c.connections.load(Ordering::Relaxed);
+    bar.set_message(match (packets, connections) {
+        (0, 0) => String::new(),
+        (0, _) => format!("{connections} connections"),
+        _ => format!("{packets} packets, {connections} connections"),
+    });
+}
+
 /// Counts the bytes of the readers it wraps, for a [`Progress`].
 #[derive(Clone)]
-pub struct ByteCounter(Arc<AtomicU64>);
+pub struct ByteCounter(Arc<Counters>);
 
 impl ByteCounter {
     /// Wraps a reader.
     pub fn reader<R: Read>(&self, inner: R) -> CountingReader<R> {
         CountingReader {
             inner,
-            bytes: self.0.clone(),
+            counters: self.0.clone(),
         }
     }
 }
@@ -109,36 +127,76 @@ impl ByteCounter {
 /// A reader that counts what passes through it.
 pub struct CountingReader<R> {
     inner: R,
-    bytes: Arc<AtomicU64>,
+    counters: Arc<Counters>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        self.counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
 
 /// An event sink that counts packets and connections on the way.
 pub struct ProgressSink<'a> {
-    progress: &'a mut Progress,
+    counters: &'a Counters,
     inner: &'a mut dyn EventSink,
+    /// Packets not yet added to the shared count.
+    packets: u64,
 }
 
 impl EventSink for ProgressSink<'_> {
+    fn frame_start(&mut self, frame: u64) {
+        self.inner.frame_start(frame);
+    }
+
     fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
         match event {
             Event::Packet(_) => {
-                self.progress.packets += 1;
-                if self.progress.packets % UPDATE_EVERY == 0 {
-                    self.progress.update();
+                self.packets += 1;
+                if self.packets == UPDATE_EVERY {
+                    self.counters
+                        .packets
+                        .fetch_add(self.packets, Ordering::Relaxed);
+                    self.packets = 0;
                 }
             }
-            Event::Opened(_) => self.progress.connections += 1,
-            Event::End(_) => self.progress.finish(),
+            Event::Opened(_) => {
+                self.counters.connections.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::End(_) => {
+                self.counters
+                    .packets
+                    .fetch_add(self.packets, Ordering::Relaxed);
+                self.packets = 0;
+                self.counters.done.store(true, Ordering::Relaxed);
+            }
             _ => {}
         }
         self.inner.event(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_follows_the_bytes_read_whatever_events_come() {
+        // A sharded run sends no packet events to the thread that owns the
+        // bar: its position must still come from the bytes read.
+        let progress = Progress::new(Some(1000), false);
+        let mut read = progress.reader(&[7u8; 600][..]);
+        let mut buf = [0u8; 1000];
+        let n = read.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 600);
+        let bar = ProgressBar::hidden();
+        draw(&bar, &progress.counters);
+        assert_eq!(bar.position(), 600);
+        assert_eq!(bar.message(), "");
+        progress.counters.connections.fetch_add(3, Ordering::Relaxed);
+        draw(&bar, &progress.counters);
+        assert_eq!(bar.message(), "3 connections");
     }
 }

@@ -2,7 +2,7 @@
 //! the order the captures were given.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -13,6 +13,7 @@ use super::script::Script;
 use crate::dissect::Dissector;
 use crate::events::{Event, EventSink};
 use crate::pipeline::{self, Limits, RunError};
+use crate::progress::ByteCounter;
 use crate::tracking::{Endpoint, Flag, HandshakeOutcome};
 
 /// The statistics a diagnosis report starts with, as ChatTCP's pane does.
@@ -213,7 +214,16 @@ pub fn analyse(
     limits: Limits,
     script_limits: ScriptLimits,
 ) -> CaptureReport {
-    analyse_split(path, scripts, limits, script_limits, 1, false)
+    analyse_split(path, scripts, limits, script_limits, 1, false, None)
+}
+
+/// Opens a capture, its bytes counted by `bytes` when given (a progress bar).
+fn open_counted(path: &Path, bytes: Option<&ByteCounter>) -> io::Result<Box<dyn Read + Send>> {
+    let file = BufReader::with_capacity(1 << 20, File::open(path)?);
+    Ok(match bytes {
+        Some(counter) => Box::new(counter.reader(file)),
+        None => Box::new(file),
+    })
 }
 
 /// Runs `scripts` over one capture on up to `threads` threads, giving what
@@ -224,7 +234,8 @@ pub fn analyse(
 /// into groups, each reading the capture on its own thread
 /// ([`ScriptOutput::merge`]) when `split_scripts`, which pays when the
 /// scripts cost more than reading and dissecting the capture again (each
-/// thread holds its own connection table: only when asked for).
+/// thread holds its own connection table: only when asked for). `bytes`
+/// counts the bytes read, once, for a progress bar.
 pub fn analyse_split(
     path: &Path,
     scripts: &[Script],
@@ -232,12 +243,13 @@ pub fn analyse_split(
     script_limits: ScriptLimits,
     threads: usize,
     split_scripts: bool,
+    bytes: Option<&ByteCounter>,
 ) -> CaptureReport {
     if threads > 1 {
         let host = ScriptHost::with_offset(scripts, script_limits, None, 0);
         if !host.needs_every_packet() {
             let limits = keep_bodies_read(scripts, limits);
-            return analyse_sharded(path, host, limits, threads);
+            return analyse_sharded(path, host, limits, threads, bytes);
         }
     }
     let groups = if split_scripts {
@@ -246,7 +258,7 @@ pub fn analyse_split(
         1
     };
     if groups == 1 {
-        return analyse_group(path, scripts, 0, limits, script_limits);
+        return analyse_group(path, scripts, 0, limits, script_limits, bytes);
     }
     let size = scripts.len().div_ceil(groups);
     let mut reports: Vec<CaptureReport> = std::thread::scope(|s| {
@@ -254,13 +266,15 @@ pub fn analyse_split(
             .chunks(size)
             .enumerate()
             .map(|(g, chunk)| {
-                s.spawn(move || analyse_group(path, chunk, g * size, limits, script_limits))
+                // Every group reads the whole capture: the first one counts.
+                let bytes = bytes.filter(|_| g == 0);
+                s.spawn(move || analyse_group(path, chunk, g * size, limits, script_limits, bytes))
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     if reports.is_empty() {
-        return analyse_group(path, scripts, 0, limits, script_limits);
+        return analyse_group(path, scripts, 0, limits, script_limits, None);
     }
     let outputs: Vec<ScriptOutput> = reports
         .iter_mut()
@@ -284,6 +298,7 @@ fn analyse_sharded(
     mut host: ScriptHost<'_>,
     limits: Limits,
     threads: usize,
+    bytes: Option<&ByteCounter>,
 ) -> CaptureReport {
     let file = path.display().to_string();
     let mut report = CaptureReport {
@@ -307,7 +322,12 @@ fn analyse_sharded(
     if let Ok(Some(start)) = first {
         host.set_capture_start(start);
     }
-    let open = || File::open(path).map(|f| BufReader::with_capacity(1 << 20, f));
+    // Every worker reads the whole capture: the first one opened counts.
+    let first_open = std::sync::atomic::AtomicBool::new(true);
+    let open = || {
+        let counted = bytes.filter(|_| first_open.swap(false, Ordering::Relaxed));
+        open_counted(path, counted)
+    };
     let mut sink = Both {
         stats: &mut report.stats,
         labels: &mut report.labels,
@@ -359,6 +379,7 @@ fn analyse_group(
     offset: usize,
     limits: Limits,
     script_limits: ScriptLimits,
+    bytes: Option<&ByteCounter>,
 ) -> CaptureReport {
     let file = path.display().to_string();
     let mut report = CaptureReport {
@@ -369,8 +390,8 @@ fn analyse_group(
         problem: None,
         warnings: Vec::new(),
     };
-    let source = match File::open(path) {
-        Ok(f) => BufReader::with_capacity(1 << 20, f),
+    let source = match open_counted(path, bytes) {
+        Ok(f) => f,
         Err(e) => {
             report.problem = Some(format!("{file}: cannot open: {e}"));
             return report;
@@ -430,6 +451,7 @@ pub fn analyse_all(
     script_limits: ScriptLimits,
     threads: usize,
     split_scripts: bool,
+    bytes: Option<&ByteCounter>,
 ) -> Vec<CaptureReport> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaptureReport>>> = Mutex::new(vec![None; paths.len()]);
@@ -452,6 +474,7 @@ pub fn analyse_all(
                     script_limits,
                     per_capture,
                     split_scripts,
+                    bytes,
                 );
                 let mut r = results.lock().unwrap_or_else(|p| p.into_inner());
                 r[i] = Some(report);
