@@ -497,7 +497,10 @@ impl<'r> CaptureReader<'r> {
         }
         let found: Found = loop {
             if self.pending > 0 {
-                self.inner.consume(self.pending);
+                // Without a shift: moving the rest of the buffer to its
+                // start after every record copies it again and again; the
+                // refill shifts once, when the buffer runs dry.
+                self.inner.consume_noshift(self.pending);
                 self.pending = 0;
             }
             let offset = self.next_offset();
