@@ -78,15 +78,24 @@ impl CloseStyle {
 
 /// Wireshark's label for a `tcp.completeness` value.
 pub fn completeness_label(value: u8) -> String {
-    match value {
-        1 => "Incomplete, SYN_SENT".into(),
-        3 => "Incomplete, CLIENT_ESTABLISHED".into(),
-        7 => "Incomplete, ESTABLISHED".into(),
-        15 => "Incomplete, DATA".into(),
-        31 | 47 | 63 => "Complete, WITH_DATA".into(),
-        23 | 39 | 55 => "Complete, NO_DATA".into(),
-        v => format!("Incomplete ({v})"),
+    match completeness_name(value) {
+        Some(name) => name.into(),
+        None => format!("Incomplete ({value})"),
     }
+}
+
+/// [`completeness_label`] for the values Wireshark names, without
+/// allocating; `None` for the others.
+pub fn completeness_name(value: u8) -> Option<&'static str> {
+    Some(match value {
+        1 => "Incomplete, SYN_SENT",
+        3 => "Incomplete, CLIENT_ESTABLISHED",
+        7 => "Incomplete, ESTABLISHED",
+        15 => "Incomplete, DATA",
+        31 | 47 | 63 => "Complete, WITH_DATA",
+        23 | 39 | 55 => "Complete, NO_DATA",
+        _ => return None,
+    })
 }
 
 /// A frame and its time (nanoseconds since the capture's first frame).
