@@ -590,9 +590,10 @@ impl SummaryBuilder {
         (style, closed_by)
     }
 
-    /// The finished summary.
+    /// The finished summary. Its lists and history are moved out, not
+    /// copied: the builder is spent afterwards.
     pub fn finish(
-        &self,
+        &mut self,
         info: &ConnectionInfo,
         completeness: u8,
         irtt_ns: Option<i64>,
@@ -602,7 +603,10 @@ impl SummaryBuilder {
     ) -> ConnectionSummary {
         let (close, closed_by) = self.close();
         let start = self.start.unwrap_or(info.start);
-        let mut timeline = self.timeline.clone();
+        // The verdict reads the history: before the history is moved out.
+        let conn_state = self.zeek.conn_state();
+        let history = self.zeek.take_history();
+        let mut timeline = std::mem::take(&mut self.timeline);
         let end_ns = self.end.since(capture_start);
         for zw in &mut timeline.zero_window {
             if let Some(since) = zw.open_since.take() {
@@ -629,11 +633,11 @@ impl SummaryBuilder {
             reset_by: self.rst.map(|r| r.0),
             reset_after: self.reset_after,
             completeness,
-            conn_state: self.zeek.conn_state(),
-            history: self.zeek.history().to_string(),
+            conn_state,
+            history,
             irtt_ns,
             flag_counts: self.flag_counts,
-            keep_alive_intervals_ns: self.keep_alive_intervals.clone(),
+            keep_alive_intervals_ns: std::mem::take(&mut self.keep_alive_intervals),
             keep_alives: self.keep_alives,
             final_states,
             reassembly,

@@ -204,6 +204,11 @@ impl ZeekTracker {
         &self.history
     }
 
+    /// The history string, moved out (the tracker is spent afterwards).
+    pub fn take_history(&mut self) -> String {
+        std::mem::take(&mut self.history)
+    }
+
     /// Zeek's `conn_state`, derived as `conn/main.zeek` does.
     pub fn conn_state(&self) -> &'static str {
         use ZeekEndpoint::*;
