@@ -1227,6 +1227,12 @@ impl Tracker {
 
     /// Emits the summaries that are due and forgets connections long quiet.
     fn retire_due(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> std::io::Result<()> {
+        // Nearly always nothing is due: say so before any other work, as
+        // this runs for every packet (a parallel run's for every worker).
+        let due = |q: &DueQueue| q.peek().is_some_and(|(at, _, _)| at <= now);
+        if !due(&self.summary_due) && !due(&self.forget_due) {
+            return Ok(());
+        }
         let quiet = self.summary_after_ns();
         let forget_after = self.config.forget_after_secs.saturating_mul(1_000_000_000);
         // Everything due now, summarised in connection order: the order
