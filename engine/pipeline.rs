@@ -99,7 +99,8 @@ impl Shard {
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15);
             (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9)
         }
-        let h = mix(seg.src, seg.header.src_port()).wrapping_add(mix(seg.dst, seg.header.dst_port()));
+        let h =
+            mix(seg.src, seg.header.src_port()).wrapping_add(mix(seg.dst, seg.header.dst_port()));
         let h = (h ^ (h >> 29)).wrapping_mul(0x94D0_49BB_1331_11EB);
         let h = h ^ (h >> 32);
         (h % self.count as u64) as usize == self.index

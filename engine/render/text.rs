@@ -70,13 +70,45 @@ impl std::fmt::Display for Secs {
 /// How a connection closed, in words: `three_packet, by the client`, or
 /// `reset: RST from the server after fin; the client had begun to close`.
 pub fn close_phrase(c: &ConnectionSummary) -> String {
-    let mut t = String::new();
+    let mut t = Block::default();
     push_close_phrase(&mut t, c);
-    t
+    t.into_string()
+}
+
+/// A connection's text being built: bytes, so that appending a number
+/// needs no UTF-8 check; only `str` pieces go in, so it stays UTF-8.
+#[derive(Default)]
+struct Block(Vec<u8>);
+
+impl Block {
+    fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn push(&mut self, c: char) {
+        let mut utf8 = [0u8; 4];
+        self.push_str(c.encode_utf8(&mut utf8));
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn into_string(self) -> String {
+        // Only `str` pieces were appended: nothing can be lossy.
+        String::from_utf8_lossy(&self.0).into_owned()
+    }
+}
+
+impl std::fmt::Write for Block {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
 }
 
 /// [`close_phrase`] appended to `t`, without a `String` of its own.
-fn push_close_phrase(t: &mut String, c: &ConnectionSummary) {
+fn push_close_phrase(t: &mut Block, c: &ConnectionSummary) {
     match (c.close, c.reset_by) {
         (CloseStyle::Reset, Some(rst)) => {
             t.push_str("reset: RST from the ");
@@ -103,7 +135,7 @@ fn push_close_phrase(t: &mut String, c: &ConnectionSummary) {
 
 /// Appends `v` in decimal: `core::fmt` costs several times more, and a
 /// connection's block has a dozen numbers.
-fn push_u64(s: &mut String, mut v: u64) {
+fn push_u64(s: &mut Block, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -114,12 +146,11 @@ fn push_u64(s: &mut String, mut v: u64) {
             break;
         }
     }
-    // Only ASCII digits were written.
-    s.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("?"));
+    s.0.extend_from_slice(&buf[i..]);
 }
 
 /// Appends `v`, then spaces up to `width` characters (as `{:<width}`).
-fn push_u64_left(s: &mut String, v: u64, width: usize) {
+fn push_u64_left(s: &mut Block, v: u64, width: usize) {
     let before = s.len();
     push_u64(s, v);
     for _ in s.len() - before..width {
@@ -129,7 +160,7 @@ fn push_u64_left(s: &mut String, v: u64, width: usize) {
 
 /// Appends an endpoint as its `Display` does (`1.2.3.4:80`, `[::1]:80`);
 /// IPv4 by hand, IPv6 (whose shortening rules are subtle) through `fmt`.
-fn push_endpoint(s: &mut String, e: &Endpoint) {
+fn push_endpoint(s: &mut Block, e: &Endpoint) {
     match e.ip {
         IpAddr::V4(a) => {
             let [x, y, z, w] = a.octets();
@@ -156,7 +187,7 @@ fn push_endpoint(s: &mut String, e: &Endpoint) {
 /// fraction of a nanosecond of the exact one, so rounding to three decimals
 /// agrees with integer rounding unless the exact value lies on the midpoint
 /// itself; that case, negative values and huge ones go through `fmt`.
-fn push_secs(s: &mut String, ns: i64) {
+fn push_secs(s: &mut Block, ns: i64) {
     let (unit, suffix) = if ns != 0 && ns.abs() < 1_000_000 {
         (1_000u64, " ms")
     } else {
@@ -205,9 +236,9 @@ pub struct TextWriter<W: Write> {
     /// Connections' blocks, rendered, put back in connection order: a
     /// block that has to wait is a few hundred bytes of text, cheaper to
     /// keep than a copy of its summary.
-    order: ConnOrder<String>,
+    order: ConnOrder<Vec<u8>>,
     /// Reused for every connection's text.
-    buf: String,
+    buf: Block,
     /// Flush after every line (for live pipes).
     pub flush_each: bool,
 }
@@ -230,7 +261,7 @@ impl<W: Write> TextWriter<W> {
             header_done: false,
             line: String::with_capacity(160),
             order: ConnOrder::default(),
-            buf: String::new(),
+            buf: Block::default(),
             flush_each: false,
         }
     }
@@ -320,7 +351,7 @@ impl<W: Write> TextWriter<W> {
     }
 
     /// Renders a connection's block into `s` (what `conns` prints for it).
-    fn render_conn(s: &mut String, c: &ConnectionSummary) {
+    fn render_conn(s: &mut Block, c: &ConnectionSummary) {
         s.push('#');
         push_u64_left(s, c.conn, 3);
         s.push(' ');
@@ -384,7 +415,7 @@ impl<W: Write> TextWriter<W> {
     fn end(&mut self, r: &RunSummary) -> io::Result<()> {
         if self.kind == TextKind::Conns {
             let out = &mut self.out;
-            self.order.finish(|text| out.write_all(text.as_bytes()))?;
+            self.order.finish(|text| out.write_all(text))?;
             let span = match (r.start, r.end) {
                 (Some(a), Some(b)) => seconds(b.since(a)),
                 _ => "0 s".into(),
@@ -421,11 +452,11 @@ impl<W: Write> EventSink for TextWriter<W> {
             (TextKind::Conns, Event::Closed(c)) => {
                 // One buffer for every connection: 190,000 summaries must
                 // not mean a dozen allocations each.
-                self.buf.clear();
+                self.buf.0.clear();
                 Self::render_conn(&mut self.buf, c);
                 let out = &mut self.out;
                 self.order
-                    .push(c.conn, &self.buf, |text| out.write_all(text.as_bytes()))
+                    .push(c.conn, &self.buf.0, |text| out.write_all(text))
             }
             (_, Event::End(r)) => self.end(r),
             _ => Ok(()),
@@ -477,21 +508,21 @@ mod tests {
             // Near the midpoints, where the float's rounding could differ.
             values.push(((x >> 20) % 100_000) as i64 * 1_000_000 + 500_000 + (x % 3) as i64 - 1);
         }
-        let mut s = String::new();
+        let mut s = Block::default();
         for v in values {
-            s.clear();
+            s.0.clear();
             push_secs(&mut s, v);
-            assert_eq!(s, Secs(v).to_string(), "{v} ns");
+            assert_eq!(s.0, Secs(v).to_string().into_bytes(), "{v} ns");
         }
     }
 
     #[test]
     fn numbers_and_endpoints_by_hand_match_fmt() {
-        let mut s = String::new();
+        let mut s = Block::default();
         for v in [0u64, 7, 10, 99, 100, 12_345, u64::MAX] {
-            s.clear();
+            s.0.clear();
             push_u64_left(&mut s, v, 3);
-            assert_eq!(s, format!("{v:<3}"));
+            assert_eq!(s.0, format!("{v:<3}").into_bytes());
         }
         for ip in [
             "0.0.0.0",
@@ -504,9 +535,9 @@ mod tests {
                 ip: ip.parse().unwrap(),
                 port: 65535,
             };
-            s.clear();
+            s.0.clear();
             push_endpoint(&mut s, &e);
-            assert_eq!(s, e.to_string());
+            assert_eq!(s.0, e.to_string().into_bytes());
         }
     }
 }
