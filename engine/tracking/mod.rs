@@ -763,15 +763,51 @@ impl Connection {
 }
 
 /// An unordered pair of endpoints: one key for both directions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct ConnKey(Endpoint, Endpoint);
+///
+/// Plain integers rather than two `Endpoint`s: comparing and hashing
+/// `IpAddr` enums field by field cost more than the lookup itself, and this
+/// runs for every packet. `v6` keeps an IPv4 address apart from the IPv6
+/// address with the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ConnKey {
+    addr: [u128; 2],
+    port: [u16; 2],
+    v6: [bool; 2],
+}
+
+impl std::hash::Hash for ConnKey {
+    /// Two words for the hasher, where the derived hash would feed it six
+    /// fields (an IPv4 endpoint fits a word exactly).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for side in 0..2 {
+            let a = self.addr[side];
+            let word = (a as u64 ^ ((a >> 64) as u64).rotate_left(17))
+                ^ (u64::from(self.port[side]) << 32)
+                ^ (u64::from(self.v6[side]) << 48);
+            state.write_u64(word);
+        }
+    }
+}
 
 impl ConnKey {
     fn new(a: Endpoint, b: Endpoint) -> Self {
-        if a <= b {
-            ConnKey(a, b)
+        fn bits(e: &Endpoint) -> (u128, u16, bool) {
+            match e.ip {
+                IpAddr::V4(v4) => (u128::from(u32::from(v4)), e.port, false),
+                IpAddr::V6(v6) => (u128::from(v6), e.port, true),
+            }
+        }
+        let (x, y) = (bits(&a), bits(&b));
+        // Any fixed order will do, as long as both directions agree.
+        let (lo, hi) = if (x.2, x.0, x.1) <= (y.2, y.0, y.1) {
+            (x, y)
         } else {
-            ConnKey(b, a)
+            (y, x)
+        };
+        ConnKey {
+            addr: [lo.0, hi.0],
+            port: [lo.1, hi.1],
+            v6: [lo.2, hi.2],
         }
     }
 }
