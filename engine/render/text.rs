@@ -86,8 +86,12 @@ impl Block {
     }
 
     fn push(&mut self, c: char) {
-        let mut utf8 = [0u8; 4];
-        self.push_str(c.encode_utf8(&mut utf8));
+        if c.is_ascii() {
+            self.0.push(c as u8);
+        } else {
+            let mut utf8 = [0u8; 4];
+            self.push_str(c.encode_utf8(&mut utf8));
+        }
     }
 
     fn len(&self) -> usize {
@@ -146,7 +150,11 @@ fn push_u64(s: &mut Block, mut v: u64) {
             break;
         }
     }
-    s.0.extend_from_slice(&buf[i..]);
+    // Byte by byte: a handful of digits, where a call to memcpy costs more.
+    s.0.reserve(buf.len() - i);
+    for &digit in &buf[i..] {
+        s.0.push(digit);
+    }
 }
 
 /// Appends `v`, then spaces up to `width` characters (as `{:<width}`).

@@ -341,9 +341,12 @@ impl SummaryBuilder {
         self.packets[d] += 1;
         let len = p.len.unwrap_or(0);
         self.bytes[d] += u64::from(len);
-        for (i, flag) in Flag::ALL.iter().enumerate() {
-            if p.analysis.has(*flag) {
-                self.flag_counts[i] += 1;
+        // Most packets carry no flag: skip the walk over all fifteen.
+        if !p.analysis.is_empty() {
+            for (i, flag) in Flag::ALL.iter().enumerate() {
+                if p.analysis.has(*flag) {
+                    self.flag_counts[i] += 1;
+                }
             }
         }
 
