@@ -544,7 +544,26 @@ struct PacketIdentity {
 }
 
 impl Connection {
-    fn new(info: ConnectionInfo, a: Endpoint, client_is_a: bool, flipped: bool) -> Self {
+    /// A new connection; `spare` is the box of a summarised connection's
+    /// detail, reused to spare the allocator a large block per connection.
+    fn new(
+        info: ConnectionInfo,
+        a: Endpoint,
+        client_is_a: bool,
+        flipped: bool,
+        spare: Option<Box<Detail>>,
+    ) -> Self {
+        let fresh = Detail {
+            reassembly: [Reassembler::default(), Reassembler::default()],
+            summary: SummaryBuilder::new(flipped),
+        };
+        let detail = match spare {
+            Some(mut boxed) => {
+                *boxed = fresh;
+                boxed
+            }
+            None => Box::new(fresh),
+        };
         Connection {
             info,
             a,
@@ -556,10 +575,7 @@ impl Connection {
             endpoints: [state::Endpoint::default(), state::Endpoint::default()],
             last_seen: info.start,
             close_queued: false,
-            detail: Some(Box::new(Detail {
-                reassembly: [Reassembler::default(), Reassembler::default()],
-                summary: SummaryBuilder::new(flipped),
-            })),
+            detail: Some(detail),
             last_packet: [None; 2],
             last_was_probe: [false; 2],
             shown_state: [None; 2],
@@ -846,7 +862,13 @@ pub struct Tracker {
     budget: Budget,
     capture_start: Option<Timestamp>,
     packets: u64,
+    /// Boxes of summarised connections' details, for new connections.
+    spare_details: Vec<Box<Detail>>,
 }
+
+/// Spare detail boxes kept at most: a few are enough for connections
+/// that come and go; more would only hold memory.
+const MAX_SPARE_DETAILS: usize = 64;
 
 /// Which side of a connection the ports suggest is the server.
 fn roles_by_ports(src: &Endpoint, dst: &Endpoint) -> (bool, RoleEvidence) {
@@ -879,6 +901,7 @@ impl Tracker {
             budget: Budget::default(),
             capture_start: None,
             packets: 0,
+            spare_details: Vec::new(),
         }
     }
 
@@ -963,7 +986,8 @@ impl Tracker {
             }
         }
         self.next_id += 1;
-        let conn = Connection::new(info, src, client_is_a, !client_is_a);
+        let spare = self.spare_details.pop();
+        let conn = Connection::new(info, src, client_is_a, !client_is_a, spare);
         let slot = match self.free.pop() {
             Some(free) => free,
             None => {
@@ -1370,6 +1394,9 @@ impl Tracker {
             [detail.reassembly[0].stats, detail.reassembly[1].stats],
             capture_start,
         );
+        if self.spare_details.len() < MAX_SPARE_DETAILS {
+            self.spare_details.push(detail);
+        }
         sink.event(&Event::Closed(&summary))
     }
 
