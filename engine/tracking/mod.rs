@@ -864,7 +864,12 @@ pub struct Tracker {
     packets: u64,
     /// Boxes of summarised connections' details, for new connections.
     spare_details: Vec<Box<Detail>>,
+    /// Buffers of summarised connections' unacknowledged-segment lists.
+    spare_segments: Vec<analysis::SegmentBuffer>,
 }
+
+/// Spare segment buffers kept at most (two per connection).
+const MAX_SPARE_SEGMENT_BUFFERS: usize = 128;
 
 /// Spare detail boxes kept at most: a few are enough for connections
 /// that come and go; more would only hold memory.
@@ -902,6 +907,7 @@ impl Tracker {
             capture_start: None,
             packets: 0,
             spare_details: Vec::new(),
+            spare_segments: Vec::new(),
         }
     }
 
@@ -987,7 +993,12 @@ impl Tracker {
         }
         self.next_id += 1;
         let spare = self.spare_details.pop();
-        let conn = Connection::new(info, src, client_is_a, !client_is_a, spare);
+        let mut conn = Connection::new(info, src, client_is_a, !client_is_a, spare);
+        for flow in &mut conn.flows {
+            if let Some(buffer) = self.spare_segments.pop() {
+                flow.reuse(buffer);
+            }
+        }
         let slot = match self.free.pop() {
             Some(free) => free,
             None => {
@@ -1351,7 +1362,11 @@ impl Tracker {
         };
         self.live = self.live.saturating_sub(1);
         for flow in &mut conn.flows {
-            flow.shrink();
+            if let Some(buffer) = flow.shrink() {
+                if self.spare_segments.len() < MAX_SPARE_SEGMENT_BUFFERS {
+                    self.spare_segments.push(buffer);
+                }
+            }
         }
         let origin = Origin {
             frame: detail.summary.last_frame(),
