@@ -239,6 +239,9 @@ impl std::fmt::Display for LenOrUnknown {
     }
 }
 
+/// Bytes of connections' text held before they are written out.
+const PENDING_FLUSH: usize = 64 << 10;
+
 /// Writes the text views.
 pub struct TextWriter<W: Write> {
     out: W,
@@ -249,7 +252,7 @@ pub struct TextWriter<W: Write> {
     /// block that has to wait is a few hundred bytes of text, cheaper to
     /// keep than a copy of its summary.
     order: ConnOrder<Vec<u8>>,
-    /// Reused for every connection's text.
+    /// Connections' text not yet written out, in order.
     buf: Block,
     /// Flush after every line (for live pipes).
     pub flush_each: bool,
@@ -426,8 +429,13 @@ impl<W: Write> TextWriter<W> {
 
     fn end(&mut self, r: &RunSummary) -> io::Result<()> {
         if self.kind == TextKind::Conns {
-            let out = &mut self.out;
-            self.order.finish(|text| out.write_all(text))?;
+            let pending = &mut self.buf.0;
+            self.order.finish(|text| {
+                pending.extend_from_slice(text);
+                Ok(())
+            })?;
+            self.out.write_all(&self.buf.0)?;
+            self.buf.0.clear();
             let span = match (r.start, r.end) {
                 (Some(a), Some(b)) => seconds(b.since(a)),
                 _ => "0 s".into(),
@@ -457,18 +465,32 @@ impl<W: Write> TextWriter<W> {
     }
 }
 
+impl<W: Write> Drop for TextWriter<W> {
+    /// A run stopped before its end still shows what was rendered, as it
+    /// would have had the text gone straight to the writer.
+    fn drop(&mut self) {
+        if !self.buf.0.is_empty() {
+            let _ = self.out.write_all(&self.buf.0);
+        }
+    }
+}
+
 impl<W: Write> EventSink for TextWriter<W> {
     fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
         match (self.kind, event) {
             (TextKind::Packets, Event::Packet(p)) => self.packet(p),
             (TextKind::Conns, Event::Closed(c)) => {
-                // One buffer for every connection: 190,000 summaries must
-                // not mean a dozen allocations each.
-                self.buf.0.clear();
+                // Blocks are rendered straight into the output held here,
+                // written out in large pieces: no copy per block into the
+                // writer's buffer, no allocation unless a block must wait.
+                let start = self.buf.len();
                 Self::render_conn(&mut self.buf, c);
-                let out = &mut self.out;
-                self.order
-                    .push(c.conn, &self.buf.0, |text| out.write_all(text))
+                self.order.push_rendered(c.conn, &mut self.buf.0, start);
+                if self.buf.len() >= PENDING_FLUSH {
+                    self.out.write_all(&self.buf.0)?;
+                    self.buf.0.clear();
+                }
+                Ok(())
             }
             (_, Event::End(r)) => self.end(r),
             _ => Ok(()),
