@@ -863,6 +863,8 @@ pub struct Tracker {
     capture_start: Option<Timestamp>,
     packets: u64,
     /// Boxes of summarised connections' details, for new connections.
+    // The boxes are the point: each becomes a connection's detail as it is.
+    #[allow(clippy::vec_box)]
     spare_details: Vec<Box<Detail>>,
     /// Buffers of summarised connections' unacknowledged-segment lists.
     spare_segments: Vec<analysis::SegmentBuffer>,
