@@ -786,7 +786,9 @@ impl Connection {
 /// address with the same bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ConnKey {
-    addr: [u128; 2],
+    /// Each address as two words (not a `u128`, whose 16-byte alignment
+    /// would make every table entry a quarter larger).
+    addr: [[u64; 2]; 2],
     port: [u16; 2],
     v6: [bool; 2],
 }
@@ -796,8 +798,8 @@ impl std::hash::Hash for ConnKey {
     /// fields (an IPv4 endpoint fits a word exactly).
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         for side in 0..2 {
-            let a = self.addr[side];
-            let word = (a as u64 ^ ((a >> 64) as u64).rotate_left(17))
+            let [lo, hi] = self.addr[side];
+            let word = (lo ^ hi.rotate_left(17))
                 ^ (u64::from(self.port[side]) << 32)
                 ^ (u64::from(self.v6[side]) << 48);
             state.write_u64(word);
@@ -807,23 +809,20 @@ impl std::hash::Hash for ConnKey {
 
 impl ConnKey {
     fn new(a: Endpoint, b: Endpoint) -> Self {
-        fn bits(e: &Endpoint) -> (u128, u16, bool) {
+        fn bits(e: &Endpoint) -> (bool, u128, u16) {
             match e.ip {
-                IpAddr::V4(v4) => (u128::from(u32::from(v4)), e.port, false),
-                IpAddr::V6(v6) => (u128::from(v6), e.port, true),
+                IpAddr::V4(v4) => (false, u128::from(u32::from(v4)), e.port),
+                IpAddr::V6(v6) => (true, u128::from(v6), e.port),
             }
         }
         let (x, y) = (bits(&a), bits(&b));
         // Any fixed order will do, as long as both directions agree.
-        let (lo, hi) = if (x.2, x.0, x.1) <= (y.2, y.0, y.1) {
-            (x, y)
-        } else {
-            (y, x)
-        };
+        let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+        let words = |v: u128| [v as u64, (v >> 64) as u64];
         ConnKey {
-            addr: [lo.0, hi.0],
-            port: [lo.1, hi.1],
-            v6: [lo.2, hi.2],
+            addr: [words(lo.1), words(hi.1)],
+            port: [lo.2, hi.2],
+            v6: [lo.0, hi.0],
         }
     }
 }
