@@ -553,16 +553,16 @@ impl Connection {
         flipped: bool,
         spare: Option<Box<Detail>>,
     ) -> Self {
-        let fresh = Detail {
-            reassembly: [Reassembler::default(), Reassembler::default()],
-            summary: SummaryBuilder::new(flipped),
-        };
         let detail = match spare {
             Some(mut boxed) => {
-                *boxed = fresh;
+                boxed.reassembly = [Reassembler::default(), Reassembler::default()];
+                boxed.summary.reset(flipped);
                 boxed
             }
-            None => Box::new(fresh),
+            None => Box::new(Detail {
+                reassembly: [Reassembler::default(), Reassembler::default()],
+                summary: SummaryBuilder::new(flipped),
+            }),
         };
         Connection {
             info,
@@ -1410,10 +1410,12 @@ impl Tracker {
             [detail.reassembly[0].stats, detail.reassembly[1].stats],
             capture_start,
         );
+        let result = sink.event(&Event::Closed(&summary));
         if self.spare_details.len() < MAX_SPARE_DETAILS {
+            detail.summary.recycle(summary);
             self.spare_details.push(detail);
         }
-        sink.event(&Event::Closed(&summary))
+        result
     }
 
     /// Ends the capture: every connection still tracked is summarised, in

@@ -311,6 +311,43 @@ impl SummaryBuilder {
         }
     }
 
+    /// Takes back the lists of a summary this builder made, once it has
+    /// been delivered, for [`SummaryBuilder::reset`] to reuse.
+    pub fn recycle(&mut self, summary: ConnectionSummary) {
+        let ConnectionSummary {
+            history,
+            keep_alive_intervals_ns,
+            timeline,
+            ..
+        } = summary;
+        self.timeline.syns = timeline.syns;
+        self.timeline.syn_acks = timeline.syn_acks;
+        self.timeline.retransmissions = timeline.retransmissions;
+        self.keep_alive_intervals = keep_alive_intervals_ns;
+        self.zeek.reuse_history(history);
+    }
+
+    /// Starts over as [`SummaryBuilder::new`] would, keeping the buffers of
+    /// its lists: most connections fill the same few, and allocating them
+    /// for each costs more than filling them.
+    pub fn reset(&mut self, flipped: bool) {
+        let mut syns = std::mem::take(&mut self.timeline.syns);
+        let mut syn_acks = std::mem::take(&mut self.timeline.syn_acks);
+        let mut retransmissions = std::mem::take(&mut self.timeline.retransmissions);
+        let mut keep_alive = std::mem::take(&mut self.keep_alive_intervals);
+        let history = self.zeek.take_history();
+        *self = SummaryBuilder::new(flipped);
+        syns.clear();
+        syn_acks.clear();
+        retransmissions.clear();
+        keep_alive.clear();
+        self.timeline.syns = syns;
+        self.timeline.syn_acks = syn_acks;
+        self.timeline.retransmissions = retransmissions;
+        self.keep_alive_intervals = keep_alive;
+        self.zeek.reuse_history(history);
+    }
+
     /// Frame of the last packet.
     pub fn last_frame(&self) -> u64 {
         self.last_frame
