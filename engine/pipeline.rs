@@ -90,18 +90,19 @@ impl Shard {
         // without ordering them, and a few multiplications instead of a
         // generic hash of two enum tuples, on every packet of every worker.
         fn mix(ip: std::net::IpAddr, port: u16) -> u64 {
-            let bits = match ip {
-                std::net::IpAddr::V4(a) => u128::from(u32::from(a)),
-                std::net::IpAddr::V6(a) => u128::from(a) ^ (1 << 127),
-            };
-            let folded = (bits as u64) ^ ((bits >> 64) as u64).rotate_left(29);
-            let x = (folded ^ (u64::from(port) << 48) ^ u64::from(port))
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9)
+            let word = match ip {
+                std::net::IpAddr::V4(a) => u64::from(u32::from(a)),
+                std::net::IpAddr::V6(a) => {
+                    let bits = u128::from(a);
+                    (bits as u64) ^ ((bits >> 64) as u64).rotate_left(29) ^ (1 << 63)
+                }
+            } ^ (u64::from(port) << 32);
+            let x = word.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            x ^ (x >> 29)
         }
-        let h =
-            mix(seg.src, seg.header.src_port()).wrapping_add(mix(seg.dst, seg.header.dst_port()));
-        let h = (h ^ (h >> 29)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        let h = mix(seg.src, seg.header.src_port())
+            .wrapping_add(mix(seg.dst, seg.header.dst_port()))
+            .wrapping_mul(0xBF58_476D_1CE4_E5B9);
         let h = h ^ (h >> 32);
         // The hash scaled to the shard count (a multiplication, where `%`
         // is a division on every packet).
