@@ -379,6 +379,7 @@ impl<'r> CaptureReader<'r> {
                 legacy_nanos: false,
                 interfaces: Vec::new(),
                 big_endian: false,
+                legacy_plain: false,
             },
             buffer_len,
             finished: false,
@@ -442,6 +443,7 @@ impl<'r> CaptureReader<'r> {
         self.state.legacy_link = LinkType(network & 0xFFFF);
         self.state.legacy_nanos = header.is_nanosecond_precision();
         self.state.big_endian = header.is_bigendian();
+        self.state.legacy_plain = !header.is_modified_format();
         Ok(())
     }
 
@@ -497,8 +499,22 @@ impl<'r> CaptureReader<'r> {
         }
         let found: Found = loop {
             if self.pending > 0 {
-                self.inner.consume(self.pending);
+                // Without a shift: moving the rest of the buffer to its
+                // start after every record copies it again and again; the
+                // refill shifts once, when the buffer runs dry.
+                self.inner.consume_noshift(self.pending);
                 self.pending = 0;
+            }
+            if let Some(found) = self.state.whole_legacy_record(self.inner.data()) {
+                self.pending = 16 + found.1;
+                break Found {
+                    start: found.0,
+                    len: found.1,
+                    timestamp: found.2,
+                    link_type: found.3,
+                    interface: found.4,
+                    original_len: found.5,
+                };
             }
             let offset = self.next_offset();
             let frame_no = self.frames + 1;
@@ -631,11 +647,51 @@ struct FormatState {
     interfaces: Vec<Interface>,
     /// Byte order of record headers (legacy file, or current pcapng section).
     big_endian: bool,
+    /// Legacy pcap with 16-byte record headers (not the "modified" format):
+    /// records can be read straight from the buffer.
+    legacy_plain: bool,
 }
 
 type Coordinates = (usize, usize, Timestamp, LinkType, u32, u32);
 
 impl FormatState {
+    /// A legacy record read straight from `data` when all of it is there:
+    /// what pcap-parser's parser gives for it, without its generic
+    /// machinery on every frame. `None` sends the reader the general way
+    /// (another format, the header, a record not wholly buffered yet).
+    fn whole_legacy_record(&self, data: &[u8]) -> Option<Coordinates> {
+        if !self.legacy_plain {
+            return None;
+        }
+        let header = data.get(..16)?;
+        let word = |at: usize| {
+            let b = [header[at], header[at + 1], header[at + 2], header[at + 3]];
+            if self.big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let caplen = word(8) as usize;
+        if data.len() - 16 < caplen {
+            return None;
+        }
+        let (ts_sec, ts_frac) = (word(0), word(4));
+        let frac = if self.legacy_nanos {
+            i64::from(ts_frac)
+        } else {
+            i64::from(ts_frac) * 1000
+        };
+        Some((
+            16,
+            caplen,
+            Timestamp::from_parts(i64::from(ts_sec), frac),
+            self.legacy_link,
+            0,
+            word(12),
+        ))
+    }
+
     /// Turns a parsed block into packet coordinates, or updates reader state
     /// for a non-packet block (returning `None`).
     fn classify(

@@ -273,7 +273,9 @@ fn open(path: &Path) -> anyhow::Result<Box<dyn Read + Send>> {
         return Ok(Box::new(io::stdin()));
     }
     let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    Ok(Box::new(io::BufReader::with_capacity(1 << 20, file)))
+    // No BufReader: the capture reader keeps its own buffer and reads into
+    // it in large blocks; another buffer in front only adds a copy.
+    Ok(Box::new(file))
 }
 
 fn display_name(path: &Path) -> String {
@@ -333,7 +335,7 @@ fn run_parallel(
     let first = std::sync::atomic::AtomicBool::new(true);
     let counter = progress.counter();
     let open = || -> io::Result<Box<dyn Read + Send>> {
-        let file = io::BufReader::with_capacity(1 << 20, File::open(path)?);
+        let file = File::open(path)?;
         if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
             return Ok(Box::new(counter.reader(file)));
         }

@@ -64,6 +64,9 @@ impl Unit {
 /// Collects a worker's events into units.
 struct Collect {
     out: SyncSender<Vec<Unit>>,
+    /// Emptied batches coming back from the merge: a batch is tens of
+    /// kilobytes, too large to allocate afresh each time.
+    spent: Receiver<Vec<Unit>>,
     batch: Vec<Unit>,
     /// The frame being processed.
     frame: u64,
@@ -90,7 +93,11 @@ impl Collect {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let fresh = self
+            .spent
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let batch = std::mem::replace(&mut self.batch, fresh);
         self.out
             .send(batch)
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "merge stopped"))
@@ -171,9 +178,11 @@ fn work<R: Read + Send>(
     shard: Shard,
     dissect: bool,
     out: SyncSender<Vec<Unit>>,
+    spent: Receiver<Vec<Unit>>,
 ) {
     let collect = Collect {
         out: out.clone(),
+        spent,
         batch: Vec::with_capacity(BATCH),
         frame: 0,
         in_packet: false,
@@ -222,6 +231,8 @@ where
         let mut inputs = Vec::with_capacity(shards);
         for index in 0..shards {
             let (tx, rx) = sync_channel::<Vec<Unit>>(IN_FLIGHT);
+            // Never blocks the merge: at most the batches in flight come back.
+            let (spent_tx, spent_rx) = sync_channel::<Vec<Unit>>(IN_FLIGHT + 2);
             let source = open().map_err(|e| RunError::Capture(CaptureError::Io(e)))?;
             scope.spawn(move || {
                 work(
@@ -233,10 +244,12 @@ where
                     },
                     dissect,
                     tx,
+                    spent_rx,
                 )
             });
             inputs.push(Input {
                 rx,
+                spent: spent_tx,
                 queue: VecDeque::new(),
                 done: false,
             });
@@ -247,6 +260,8 @@ where
 
 struct Input {
     rx: Receiver<Vec<Unit>>,
+    /// Where emptied batches go back to the worker, for reuse.
+    spent: SyncSender<Vec<Unit>>,
     queue: VecDeque<Unit>,
     done: bool,
 }
@@ -256,7 +271,15 @@ impl Input {
     fn head(&mut self) -> Option<&Unit> {
         if self.queue.is_empty() && !self.done {
             match self.rx.recv() {
-                Ok(batch) => self.queue.extend(batch),
+                Ok(batch) => {
+                    // The batch becomes the queue as it is (no copy), and
+                    // the emptied queue goes back to the worker.
+                    let spent = std::mem::replace(&mut self.queue, VecDeque::from(batch));
+                    let mut spent = Vec::from(spent);
+                    spent.clear();
+                    // A full return channel or a finished worker: dropped.
+                    let _ = self.spent.try_send(spent);
+                }
                 Err(_) => self.done = true,
             }
         }

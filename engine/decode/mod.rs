@@ -126,6 +126,11 @@ impl Decoder {
         timestamp: crate::capture::Timestamp,
         depth: u8,
     ) -> Result<TcpSegment<'a>, Skip> {
+        if link_type == crate::capture::LinkType::ETHERNET {
+            if let Some(done) = plain_ethernet_ipv4_tcp(data, reported_len) {
+                return done;
+            }
+        }
         let net = link::network_layer(link_type, data, reported_len).map_err(|e| match e {
             link::LinkSkip::UnsupportedLinkType => Skip::UnsupportedLinkType,
             link::LinkSkip::NotIp => Skip::NotIp,
@@ -201,6 +206,57 @@ impl Decoder {
             packet.ip_id,
         )
     }
+}
+
+/// The common case decoded directly: Ethernet II without tags, IPv4 with a
+/// sane header, not a fragment, carrying TCP. `None` for anything else (and
+/// for a header the general path would reject), which the general path
+/// decodes: the result is the same as its, at a fraction of the cost, for
+/// the frames that are nearly all of a capture.
+fn plain_ethernet_ipv4_tcp(data: &[u8], wire_len: usize) -> Option<Result<TcpSegment<'_>, Skip>> {
+    const ETHERTYPE_IPV4: u16 = 0x0800;
+    let ether_type = u16::from_be_bytes([*data.get(12)?, *data.get(13)?]);
+    if ether_type != ETHERTYPE_IPV4 {
+        return None;
+    }
+    let bytes = &data[14..];
+    let reported_len = wire_len.max(data.len()).saturating_sub(14);
+    let header = bytes.get(..20)?;
+    let (version, ihl) = (header[0] >> 4, header[0] & 0x0F);
+    let header_len = usize::from(ihl) * 4;
+    let flags_offset = u16::from_be_bytes([header[6], header[7]]);
+    // More fragments, or a fragment offset: the general path's reassembly.
+    let fragment = flags_offset & 0x3FFF != 0;
+    if version != 4 || ihl < 5 || header_len > bytes.len() || fragment || header[9] != 6 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    let datagram_len = if total == 0 {
+        // Wireshark presumes TCP segmentation offload.
+        reported_len
+    } else if total < header_len {
+        return None;
+    } else {
+        total.min(reported_len)
+    };
+    let captured_end = datagram_len.min(bytes.len());
+    let payload = bytes.get(header_len..captured_end).unwrap_or(&[]);
+    let addr = |at: usize| {
+        IpAddr::V4(std::net::Ipv4Addr::new(
+            header[at],
+            header[at + 1],
+            header[at + 2],
+            header[at + 3],
+        ))
+    };
+    Some(segment(
+        addr(12),
+        addr(16),
+        payload,
+        Some(datagram_len.saturating_sub(header_len)),
+        None,
+        Some(u16::from_be_bytes([header[4], header[5]])),
+    ))
 }
 
 /// Tunnels opened around one frame at most (VXLAN in VXLAN...).

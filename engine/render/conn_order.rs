@@ -69,6 +69,33 @@ impl<T: Clone> ConnOrder<T> {
     }
 }
 
+impl ConnOrder<Vec<u8>> {
+    /// Like [`ConnOrder::push`] for rendered text, which the caller has
+    /// already appended to its output `out` from `start`: left there when
+    /// it is next in line (no copy), else moved out to wait; what was
+    /// waiting for it is appended after it.
+    pub fn push_rendered(&mut self, conn: u64, out: &mut Vec<u8>, start: usize) {
+        if conn <= self.next {
+            if conn == self.next {
+                self.next += 1;
+            }
+        } else {
+            self.waiting.insert(conn, Box::new(out[start..].to_vec()));
+            out.truncate(start);
+            while self.waiting.len() > MAX_WAITING {
+                if let Some((id, early)) = self.waiting.pop_first() {
+                    out.extend_from_slice(&early);
+                    self.next = self.next.max(id + 1);
+                }
+            }
+        }
+        while let Some(text) = self.waiting.remove(&self.next) {
+            out.extend_from_slice(&text);
+            self.next += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +116,41 @@ mod tests {
         })
         .ok();
         out
+    }
+
+    #[test]
+    fn rendered_text_comes_out_as_push_writes_it() {
+        let mut order: Vec<u64> = (1..=(MAX_WAITING as u64 + 5)).collect();
+        order.extend([0, MAX_WAITING as u64 + 7, MAX_WAITING as u64 + 6]);
+        let mut expected = Vec::new();
+        let mut by_push = ConnOrder::default();
+        let mut out = Vec::new();
+        let mut by_rendered = ConnOrder::default();
+        for &id in &order {
+            let text = format!("<{id}>").into_bytes();
+            by_push
+                .push(id, &text, |t: &Vec<u8>| {
+                    expected.extend_from_slice(t);
+                    Ok(())
+                })
+                .ok();
+            let start = out.len();
+            out.extend_from_slice(&text);
+            by_rendered.push_rendered(id, &mut out, start);
+        }
+        by_push
+            .finish(|t: &Vec<u8>| {
+                expected.extend_from_slice(t);
+                Ok(())
+            })
+            .ok();
+        by_rendered
+            .finish(|t: &Vec<u8>| {
+                out.extend_from_slice(t);
+                Ok(())
+            })
+            .ok();
+        assert_eq!(out, expected);
     }
 
     #[test]

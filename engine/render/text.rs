@@ -7,10 +7,11 @@ use super::conn_order::ConnOrder;
 use crate::decode::flags::{ACK, CWR, ECE, FIN, PSH, RST, SYN, URG};
 use crate::events::{Event, EventSink};
 use crate::tracking::analysis::Flag;
-use crate::tracking::summary::completeness_label;
+use crate::tracking::summary::{completeness_label, completeness_name};
 use crate::tracking::{
-    CloseStyle, ConnectionSummary, Direction, HandshakeOutcome, PacketRecord, RunSummary,
+    CloseStyle, ConnectionSummary, Direction, Endpoint, HandshakeOutcome, PacketRecord, RunSummary,
 };
+use std::net::IpAddr;
 
 /// tcpdump's compact flag letters: `S`, `S.`, `P.`, `F.`, `R`, ...
 pub struct FlagLetters(pub u16);
@@ -69,21 +70,160 @@ impl std::fmt::Display for Secs {
 /// How a connection closed, in words: `three_packet, by the client`, or
 /// `reset: RST from the server after fin; the client had begun to close`.
 pub fn close_phrase(c: &ConnectionSummary) -> String {
+    let mut t = Block::default();
+    push_close_phrase(&mut t, c);
+    t.into_string()
+}
+
+/// A connection's text being built: bytes, so that appending a number
+/// needs no UTF-8 check; only `str` pieces go in, so it stays UTF-8.
+#[derive(Default)]
+struct Block(Vec<u8>);
+
+impl Block {
+    // Inlined so that a literal's length is known where it is appended:
+    // the copy is then a few moves instead of a call to memcpy.
+    #[inline(always)]
+    fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    #[inline(always)]
+    fn push(&mut self, c: char) {
+        if c.is_ascii() {
+            self.0.push(c as u8);
+        } else {
+            let mut utf8 = [0u8; 4];
+            self.push_str(c.encode_utf8(&mut utf8));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn into_string(self) -> String {
+        // Only `str` pieces were appended: nothing can be lossy.
+        String::from_utf8_lossy(&self.0).into_owned()
+    }
+}
+
+impl std::fmt::Write for Block {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+/// [`close_phrase`] appended to `t`, without a `String` of its own.
+fn push_close_phrase(t: &mut Block, c: &ConnectionSummary) {
     match (c.close, c.reset_by) {
         (CloseStyle::Reset, Some(rst)) => {
-            let mut t = format!("reset: RST from the {}", rst.name());
+            t.push_str("reset: RST from the ");
+            t.push_str(rst.name());
             if let Some(after) = c.reset_after {
-                let _ = write!(t, " after {after}");
+                t.push_str(" after ");
+                t.push_str(after);
             }
             if let Some(first) = c.closed_by.filter(|r| *r != rst) {
-                let _ = write!(t, "; the {} had begun to close", first.name());
+                t.push_str("; the ");
+                t.push_str(first.name());
+                t.push_str(" had begun to close");
             }
-            t
         }
-        (style, _) => match c.closed_by {
-            Some(r) => format!("{}, by the {}", style.name(), r.name()),
-            None => style.name().to_string(),
-        },
+        (style, _) => {
+            t.push_str(style.name());
+            if let Some(r) = c.closed_by {
+                t.push_str(", by the ");
+                t.push_str(r.name());
+            }
+        }
+    }
+}
+
+/// Appends `v` in decimal: `core::fmt` costs several times more, and a
+/// connection's block has a dozen numbers.
+fn push_u64(s: &mut Block, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // Byte by byte: a handful of digits, where a call to memcpy costs more.
+    s.0.reserve(buf.len() - i);
+    for &digit in &buf[i..] {
+        s.0.push(digit);
+    }
+}
+
+/// Appends `v`, then spaces up to `width` characters (as `{:<width}`).
+fn push_u64_left(s: &mut Block, v: u64, width: usize) {
+    let before = s.len();
+    push_u64(s, v);
+    for _ in s.len() - before..width {
+        s.push(' ');
+    }
+}
+
+/// Appends an endpoint as its `Display` does (`1.2.3.4:80`, `[::1]:80`);
+/// IPv4 by hand, IPv6 (whose shortening rules are subtle) through `fmt`.
+fn push_endpoint(s: &mut Block, e: &Endpoint) {
+    match e.ip {
+        IpAddr::V4(a) => {
+            let [x, y, z, w] = a.octets();
+            push_u64(s, u64::from(x));
+            s.push('.');
+            push_u64(s, u64::from(y));
+            s.push('.');
+            push_u64(s, u64::from(z));
+            s.push('.');
+            push_u64(s, u64::from(w));
+            s.push(':');
+            push_u64(s, u64::from(e.port));
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(s, "{e}");
+        }
+    }
+}
+
+/// Appends [`Secs`]`(ns)`, with integer arithmetic where it gives the same
+/// digits as `{:.3}` on the float.
+///
+/// Below 10^15 ns the quotient `ns as f64 / 1e9` (or `/ 1e6`) is within a
+/// fraction of a nanosecond of the exact one, so rounding to three decimals
+/// agrees with integer rounding unless the exact value lies on the midpoint
+/// itself; that case, negative values and huge ones go through `fmt`.
+fn push_secs(s: &mut Block, ns: i64) {
+    let (unit, suffix) = if ns != 0 && ns.abs() < 1_000_000 {
+        (1_000u64, " ms")
+    } else {
+        (1_000_000u64, " s")
+    };
+    let half = unit / 2;
+    match u64::try_from(ns) {
+        Ok(v) if v < 1_000_000_000_000_000 && v % unit != half => {
+            let thousandths = v / unit + u64::from(v % unit > half);
+            push_u64(s, thousandths / 1000);
+            s.push('.');
+            let frac = thousandths % 1000;
+            if frac < 100 {
+                s.push('0');
+            }
+            if frac < 10 {
+                s.push('0');
+            }
+            push_u64(s, frac);
+            s.push_str(suffix);
+        }
+        _ => {
+            let _ = write!(s, "{}", Secs(ns));
+        }
     }
 }
 
@@ -99,16 +239,21 @@ impl std::fmt::Display for LenOrUnknown {
     }
 }
 
+/// Bytes of connections' text held before they are written out.
+const PENDING_FLUSH: usize = 64 << 10;
+
 /// Writes the text views.
 pub struct TextWriter<W: Write> {
     out: W,
     kind: TextKind,
     header_done: bool,
     line: String,
-    /// Summaries put back in connection order.
-    order: ConnOrder<ConnectionSummary>,
-    /// Reused for every connection's text.
-    buf: String,
+    /// Connections' blocks, rendered, put back in connection order: a
+    /// block that has to wait is a few hundred bytes of text, cheaper to
+    /// keep than a copy of its summary.
+    order: ConnOrder<Vec<u8>>,
+    /// Connections' text not yet written out, in order.
+    buf: Block,
     /// Flush after every line (for live pipes).
     pub flush_each: bool,
 }
@@ -131,7 +276,7 @@ impl<W: Write> TextWriter<W> {
             header_done: false,
             line: String::with_capacity(160),
             order: ConnOrder::default(),
-            buf: String::new(),
+            buf: Block::default(),
             flush_each: false,
         }
     }
@@ -220,65 +365,77 @@ impl<W: Write> TextWriter<W> {
         Ok(())
     }
 
-    fn conn(&mut self, c: &ConnectionSummary) -> io::Result<()> {
-        // One buffer for every connection: 190,000 summaries must not mean
-        // a dozen allocations each.
-        let mut s = std::mem::take(&mut self.buf);
-        s.clear();
-        let _ = writeln!(
-            s,
-            "#{:<3} {} > {}  ({} from {})",
-            c.conn,
-            c.client,
-            c.server,
-            Secs(c.duration_ns()),
-            Secs(c.start_rel_ns)
-        );
-        let _ = writeln!(
-            s,
-            "     sent      client {} packets {} bytes, server {} packets {} bytes",
-            c.packets[0], c.bytes[0], c.packets[1], c.bytes[1],
-        );
+    /// Renders a connection's block into `s` (what `conns` prints for it).
+    fn render_conn(s: &mut Block, c: &ConnectionSummary) {
+        s.push('#');
+        push_u64_left(s, c.conn, 3);
+        s.push(' ');
+        push_endpoint(s, &c.client);
+        s.push_str(" > ");
+        push_endpoint(s, &c.server);
+        s.push_str("  (");
+        push_secs(s, c.duration_ns());
+        s.push_str(" from ");
+        push_secs(s, c.start_rel_ns);
+        s.push_str(")\n     sent      client ");
+        push_u64(s, c.packets[0]);
+        s.push_str(" packets ");
+        push_u64(s, c.bytes[0]);
+        s.push_str(" bytes, server ");
+        push_u64(s, c.packets[1]);
+        s.push_str(" packets ");
+        push_u64(s, c.bytes[1]);
+        s.push_str(" bytes\n");
         // Wireshark's iRTT also times a SYN answered by RST; say it only
         // for a real handshake.
         let handshake_seen = matches!(
             c.handshake,
             HandshakeOutcome::Complete | HandshakeOutcome::FinalAckLost
         );
-        let _ = write!(s, "     opened    {}", c.handshake.name());
+        s.push_str("     opened    ");
+        s.push_str(c.handshake.name());
         if let (Some(n), true) = (c.irtt_ns, handshake_seen) {
-            let _ = write!(s, ", iRTT {}", Secs(n));
+            s.push_str(", iRTT ");
+            push_secs(s, n);
         }
+        s.push_str("\n     closed    ");
+        push_close_phrase(s, c);
+        s.push_str("\n     verdicts  completeness ");
+        push_u64(s, u64::from(c.completeness));
+        s.push_str(" (");
+        match completeness_name(c.completeness) {
+            Some(label) => s.push_str(label),
+            None => s.push_str(&completeness_label(c.completeness)),
+        }
+        s.push_str("); zeek ");
+        s.push_str(c.conn_state);
+        s.push(' ');
+        s.push_str(&c.history);
         s.push('\n');
-        let _ = writeln!(s, "     closed    {}", close_phrase(c));
-        let _ = writeln!(
-            s,
-            "     verdicts  completeness {} ({}); zeek {} {}",
-            c.completeness,
-            completeness_label(c.completeness),
-            c.conn_state,
-            c.history
-        );
         let mut first = true;
         for (i, f) in Flag::ALL.iter().enumerate() {
             if c.flag_counts[i] > 0 {
                 s.push_str(if first { "     flags     " } else { ", " });
-                let _ = write!(s, "{} {}", f.name(), c.flag_counts[i]);
+                s.push_str(f.name());
+                s.push(' ');
+                push_u64(s, c.flag_counts[i]);
                 first = false;
             }
         }
         if !first {
             s.push('\n');
         }
-        let result = self.out.write_all(s.as_bytes());
-        self.buf = s;
-        result
     }
 
     fn end(&mut self, r: &RunSummary) -> io::Result<()> {
         if self.kind == TextKind::Conns {
-            let mut order = std::mem::take(&mut self.order);
-            order.finish(|c| self.conn(c))?;
+            let pending = &mut self.buf.0;
+            self.order.finish(|text| {
+                pending.extend_from_slice(text);
+                Ok(())
+            })?;
+            self.out.write_all(&self.buf.0)?;
+            self.buf.0.clear();
             let span = match (r.start, r.end) {
                 (Some(a), Some(b)) => seconds(b.since(a)),
                 _ => "0 s".into(),
@@ -308,18 +465,113 @@ impl<W: Write> TextWriter<W> {
     }
 }
 
+impl<W: Write> Drop for TextWriter<W> {
+    /// A run stopped before its end still shows what was rendered, as it
+    /// would have had the text gone straight to the writer.
+    fn drop(&mut self) {
+        if !self.buf.0.is_empty() {
+            let _ = self.out.write_all(&self.buf.0);
+        }
+    }
+}
+
 impl<W: Write> EventSink for TextWriter<W> {
     fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
         match (self.kind, event) {
             (TextKind::Packets, Event::Packet(p)) => self.packet(p),
             (TextKind::Conns, Event::Closed(c)) => {
-                let mut order = std::mem::take(&mut self.order);
-                let result = order.push(c.conn, c, |c| self.conn(c));
-                self.order = order;
-                result
+                // Blocks are rendered straight into the output held here,
+                // written out in large pieces: no copy per block into the
+                // writer's buffer, no allocation unless a block must wait.
+                let start = self.buf.len();
+                Self::render_conn(&mut self.buf, c);
+                self.order.push_rendered(c.conn, &mut self.buf.0, start);
+                if self.buf.len() >= PENDING_FLUSH {
+                    self.out.write_all(&self.buf.0)?;
+                    self.buf.0.clear();
+                }
+                Ok(())
             }
             (_, Event::End(r)) => self.end(r),
             _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integer path must give exactly the float formatting's digits,
+    /// midpoints and carries included.
+    #[test]
+    fn secs_by_hand_match_float_formatting() {
+        let mut values: Vec<i64> = vec![
+            0,
+            1,
+            499,
+            500,
+            501,
+            999_499,
+            999_500,
+            999_501,
+            999_999,
+            1_000_000,
+            1_499_999,
+            1_500_000,
+            1_500_001,
+            2_500_000,
+            999_500_000,
+            999_499_999,
+            59_999_500_000,
+            123_456_789_012,
+            999_999_999_999_999,
+            1_000_000_000_000_000,
+            i64::MAX,
+            -1,
+            -1_500_000,
+            i64::MIN,
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let magnitude = 10u64.pow((x % 16) as u32);
+            values.push((x >> 8) as i64 % magnitude.max(1) as i64);
+            // Near the midpoints, where the float's rounding could differ.
+            values.push(((x >> 20) % 100_000) as i64 * 1_000_000 + 500_000 + (x % 3) as i64 - 1);
+        }
+        let mut s = Block::default();
+        for v in values {
+            s.0.clear();
+            push_secs(&mut s, v);
+            assert_eq!(s.0, Secs(v).to_string().into_bytes(), "{v} ns");
+        }
+    }
+
+    #[test]
+    fn numbers_and_endpoints_by_hand_match_fmt() {
+        let mut s = Block::default();
+        for v in [0u64, 7, 10, 99, 100, 12_345, u64::MAX] {
+            s.0.clear();
+            push_u64_left(&mut s, v, 3);
+            assert_eq!(s.0, format!("{v:<3}").into_bytes());
+        }
+        for ip in [
+            "0.0.0.0",
+            "10.1.255.3",
+            "255.255.255.255",
+            "::1",
+            "fe80::1:2",
+        ] {
+            let e = Endpoint {
+                ip: ip.parse().unwrap(),
+                port: 65535,
+            };
+            s.0.clear();
+            push_endpoint(&mut s, &e);
+            assert_eq!(s.0, e.to_string().into_bytes());
         }
     }
 }

@@ -137,6 +137,12 @@ impl AnalysisFlags {
 /// Wireshark's limit on remembered unacknowledged segments per direction.
 pub const MAX_UNACKED_SEGMENTS: usize = 10_000;
 
+/// An empty buffer for a flow's unacknowledged segments, passed from a
+/// summarised connection to a new one: most connections need one, and
+/// allocating and freeing it for each costs more than the analysis.
+#[derive(Debug)]
+pub struct SegmentBuffer(Vec<Unacked>);
+
 /// A segment sent but not yet acknowledged.
 #[derive(Clone, Copy, Debug)]
 struct Unacked {
@@ -258,9 +264,23 @@ impl FlowAnalysis {
         self.sack_count = 0;
     }
 
-    /// Releases memory kept for segments no longer expected to matter.
-    pub fn shrink(&mut self) {
+    /// Releases memory kept for segments no longer expected to matter. An
+    /// empty list's buffer is handed back, for another flow to reuse.
+    pub fn shrink(&mut self) -> Option<SegmentBuffer> {
+        if self.segments.is_empty() && self.segments.capacity() > 0 {
+            return Some(SegmentBuffer(std::mem::take(&mut self.segments)));
+        }
         self.segments.shrink_to_fit();
+        None
+    }
+
+    /// Gives this (new) flow an empty buffer for its unacknowledged
+    /// segments, from a flow that no longer needs one.
+    pub fn reuse(&mut self, buffer: SegmentBuffer) {
+        if self.segments.capacity() == 0 {
+            self.segments = buffer.0;
+            self.segments.clear();
+        }
     }
 
     /// Restores `nextseq` after a SYN repeated with the same ISN

@@ -12,7 +12,7 @@ pub mod state;
 pub mod summary;
 pub mod zeek;
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -409,21 +409,68 @@ impl Default for TrackerConfig {
 }
 
 /// A connection due for a step at a time: (when, connection number, slot),
-/// kept in a min-heap so that what is due at a given time does not depend on
-/// which other connections share the table (a shard of a parallel run sees
-/// the same as a single thread).
-type Due = std::cmp::Reverse<(Timestamp, u64, usize)>;
+/// taken out in that order so that what is due at a given time does not
+/// depend on which other connections share the table (a shard of a parallel
+/// run sees the same as a single thread).
+type Due = (Timestamp, u64, usize);
+
+/// A min-queue of [`Due`] entries. Packets come in time order, and so do
+/// nearly all entries: those go to a FIFO, which costs nothing to keep in
+/// order; the few that come out of order (a capture whose clock steps back,
+/// a connection queued again) go to a heap. Taking the least of the two
+/// heads gives exactly a priority queue's order, without the heap's cache
+/// misses on tens of thousands of entries.
+#[derive(Default)]
+struct DueQueue {
+    in_order: VecDeque<Due>,
+    out_of_order: BinaryHeap<std::cmp::Reverse<Due>>,
+}
+
+impl DueQueue {
+    fn push(&mut self, due: Due) {
+        match self.in_order.back() {
+            Some(last) if *last > due => self.out_of_order.push(std::cmp::Reverse(due)),
+            _ => self.in_order.push_back(due),
+        }
+    }
+
+    fn peek(&self) -> Option<Due> {
+        match (self.in_order.front(), self.out_of_order.peek()) {
+            (Some(a), Some(std::cmp::Reverse(b))) => Some(*a.min(b)),
+            (Some(a), None) => Some(*a),
+            (None, Some(std::cmp::Reverse(b))) => Some(*b),
+            (None, None) => None,
+        }
+    }
+
+    fn pop(&mut self) -> Option<Due> {
+        let from_heap = match (self.in_order.front(), self.out_of_order.peek()) {
+            (Some(a), Some(std::cmp::Reverse(b))) => b < a,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if from_heap {
+            self.out_of_order.pop().map(|std::cmp::Reverse(d)| d)
+        } else {
+            self.in_order.pop_front()
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.in_order.len() + self.out_of_order.len()
+    }
+}
 
 /// Pops the next entry of `queue` whose connection has been quiet for
 /// `quiet_ns` by `now`; a connection active since its entry was queued is
 /// queued again for later.
 fn next_quiet(
-    queue: &mut BinaryHeap<Due>,
+    queue: &mut DueQueue,
     conns: &[Option<Connection>],
     now: Timestamp,
     quiet_ns: i64,
 ) -> Option<usize> {
-    while let Some(&std::cmp::Reverse((due, id, slot))) = queue.peek() {
+    while let Some((due, id, slot)) = queue.peek() {
         if now < due {
             return None;
         }
@@ -433,7 +480,7 @@ fn next_quiet(
         };
         let ready = Timestamp(conn.last_seen.nanos().saturating_add(quiet_ns));
         if now < ready {
-            queue.push(std::cmp::Reverse((ready, id, slot)));
+            queue.push((ready, id, slot));
             continue;
         }
         return Some(slot);
@@ -497,7 +544,26 @@ struct PacketIdentity {
 }
 
 impl Connection {
-    fn new(info: ConnectionInfo, a: Endpoint, client_is_a: bool, flipped: bool) -> Self {
+    /// A new connection; `spare` is the box of a summarised connection's
+    /// detail, reused to spare the allocator a large block per connection.
+    fn new(
+        info: ConnectionInfo,
+        a: Endpoint,
+        client_is_a: bool,
+        flipped: bool,
+        spare: Option<Box<Detail>>,
+    ) -> Self {
+        let detail = match spare {
+            Some(mut boxed) => {
+                boxed.reassembly = [Reassembler::default(), Reassembler::default()];
+                boxed.summary.reset(flipped);
+                boxed
+            }
+            None => Box::new(Detail {
+                reassembly: [Reassembler::default(), Reassembler::default()],
+                summary: SummaryBuilder::new(flipped),
+            }),
+        };
         Connection {
             info,
             a,
@@ -509,10 +575,7 @@ impl Connection {
             endpoints: [state::Endpoint::default(), state::Endpoint::default()],
             last_seen: info.start,
             close_queued: false,
-            detail: Some(Box::new(Detail {
-                reassembly: [Reassembler::default(), Reassembler::default()],
-                summary: SummaryBuilder::new(flipped),
-            })),
+            detail: Some(detail),
             last_packet: [None; 2],
             last_was_probe: [false; 2],
             shown_state: [None; 2],
@@ -716,15 +779,50 @@ impl Connection {
 }
 
 /// An unordered pair of endpoints: one key for both directions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct ConnKey(Endpoint, Endpoint);
+///
+/// Plain integers rather than two `Endpoint`s: comparing and hashing
+/// `IpAddr` enums field by field cost more than the lookup itself, and this
+/// runs for every packet. `v6` keeps an IPv4 address apart from the IPv6
+/// address with the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ConnKey {
+    /// Each address as two words (not a `u128`, whose 16-byte alignment
+    /// would make every table entry a quarter larger).
+    addr: [[u64; 2]; 2],
+    port: [u16; 2],
+    v6: [bool; 2],
+}
+
+impl std::hash::Hash for ConnKey {
+    /// Two words for the hasher, where the derived hash would feed it six
+    /// fields (an IPv4 endpoint fits a word exactly).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for side in 0..2 {
+            let [lo, hi] = self.addr[side];
+            let word = (lo ^ hi.rotate_left(17))
+                ^ (u64::from(self.port[side]) << 32)
+                ^ (u64::from(self.v6[side]) << 48);
+            state.write_u64(word);
+        }
+    }
+}
 
 impl ConnKey {
     fn new(a: Endpoint, b: Endpoint) -> Self {
-        if a <= b {
-            ConnKey(a, b)
-        } else {
-            ConnKey(b, a)
+        fn bits(e: &Endpoint) -> (bool, u128, u16) {
+            match e.ip {
+                IpAddr::V4(v4) => (false, u128::from(u32::from(v4)), e.port),
+                IpAddr::V6(v6) => (true, u128::from(v6), e.port),
+            }
+        }
+        let (x, y) = (bits(&a), bits(&b));
+        // Any fixed order will do, as long as both directions agree.
+        let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+        let words = |v: u128| [v as u64, (v >> 64) as u64];
+        ConnKey {
+            addr: [words(lo.1), words(hi.1)],
+            port: [lo.2, hi.2],
+            v6: [lo.0, hi.0],
         }
     }
 }
@@ -748,9 +846,9 @@ pub struct Tracker {
     /// lookups fast without letting crafted keys collide on purpose.
     index: HashMap<ConnKey, usize, foldhash::fast::RandomState>,
     /// Finished connections waiting for their summary.
-    summary_due: BinaryHeap<Due>,
+    summary_due: DueQueue,
     /// Summarised connections waiting to be forgotten.
-    forget_due: BinaryHeap<Due>,
+    forget_due: DueQueue,
     /// Connections whose summaries are due now, in connection order.
     due_now: Vec<(u64, usize)>,
     /// Open connections in order of opening, for eviction: (number, slot).
@@ -763,7 +861,20 @@ pub struct Tracker {
     budget: Budget,
     capture_start: Option<Timestamp>,
     packets: u64,
+    /// Boxes of summarised connections' details, for new connections.
+    // The boxes are the point: each becomes a connection's detail as it is.
+    #[allow(clippy::vec_box)]
+    spare_details: Vec<Box<Detail>>,
+    /// Buffers of summarised connections' unacknowledged-segment lists.
+    spare_segments: Vec<analysis::SegmentBuffer>,
 }
+
+/// Spare segment buffers kept at most (two per connection).
+const MAX_SPARE_SEGMENT_BUFFERS: usize = 128;
+
+/// Spare detail boxes kept at most: a few are enough for connections
+/// that come and go; more would only hold memory.
+const MAX_SPARE_DETAILS: usize = 64;
 
 /// Which side of a connection the ports suggest is the server.
 fn roles_by_ports(src: &Endpoint, dst: &Endpoint) -> (bool, RoleEvidence) {
@@ -786,8 +897,8 @@ impl Tracker {
             conns: Vec::new(),
             free: Vec::new(),
             index: HashMap::default(),
-            summary_due: BinaryHeap::new(),
-            forget_due: BinaryHeap::new(),
+            summary_due: DueQueue::default(),
+            forget_due: DueQueue::default(),
             due_now: Vec::new(),
             open_order: std::collections::VecDeque::new(),
             live: 0,
@@ -796,6 +907,8 @@ impl Tracker {
             budget: Budget::default(),
             capture_start: None,
             packets: 0,
+            spare_details: Vec::new(),
+            spare_segments: Vec::new(),
         }
     }
 
@@ -880,7 +993,13 @@ impl Tracker {
             }
         }
         self.next_id += 1;
-        let conn = Connection::new(info, src, client_is_a, !client_is_a);
+        let spare = self.spare_details.pop();
+        let mut conn = Connection::new(info, src, client_is_a, !client_is_a, spare);
+        for flow in &mut conn.flows {
+            if let Some(buffer) = self.spare_segments.pop() {
+                flow.reuse(buffer);
+            }
+        }
         let slot = match self.free.pop() {
             Some(free) => free,
             None => {
@@ -1107,11 +1226,11 @@ impl Tracker {
         }
         if !conn.close_queued && conn.detail.is_some() && conn.finished() {
             conn.close_queued = true;
-            summary_due.push(std::cmp::Reverse((
+            summary_due.push((
                 Timestamp(time.nanos().saturating_add(summary_after)),
                 conn.info.conn,
                 slot,
-            )));
+            ));
         }
         let Some(detail) = conn.detail.as_deref_mut() else {
             return Ok(());
@@ -1180,6 +1299,12 @@ impl Tracker {
 
     /// Emits the summaries that are due and forgets connections long quiet.
     fn retire_due(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> std::io::Result<()> {
+        // Nearly always nothing is due: say so before any other work, as
+        // this runs for every packet (a parallel run's for every worker).
+        let due = |q: &DueQueue| q.peek().is_some_and(|(at, _, _)| at <= now);
+        if !due(&self.summary_due) && !due(&self.forget_due) {
+            return Ok(());
+        }
         let quiet = self.summary_after_ns();
         let forget_after = self.config.forget_after_secs.saturating_mul(1_000_000_000);
         // Everything due now, summarised in connection order: the order
@@ -1195,11 +1320,10 @@ impl Tracker {
             self.summarise(slot, sink)?;
             if let Some(conn) = &self.conns[slot] {
                 let at = Timestamp(now.nanos().saturating_add(forget_after));
-                self.forget_due
-                    .push(std::cmp::Reverse((at, conn.info.conn, slot)));
+                self.forget_due.push((at, conn.info.conn, slot));
             }
             while self.forget_due.len() > self.config.max_finished {
-                if let Some(std::cmp::Reverse((_, old_id, old_slot))) = self.forget_due.pop() {
+                if let Some((_, old_id, old_slot)) = self.forget_due.pop() {
                     if self.conns[old_slot]
                         .as_ref()
                         .is_some_and(|c| c.info.conn == old_id)
@@ -1239,7 +1363,11 @@ impl Tracker {
         };
         self.live = self.live.saturating_sub(1);
         for flow in &mut conn.flows {
-            flow.shrink();
+            if let Some(buffer) = flow.shrink() {
+                if self.spare_segments.len() < MAX_SPARE_SEGMENT_BUFFERS {
+                    self.spare_segments.push(buffer);
+                }
+            }
         }
         let origin = Origin {
             frame: detail.summary.last_frame(),
@@ -1282,7 +1410,12 @@ impl Tracker {
             [detail.reassembly[0].stats, detail.reassembly[1].stats],
             capture_start,
         );
-        sink.event(&Event::Closed(&summary))
+        let result = sink.event(&Event::Closed(&summary));
+        if self.spare_details.len() < MAX_SPARE_DETAILS {
+            detail.summary.recycle(summary);
+            self.spare_details.push(detail);
+        }
+        result
     }
 
     /// Ends the capture: every connection still tracked is summarised, in

@@ -78,15 +78,24 @@ impl CloseStyle {
 
 /// Wireshark's label for a `tcp.completeness` value.
 pub fn completeness_label(value: u8) -> String {
-    match value {
-        1 => "Incomplete, SYN_SENT".into(),
-        3 => "Incomplete, CLIENT_ESTABLISHED".into(),
-        7 => "Incomplete, ESTABLISHED".into(),
-        15 => "Incomplete, DATA".into(),
-        31 | 47 | 63 => "Complete, WITH_DATA".into(),
-        23 | 39 | 55 => "Complete, NO_DATA".into(),
-        v => format!("Incomplete ({v})"),
+    match completeness_name(value) {
+        Some(name) => name.into(),
+        None => format!("Incomplete ({value})"),
     }
+}
+
+/// [`completeness_label`] for the values Wireshark names, without
+/// allocating; `None` for the others.
+pub fn completeness_name(value: u8) -> Option<&'static str> {
+    Some(match value {
+        1 => "Incomplete, SYN_SENT",
+        3 => "Incomplete, CLIENT_ESTABLISHED",
+        7 => "Incomplete, ESTABLISHED",
+        15 => "Incomplete, DATA",
+        31 | 47 | 63 => "Complete, WITH_DATA",
+        23 | 39 | 55 => "Complete, NO_DATA",
+        _ => return None,
+    })
 }
 
 /// A frame and its time (nanoseconds since the capture's first frame).
@@ -302,6 +311,43 @@ impl SummaryBuilder {
         }
     }
 
+    /// Takes back the lists of a summary this builder made, once it has
+    /// been delivered, for [`SummaryBuilder::reset`] to reuse.
+    pub fn recycle(&mut self, summary: ConnectionSummary) {
+        let ConnectionSummary {
+            history,
+            keep_alive_intervals_ns,
+            timeline,
+            ..
+        } = summary;
+        self.timeline.syns = timeline.syns;
+        self.timeline.syn_acks = timeline.syn_acks;
+        self.timeline.retransmissions = timeline.retransmissions;
+        self.keep_alive_intervals = keep_alive_intervals_ns;
+        self.zeek.reuse_history(history);
+    }
+
+    /// Starts over as [`SummaryBuilder::new`] would, keeping the buffers of
+    /// its lists: most connections fill the same few, and allocating them
+    /// for each costs more than filling them.
+    pub fn reset(&mut self, flipped: bool) {
+        let mut syns = std::mem::take(&mut self.timeline.syns);
+        let mut syn_acks = std::mem::take(&mut self.timeline.syn_acks);
+        let mut retransmissions = std::mem::take(&mut self.timeline.retransmissions);
+        let mut keep_alive = std::mem::take(&mut self.keep_alive_intervals);
+        let history = self.zeek.take_history();
+        *self = SummaryBuilder::new(flipped);
+        syns.clear();
+        syn_acks.clear();
+        retransmissions.clear();
+        keep_alive.clear();
+        self.timeline.syns = syns;
+        self.timeline.syn_acks = syn_acks;
+        self.timeline.retransmissions = retransmissions;
+        self.keep_alive_intervals = keep_alive;
+        self.zeek.reuse_history(history);
+    }
+
     /// Frame of the last packet.
     pub fn last_frame(&self) -> u64 {
         self.last_frame
@@ -332,9 +378,12 @@ impl SummaryBuilder {
         self.packets[d] += 1;
         let len = p.len.unwrap_or(0);
         self.bytes[d] += u64::from(len);
-        for (i, flag) in Flag::ALL.iter().enumerate() {
-            if p.analysis.has(*flag) {
-                self.flag_counts[i] += 1;
+        // Most packets carry no flag: skip the walk over all fifteen.
+        if !p.analysis.is_empty() {
+            for (i, flag) in Flag::ALL.iter().enumerate() {
+                if p.analysis.has(*flag) {
+                    self.flag_counts[i] += 1;
+                }
             }
         }
 
@@ -581,9 +630,10 @@ impl SummaryBuilder {
         (style, closed_by)
     }
 
-    /// The finished summary.
+    /// The finished summary. Its lists and history are moved out, not
+    /// copied: the builder is spent afterwards.
     pub fn finish(
-        &self,
+        &mut self,
         info: &ConnectionInfo,
         completeness: u8,
         irtt_ns: Option<i64>,
@@ -593,7 +643,10 @@ impl SummaryBuilder {
     ) -> ConnectionSummary {
         let (close, closed_by) = self.close();
         let start = self.start.unwrap_or(info.start);
-        let mut timeline = self.timeline.clone();
+        // The verdict reads the history: before the history is moved out.
+        let conn_state = self.zeek.conn_state();
+        let history = self.zeek.take_history();
+        let mut timeline = std::mem::take(&mut self.timeline);
         let end_ns = self.end.since(capture_start);
         for zw in &mut timeline.zero_window {
             if let Some(since) = zw.open_since.take() {
@@ -620,11 +673,11 @@ impl SummaryBuilder {
             reset_by: self.rst.map(|r| r.0),
             reset_after: self.reset_after,
             completeness,
-            conn_state: self.zeek.conn_state(),
-            history: self.zeek.history().to_string(),
+            conn_state,
+            history,
             irtt_ns,
             flag_counts: self.flag_counts,
-            keep_alive_intervals_ns: self.keep_alive_intervals.clone(),
+            keep_alive_intervals_ns: std::mem::take(&mut self.keep_alive_intervals),
             keep_alives: self.keep_alives,
             final_states,
             reassembly,

@@ -204,6 +204,19 @@ impl ZeekTracker {
         &self.history
     }
 
+    /// The history string, moved out (the tracker is spent afterwards).
+    pub fn take_history(&mut self) -> String {
+        std::mem::take(&mut self.history)
+    }
+
+    /// Gives a fresh tracker the buffer of a spent one's history.
+    pub fn reuse_history(&mut self, mut buffer: String) {
+        if self.history.is_empty() && self.history.capacity() == 0 {
+            buffer.clear();
+            self.history = buffer;
+        }
+    }
+
     /// Zeek's `conn_state`, derived as `conn/main.zeek` does.
     pub fn conn_state(&self) -> &'static str {
         use ZeekEndpoint::*;
