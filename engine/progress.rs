@@ -195,7 +195,10 @@ mod tests {
         draw(&bar, &progress.counters);
         assert_eq!(bar.position(), 600);
         assert_eq!(bar.message(), "");
-        progress.counters.connections.fetch_add(3, Ordering::Relaxed);
+        progress
+            .counters
+            .connections
+            .fetch_add(3, Ordering::Relaxed);
         draw(&bar, &progress.counters);
         assert_eq!(bar.message(), "3 connections");
     }
