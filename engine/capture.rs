@@ -489,15 +489,7 @@ impl<'r> CaptureReader<'r> {
         }
         // Where, inside `inner.data()`, the packet bytes lie; computed while
         // the parsed block is alive, used after it is dropped.
-        struct Found {
-            start: usize,
-            len: usize,
-            timestamp: Timestamp,
-            link_type: LinkType,
-            interface: u32,
-            original_len: u32,
-        }
-        let found: Found = loop {
+        let (found_start, found_len, timestamp, link_type, interface, original_len): Coordinates = loop {
             if self.pending > 0 {
                 // Without a shift: moving the rest of the buffer to its
                 // start after every record copies it again and again; the
@@ -507,14 +499,7 @@ impl<'r> CaptureReader<'r> {
             }
             if let Some(found) = self.state.whole_legacy_record(self.inner.data()) {
                 self.pending = 16 + found.1;
-                break Found {
-                    start: found.0,
-                    len: found.1,
-                    timestamp: found.2,
-                    link_type: found.3,
-                    interface: found.4,
-                    original_len: found.5,
-                };
+                break found;
             }
             let offset = self.next_offset();
             let frame_no = self.frames + 1;
@@ -535,14 +520,7 @@ impl<'r> CaptureReader<'r> {
                 }
                 Step::Block(n, Some(found)) => {
                     self.pending = n;
-                    break Found {
-                        start: found.0,
-                        len: found.1,
-                        timestamp: found.2,
-                        link_type: found.3,
-                        interface: found.4,
-                        original_len: found.5,
-                    };
+                    break found;
                 }
                 Step::End => {
                     self.finished = true;
@@ -603,16 +581,16 @@ impl<'r> CaptureReader<'r> {
         };
         self.frames += 1;
         let data = self.inner.data();
-        let end = found.start.saturating_add(found.len).min(data.len());
-        let start = found.start.min(end);
+        let end = found_start.saturating_add(found_len).min(data.len());
+        let start = found_start.min(end);
         Ok(Some(Frame {
             number: self.frames,
             offset: self.next_offset(),
-            timestamp: found.timestamp,
-            link_type: found.link_type,
-            interface: found.interface,
+            timestamp,
+            link_type,
+            interface,
             data: &data[start..end],
-            original_len: found.original_len,
+            original_len,
         }))
     }
 

@@ -642,12 +642,6 @@ impl<'s> ScriptHost<'s> {
         self.capture_start = Some(start);
     }
 
-    /// Whether the scripts read every packet or every byte (`on_packet`,
-    /// `on_data`): only one thread sees all of them.
-    pub fn needs_every_packet(&self) -> bool {
-        self.wants(Handler::Packet) || self.wants(Handler::Data)
-    }
-
     /// Lets the lessons comment only on the connections in `scope`.
     pub fn set_lesson_scope(&mut self, scope: LessonScope) {
         self.lesson_scope = scope;

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use super::host::{LessonScope, ScriptHost, ScriptLimits};
 use super::output::ScriptOutput;
-use super::script::Script;
+use super::script::{Handler, Script};
 use crate::dissect::Dissector;
 use crate::events::{Event, EventSink};
 use crate::pipeline::{self, Limits, RunError};
@@ -245,12 +245,13 @@ pub fn analyse_split(
     split_scripts: bool,
     bytes: Option<&ByteCounter>,
 ) -> CaptureReport {
-    if threads > 1 {
+    let every_packet = scripts
+        .iter()
+        .any(|s| s.handles(Handler::Packet) || s.handles(Handler::Data));
+    if threads > 1 && !every_packet {
         let host = ScriptHost::with_offset(scripts, script_limits, None, 0);
-        if !host.needs_every_packet() {
-            let limits = keep_bodies_read(scripts, limits);
-            return analyse_sharded(path, host, limits, threads, bytes);
-        }
+        let limits = keep_bodies_read(scripts, limits);
+        return analyse_sharded(path, host, limits, threads, bytes);
     }
     let groups = if split_scripts {
         threads.clamp(1, scripts.len().max(1))
@@ -301,14 +302,7 @@ fn analyse_sharded(
     bytes: Option<&ByteCounter>,
 ) -> CaptureReport {
     let file = path.display().to_string();
-    let mut report = CaptureReport {
-        file: file.clone(),
-        stats: CaptureStats::default(),
-        labels: ConnLabels::default(),
-        output: ScriptOutput::default(),
-        problem: None,
-        warnings: Vec::new(),
-    };
+    let mut report = CaptureReport::empty(&file);
     // The values' times count from the capture's first frame; no packet
     // event crosses from the workers to say when that was.
     let first = File::open(path)
@@ -341,6 +335,18 @@ fn analyse_sharded(
 }
 
 impl CaptureReport {
+    /// The report on `file` before anything was read.
+    fn empty(file: &str) -> Self {
+        CaptureReport {
+            file: file.to_string(),
+            stats: CaptureStats::default(),
+            labels: ConnLabels::default(),
+            output: ScriptOutput::default(),
+            problem: None,
+            warnings: Vec::new(),
+        }
+    }
+
     /// Takes the run's warnings and problem into the report.
     fn finish_run(&mut self, file: &str, result: Result<pipeline::RunOutcome, RunError>) {
         match result {
@@ -382,14 +388,7 @@ fn analyse_group(
     bytes: Option<&ByteCounter>,
 ) -> CaptureReport {
     let file = path.display().to_string();
-    let mut report = CaptureReport {
-        file: file.clone(),
-        stats: CaptureStats::default(),
-        labels: ConnLabels::default(),
-        output: ScriptOutput::default(),
-        problem: None,
-        warnings: Vec::new(),
-    };
+    let mut report = CaptureReport::empty(&file);
     let source = match open_counted(path, bytes) {
         Ok(f) => f,
         Err(e) => {
