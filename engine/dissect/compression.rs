@@ -6,6 +6,8 @@
 //! is what tells whether an event stream was readable on arrival.
 
 use flate2::{Decompress, FlushDecompress, Status};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// A content coding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +86,16 @@ pub struct DecodeLimits {
     /// decoded (their length, limits and event streams) but nobody may read
     /// them (`chattcp diagnose` when no script does).
     pub body_kept: usize,
+    /// Whether a body nobody reads may be matched against compressed
+    /// streams decoded before on the same thread instead of inflated again
+    /// (see [`ContentDecoder::remembering`]); off only to test that the
+    /// outcome is the same.
+    pub remember_streams: bool,
+    /// Whether an HTTP message whose body follows is announced by an
+    /// `HttpHead` event before it ends (the follow and chat views show a
+    /// stream's head at once); scripts have no handler for it, so a run
+    /// of scripts alone turns it off and saves a copy of every head.
+    pub announce_heads: bool,
 }
 
 impl Default for DecodeLimits {
@@ -93,6 +105,8 @@ impl Default for DecodeLimits {
             max_ratio: 1000,
             ratio_after: 1 << 20,
             body_kept: super::http::MAX_BODY_KEPT,
+            remember_streams: true,
+            announce_heads: true,
         }
     }
 }
@@ -143,6 +157,154 @@ fn inflater(zlib: bool) -> (Decompress, Vec<u8>) {
     }
 }
 
+/// Compressed streams each thread remembers.
+const REMEMBERED_STREAMS: usize = 8;
+/// Longest compressed stream remembered (and recorded to be remembered).
+const MAX_REMEMBERED_STREAM: usize = 64 << 10;
+/// Compressed bytes that all decoders together may hold while recording a
+/// stream to remember: past it they decode without recording.
+const RECORDING_BUDGET: usize = 8 << 20;
+/// Compressed bytes held by recording decoders now.
+static RECORDING: AtomicUsize = AtomicUsize::new(0);
+
+/// A compressed stream decoded in full without error or limit, and what
+/// decoding it gave.
+#[derive(Debug)]
+struct Remembered {
+    encoding: Encoding,
+    /// The bytes fed until the compressed stream ended (a gzip trailer, and
+    /// anything after it, is ignored by decoding and not kept).
+    stream: Box<[u8]>,
+    /// Decoded bytes.
+    decoded: u64,
+}
+
+impl Remembered {
+    /// Whether this stream's outcome holds under `limits`.
+    fn within(&self, limits: &DecodeLimits) -> bool {
+        never_limited(self.decoded, limits)
+    }
+}
+
+/// Whether a stream that decodes to `decoded` bytes cannot meet `limits`
+/// at any point: within the size limit and below the size at which the
+/// ratio is checked, so how its bytes were cut does not matter.
+fn never_limited(decoded: u64, limits: &DecodeLimits) -> bool {
+    decoded <= limits.max_decoded && decoded <= limits.ratio_after
+}
+
+/// The streams one thread remembers, each with how often it matched.
+#[derive(Default)]
+struct StreamMemory {
+    streams: Vec<(Arc<Remembered>, u64)>,
+    /// Insertions so far: the age of a stream, to replace the oldest of the
+    /// least used.
+    clock: u64,
+    ages: Vec<u64>,
+}
+
+thread_local! {
+    /// Compressed bodies recur: a server sends the same gzip'd page to
+    /// every client, and a capture of a load test holds it thousands of
+    /// times. Remembered per thread, so that no lock is taken per body.
+    static MEMORY: std::cell::RefCell<StreamMemory> =
+        std::cell::RefCell::new(StreamMemory::default());
+}
+
+/// Length of the common prefix of `a` and `b`.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    // Slices compare with memcmp; look for the first difference only when
+    // there is one.
+    if a[..n] == b[..n] {
+        return n;
+    }
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+impl StreamMemory {
+    /// A remembered stream of `encoding` that starts with `seen` followed by
+    /// `input` (as far as either goes), usable under `limits`.
+    fn find(
+        &mut self,
+        encoding: Encoding,
+        limits: &DecodeLimits,
+        seen: &[u8],
+        input: &[u8],
+    ) -> Option<Arc<Remembered>> {
+        self.streams
+            .iter()
+            .filter(|(r, _)| {
+                r.encoding == encoding
+                    && r.within(limits)
+                    && r.stream.len() > seen.len()
+                    && r.stream[..seen.len()] == *seen
+                    && {
+                        let rest = &r.stream[seen.len()..];
+                        common_prefix(rest, input) == rest.len().min(input.len())
+                    }
+            })
+            .max_by_key(|(_, hits)| *hits)
+            .map(|(r, _)| Arc::clone(r))
+    }
+
+    /// Counts a match of `stream`.
+    fn hit(&mut self, stream: &Arc<Remembered>) {
+        if let Some((_, hits)) = self
+            .streams
+            .iter_mut()
+            .find(|(r, _)| Arc::ptr_eq(r, stream))
+        {
+            *hits += 1;
+        }
+    }
+
+    /// Remembers a stream, in place of the oldest of the least matched when
+    /// full.
+    fn insert(&mut self, encoding: Encoding, stream: &[u8], decoded: u64) {
+        if self
+            .streams
+            .iter()
+            .any(|(r, _)| r.encoding == encoding && *r.stream == *stream)
+        {
+            return;
+        }
+        self.clock += 1;
+        let entry = (
+            Arc::new(Remembered {
+                encoding,
+                stream: stream.into(),
+                decoded,
+            }),
+            0,
+        );
+        if self.streams.len() < REMEMBERED_STREAMS {
+            self.streams.push(entry);
+            self.ages.push(self.clock);
+            return;
+        }
+        let victim = (0..self.streams.len()).min_by_key(|&i| (self.streams[i].1, self.ages[i]));
+        if let Some(i) = victim {
+            self.streams[i] = entry;
+            self.ages[i] = self.clock;
+        }
+    }
+}
+
+/// Whether, and how, a decoder uses the streams remembered on its thread.
+#[derive(Debug)]
+enum Memory {
+    /// It inflates, and keeps nothing.
+    Off,
+    /// Nothing fed yet: the first bytes choose.
+    Unchosen,
+    /// The input so far is `stream.stream[..at]`; nothing was inflated.
+    Following { stream: Arc<Remembered>, at: usize },
+    /// It inflates, and keeps its input to be remembered if the stream ends
+    /// well (the bytes are counted in [`RECORDING`]).
+    Recording(Vec<u8>),
+}
+
 /// An incremental, bounded decoder for one body.
 pub struct ContentDecoder {
     encoding: Encoding,
@@ -154,6 +316,9 @@ pub struct ContentDecoder {
     data_in: u64,
     total_out: u64,
     scratch: Vec<u8>,
+    memory: Memory,
+    /// Input bytes of the last feed left over when the stream ended.
+    unused_at_end: usize,
 }
 
 impl std::fmt::Debug for ContentDecoder {
@@ -204,6 +369,7 @@ const MAX_GZIP_HEADER: usize = 64 << 10;
 
 impl Drop for ContentDecoder {
     fn drop(&mut self) {
+        self.stop_recording();
         if let Some(inflate) = self.inflate.take() {
             let scratch = std::mem::take(&mut self.scratch);
             if scratch.len() == SCRATCH {
@@ -235,6 +401,55 @@ impl ContentDecoder {
             data_in: 0,
             total_out: 0,
             scratch: Vec::new(),
+            memory: Memory::Off,
+            unused_at_end: 0,
+        }
+    }
+
+    /// A decoder for a body whose decoded bytes nobody reads: only how
+    /// many there are, and whether decoding failed or met a limit.
+    ///
+    /// It compares the compressed bytes with the streams decoded before on
+    /// this thread. While they match a remembered stream nothing is
+    /// inflated; if they go on to its end, the outcome is the remembered
+    /// one (no decoded bytes are given to `out`). If they part, the matched
+    /// bytes are inflated and decoding goes on as usual. The outcome is the
+    /// same as inflating, cut in any pieces: only streams that decoded
+    /// without error, within the size limit and below the size at which
+    /// the ratio is checked are remembered. [`data_in`](Self::data_in) is
+    /// not kept while following a stream.
+    pub fn remembering(encoding: Encoding, limits: DecodeLimits) -> Self {
+        let mut decoder = ContentDecoder::new(encoding, limits);
+        if limits.remember_streams {
+            decoder.memory = Memory::Unchosen;
+        }
+        decoder
+    }
+
+    /// Gives back what recording held.
+    fn stop_recording(&mut self) {
+        if let Memory::Recording(kept) = std::mem::replace(&mut self.memory, Memory::Off) {
+            RECORDING.fetch_sub(kept.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Adds `input` to the recording, or stops recording when it would
+    /// pass a bound.
+    fn record(&mut self, input: &[u8]) {
+        let Memory::Recording(kept) = &mut self.memory else {
+            return;
+        };
+        let fits = kept.len() + input.len() <= MAX_REMEMBERED_STREAM
+            && RECORDING
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                    let after = held + input.len();
+                    (after <= RECORDING_BUDGET).then_some(after)
+                })
+                .is_ok();
+        if fits {
+            kept.extend_from_slice(input);
+        } else {
+            self.stop_recording();
         }
     }
 
@@ -262,6 +477,107 @@ impl ContentDecoder {
     /// Feeds compressed bytes; decoded bytes go to `out`. After an error or
     /// a limit the decoder ignores further input.
     pub fn feed(&mut self, input: &[u8], out: &mut dyn FnMut(&[u8])) -> Result<(), DecodeStop> {
+        if matches!(self.memory, Memory::Off) {
+            return self.inflate_input(input, out);
+        }
+        if matches!(self.memory, Memory::Unchosen) {
+            let found =
+                MEMORY.with(|m| m.borrow_mut().find(self.encoding, &self.limits, &[], input));
+            self.memory = match found {
+                Some(stream) => Memory::Following { stream, at: 0 },
+                None => Memory::Recording(Vec::new()),
+            };
+        }
+        if let Memory::Following { stream, at } = &mut self.memory {
+            let rest = &stream.stream[*at..];
+            let same = common_prefix(rest, input);
+            if same == rest.len() {
+                // The stream ends in this input; what follows its end is
+                // ignored, as inflating would.
+                self.total_in += input.len() as u64;
+                self.total_out = stream.decoded;
+                self.stage = Stage::Done;
+                let stream = Arc::clone(stream);
+                MEMORY.with(|m| m.borrow_mut().hit(&stream));
+                self.memory = Memory::Off;
+                return Ok(());
+            }
+            if same == input.len() {
+                *at += same;
+                self.total_in += input.len() as u64;
+                return Ok(());
+            }
+            // They part. Another remembered stream may share the bytes
+            // seen so far and go on with these.
+            let seen = &stream.stream[..*at];
+            let other = MEMORY.with(|m| {
+                m.borrow_mut()
+                    .find(self.encoding, &self.limits, seen, input)
+            });
+            if let Some(other) = other {
+                let at = *at;
+                self.memory = Memory::Following { stream: other, at };
+                return self.feed(input, out);
+            }
+            // Inflate what matched, as it would have been, then go on.
+            let seen = seen.to_vec();
+            self.total_in -= seen.len() as u64;
+            self.memory = Memory::Recording(Vec::new());
+            self.record(&seen);
+            self.record(input);
+            let replayed = self.inflate_input(&seen, out);
+            if replayed.is_err() {
+                self.stop_recording();
+                return replayed;
+            }
+            return self.inflate_and_remember(input, out);
+        }
+        self.record(input);
+        self.inflate_and_remember(input, out)
+    }
+
+    /// The body ended. A decoder following a remembered stream that
+    /// stopped short of the stream's end inflates what came, so that its
+    /// counts are those of inflating.
+    pub fn end(&mut self, out: &mut dyn FnMut(&[u8])) -> Result<(), DecodeStop> {
+        let Memory::Following { stream, at } = &self.memory else {
+            return Ok(());
+        };
+        let seen = stream.stream[..*at].to_vec();
+        self.memory = Memory::Off;
+        self.total_in -= seen.len() as u64;
+        self.inflate_input(&seen, out)
+    }
+
+    /// Inflates `input` (already recorded) and remembers the stream if it
+    /// ended well.
+    fn inflate_and_remember(
+        &mut self,
+        input: &[u8],
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DecodeStop> {
+        let result = self.inflate_input(input, out);
+        if result.is_err() {
+            self.stop_recording();
+        } else if self.stage == Stage::Done {
+            if let Memory::Recording(kept) = &self.memory {
+                let end = (self.total_in as usize).saturating_sub(self.unused_at_end);
+                if end <= kept.len() && never_limited(self.total_out, &self.limits) {
+                    let stream = &kept[..end];
+                    MEMORY.with(|m| m.borrow_mut().insert(self.encoding, stream, self.total_out));
+                }
+            }
+            self.stop_recording();
+        }
+        result
+    }
+
+    /// Feeds compressed bytes to the inflater.
+    fn inflate_input(
+        &mut self,
+        input: &[u8],
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DecodeStop> {
         self.total_in += input.len() as u64;
         if self.stage == Stage::GzipHeader {
             let room = MAX_GZIP_HEADER.saturating_sub(self.header.len());
@@ -362,6 +678,7 @@ impl ContentDecoder {
             }
             if status == Status::StreamEnd {
                 self.stage = Stage::Done;
+                self.unused_at_end = input.len();
                 return Ok(());
             }
             if used == 0 && produced == 0 {
@@ -489,5 +806,166 @@ mod tests {
             Encoding::sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
             Some(Encoding::Zstd)
         );
+    }
+
+    /// What decoding gave: the result, the counts, whether the stream
+    /// ended, and the decoded bytes handed out.
+    type Outcome = (Result<(), DecodeStop>, u64, u64, bool, Vec<u8>);
+
+    fn outcome(mut d: ContentDecoder, body: &[u8], piece: usize) -> Outcome {
+        let mut out = Vec::new();
+        let mut result = Ok(());
+        for chunk in body.chunks(piece.max(1)) {
+            result = result.and(d.feed(chunk, &mut |b| out.extend_from_slice(b)));
+        }
+        result = result.and(d.end(&mut |b| out.extend_from_slice(b)));
+        (result, d.total_in(), d.total_out(), d.finished(), out)
+    }
+
+    fn gzip(text: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::new(5));
+        e.write_all(text).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn a_remembered_stream_gives_what_inflating_gives_cut_in_any_pieces() {
+        let page: Vec<u8> = (0..3000u32)
+            .flat_map(|i| format!("<li>item {}</li>\n", i % 97).into_bytes())
+            .collect();
+        let a = gzip(&page);
+        // The same page but its last line: a stream that shares a long
+        // prefix with `a` and parts near the end.
+        let mut other = page.clone();
+        other.extend_from_slice(b"<li>one more</li>\n");
+        let b = gzip(&other);
+        let mut corrupt = a.clone();
+        let middle = corrupt.len() / 2;
+        corrupt[middle] ^= 0x55;
+        let mut trailing = a.clone();
+        trailing.extend_from_slice(b"junk after the gzip member");
+        let mut zlib = ZlibEncoder::new(Vec::new(), Compression::default());
+        zlib.write_all(&page).unwrap();
+        let zlib = zlib.finish().unwrap();
+        let bodies: [(&str, Encoding, Vec<u8>); 8] = [
+            ("a", Encoding::Gzip, a.clone()),
+            ("b", Encoding::Gzip, b.clone()),
+            ("a cut short", Encoding::Gzip, a[..a.len() - 100].to_vec()),
+            ("a corrupted", Encoding::Gzip, corrupt),
+            ("a and more", Encoding::Gzip, trailing),
+            ("a as deflate", Encoding::Deflate, a.clone()),
+            ("zlib", Encoding::Deflate, zlib.clone()),
+            ("a prefix of b", Encoding::Gzip, b[..b.len() / 2].to_vec()),
+        ];
+        let limits = DecodeLimits {
+            body_kept: 0,
+            ..DecodeLimits::default()
+        };
+        for (name, encoding, body) in &bodies {
+            for piece in [1, 2, 3, 7, 100, 1460, body.len()] {
+                // Twice with the stream possibly remembered from before:
+                // the first may record it, the second may follow it.
+                for round in 0..2 {
+                    let inflated = outcome(ContentDecoder::new(*encoding, limits), body, piece);
+                    let remembered =
+                        outcome(ContentDecoder::remembering(*encoding, limits), body, piece);
+                    assert_eq!(
+                        remembered.0, inflated.0,
+                        "{name}, pieces of {piece}, round {round}"
+                    );
+                    assert_eq!(
+                        (remembered.1, remembered.2, remembered.3),
+                        (inflated.1, inflated.2, inflated.3),
+                        "{name}, pieces of {piece}, round {round}"
+                    );
+                }
+            }
+        }
+        // A stream seen before is not inflated again: no decoded bytes.
+        for (encoding, body, text) in [
+            (Encoding::Gzip, &a, &page),
+            (Encoding::Gzip, &b, &other),
+            (Encoding::Deflate, &zlib, &page),
+        ] {
+            let (result, _, decoded, finished, out) =
+                outcome(ContentDecoder::remembering(encoding, limits), body, 1460);
+            assert_eq!(
+                (result, decoded, finished),
+                (Ok(()), text.len() as u64, true)
+            );
+            assert!(out.is_empty(), "inflated again");
+        }
+    }
+
+    #[test]
+    fn a_remembered_stream_is_not_trusted_under_tighter_limits() {
+        let a = gzip(&[b'x'; 50_000]);
+        let loose = DecodeLimits {
+            body_kept: 0,
+            ..DecodeLimits::default()
+        };
+        let first = outcome(ContentDecoder::remembering(Encoding::Gzip, loose), &a, 1000);
+        assert_eq!((first.0, first.2), (Ok(()), 50_000));
+        for tight in [
+            DecodeLimits {
+                max_decoded: 10_000,
+                ..loose
+            },
+            DecodeLimits {
+                ratio_after: 1000,
+                max_ratio: 10,
+                ..loose
+            },
+        ] {
+            let inflated = outcome(ContentDecoder::new(Encoding::Gzip, tight), &a, 1000);
+            let remembered = outcome(ContentDecoder::remembering(Encoding::Gzip, tight), &a, 1000);
+            assert!(matches!(inflated.0, Err(DecodeStop::Limit(_))));
+            assert_eq!(remembered.0, inflated.0);
+            assert_eq!(remembered.2, inflated.2);
+        }
+        // Nor is a stream that met a limit remembered.
+        let tight = DecodeLimits {
+            max_decoded: 10_000,
+            ..loose
+        };
+        let big = gzip(&[b'y'; 50_000]);
+        let stopped = outcome(
+            ContentDecoder::remembering(Encoding::Gzip, tight),
+            &big,
+            1000,
+        );
+        assert!(matches!(stopped.0, Err(DecodeStop::Limit(_))));
+        let again = outcome(
+            ContentDecoder::remembering(Encoding::Gzip, loose),
+            &big,
+            1000,
+        );
+        assert_eq!(again.2, 50_000);
+        assert!(
+            !again.4.is_empty(),
+            "a stream stopped by a limit was remembered"
+        );
+    }
+
+    #[test]
+    fn recording_gives_back_its_budget() {
+        let a = gzip(&[b'z'; 20_000]);
+        let limits = DecodeLimits {
+            body_kept: 0,
+            ..DecodeLimits::default()
+        };
+        let before = RECORDING.load(Ordering::Relaxed);
+        let mut d = ContentDecoder::remembering(Encoding::Gzip, limits);
+        d.feed(&a[..a.len() / 2], &mut |_| {}).unwrap();
+        assert!(RECORDING.load(Ordering::Relaxed) >= before + a.len() / 2);
+        drop(d);
+        // Other tests record at the same time: wait for them to settle.
+        for _ in 0..100 {
+            if RECORDING.load(Ordering::Relaxed) <= before {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("a dropped decoder kept its recording budget");
     }
 }

@@ -424,14 +424,63 @@ struct Deferred {
     after: Vec<u8>,
 }
 
+/// The decoder of a body: one that may skip inflating a stream it has seen
+/// before when the decoded bytes are neither kept nor read as events.
+fn body_decoder(encoding: Encoding, limits: DecodeLimits, event_stream: bool) -> ContentDecoder {
+    if limits.body_kept == 0 && !event_stream {
+        ContentDecoder::remembering(encoding, limits)
+    } else {
+        ContentDecoder::new(encoding, limits)
+    }
+}
+
+/// Where `head` has an LF without its CR: the first such LF after the
+/// first byte, else an LF that starts the head.
+fn bare_lf_at(head: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', head)
+        .find(|&i| i > 0 && head[i - 1] != b'\r')
+        .or_else(|| (head.first() == Some(&b'\n')).then_some(0))
+}
+
+/// Notes on `msg` why decoding its body stopped, if it did.
+fn decoding_outcome(msg: &mut HttpMessage, result: Result<(), DecodeStop>) {
+    match result {
+        Ok(()) => {}
+        Err(DecodeStop::Invalid(why)) => msg.anomalies.push(Anomaly {
+            name: "decoding_failed",
+            offset: Some(msg.body_wire_len),
+            detail: why,
+        }),
+        Err(DecodeStop::Limit(why)) => msg.anomalies.push(Anomaly {
+            name: "decoding_limit",
+            offset: Some(msg.body_wire_len),
+            detail: why,
+        }),
+    }
+}
+
+/// The version of a head httparse read (it reads 1.0 and 1.1 only).
+fn http_version(minor: Option<u8>) -> String {
+    match minor.unwrap_or(1) {
+        0 => "HTTP/1.0".to_string(),
+        1 => "HTTP/1.1".to_string(),
+        n => format!("HTTP/1.{n}"),
+    }
+}
+
 /// Whether `head` has a line that ends with LF alone.
 fn has_bare_lf(head: &[u8]) -> bool {
-    head.first() == Some(&b'\n') || head.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r')
+    bare_lf_at(head).is_some()
 }
 
 /// Whether `head` ends a line with CRLF.
 fn uses_crlf(head: &[u8]) -> bool {
-    head.windows(2).any(|w| w == b"\r\n")
+    memchr::memmem::find(head, b"\r\n").is_some()
+}
+
+/// Whether `bytes` hold an empty line in CRLF-only reading.
+fn has_crlf_crlf(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, b"\r\n\r\n").is_some()
 }
 
 /// Whether the CRLF-only end of `head` needs more bytes than `after`: the
@@ -439,16 +488,12 @@ fn uses_crlf(head: &[u8]) -> bool {
 /// is known. (A head with LF line ends only has no CRLF-only reading to
 /// wait for.)
 fn strict_end_unknown(head: &[u8], after: &[u8]) -> bool {
-    if after.len() >= MAX_HEAD
-        || !has_bare_lf(head)
-        || !uses_crlf(head)
-        || head.windows(4).any(|w| w == b"\r\n\r\n")
-    {
+    if after.len() >= MAX_HEAD || !has_bare_lf(head) || !uses_crlf(head) || has_crlf_crlf(head) {
         return false;
     }
     let mut joined = head[head.len().saturating_sub(3)..].to_vec();
     joined.extend_from_slice(after);
-    !joined.windows(4).any(|w| w == b"\r\n\r\n")
+    !has_crlf_crlf(&joined)
 }
 
 /// A request waiting for its response.
@@ -1056,11 +1101,7 @@ impl HttpConn {
         let dir = self.halves[d].dir;
         let first = self.halves[d].head_first.unwrap_or(at);
         let mut anomalies = Vec::new();
-        let bare_lf = head
-            .windows(2)
-            .enumerate()
-            .find_map(|(i, w)| (w[1] == b'\n' && w[0] != b'\r').then_some(i + 1))
-            .or_else(|| (head.first() == Some(&b'\n')).then_some(0));
+        let bare_lf = bare_lf_at(&head);
         let mut parsed_headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut start = None;
         let mut version = String::new();
@@ -1074,7 +1115,7 @@ impl HttpConn {
                             method: req.method.unwrap_or("").to_string(),
                             uri: req.path.unwrap_or("").to_string(),
                         });
-                        version = format!("HTTP/1.{}", req.version.unwrap_or(1));
+                        version = http_version(req.version);
                         headers = header_list(req.headers);
                         true
                     }
@@ -1094,7 +1135,7 @@ impl HttpConn {
                             status: resp.code.unwrap_or(0),
                             reason: resp.reason.unwrap_or("").to_string(),
                         });
-                        version = format!("HTTP/1.{}", resp.version.unwrap_or(1));
+                        version = http_version(resp.version);
                         headers = header_list(resp.headers);
                         true
                     }
@@ -1269,24 +1310,21 @@ impl HttpConn {
             });
         }
 
-        let find = |name: &str| {
+        let all = |name: &'static str| {
             headers
                 .iter()
-                .filter(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| h.value.clone())
-                .collect::<Vec<_>>()
+                .filter(move |h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value.as_str())
         };
-        let lengths = find("content-length");
-        let transfer = find("transfer-encoding");
-        let chunked = transfer.iter().any(|t| {
-            t.to_ascii_lowercase()
-                .split(',')
-                .any(|c| c.trim() == "chunked")
+        let first_value = |name: &'static str| all(name).next().map(str::to_string);
+        let lengths: Vec<&str> = all("content-length").collect();
+        let chunked = all("transfer-encoding").any(|t| {
+            t.split(',')
+                .any(|c| c.trim().eq_ignore_ascii_case("chunked"))
         });
         let mut content_length = None;
         if lengths.len() > 1 {
-            let distinct: std::collections::BTreeSet<&str> =
-                lengths.iter().map(|s| s.as_str()).collect();
+            let distinct: std::collections::BTreeSet<&str> = lengths.iter().copied().collect();
             anomalies.push(Anomaly {
                 name: "duplicate_content_length",
                 offset: None,
@@ -1359,23 +1397,24 @@ impl HttpConn {
             (Direction::ClientToServer, _) => Framing::None,
             (Direction::ServerToClient, _) => Framing::UntilClose,
         };
-        let content_encoding = find("content-encoding").into_iter().next();
-        let content_type = find("content-type").into_iter().next();
-        let upgrade = find("upgrade").into_iter().next();
+        let content_encoding = first_value("content-encoding");
+        let content_type = first_value("content-type");
+        let upgrade = first_value("upgrade");
+        let transfer_encoding = first_value("transfer-encoding");
         let mut websocket_accept_valid = None;
         if status == Some(101)
             && upgrade
                 .as_deref()
                 .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
         {
-            let accept = find("sec-websocket-accept").into_iter().next();
+            let accept = first_value("sec-websocket-accept");
             websocket_accept_valid = match (websocket_key.as_deref(), accept.as_deref()) {
                 (Some(key), Some(accept)) => {
                     Some(tungstenite::handshake::derive_accept_key(key.as_bytes()) == accept)
                 }
                 _ => None,
             };
-            self.switched_to_websocket = Some(find("sec-websocket-extensions").into_iter().next());
+            self.switched_to_websocket = Some(first_value("sec-websocket-extensions"));
         }
         let mut msg = HttpMessage {
             conn: self.conn,
@@ -1393,7 +1432,7 @@ impl HttpConn {
                 head
             },
             content_type: content_type.clone(),
-            transfer_encoding: transfer.into_iter().next(),
+            transfer_encoding,
             content_encoding: content_encoding.clone(),
             content_length,
             body_wire_len: 0,
@@ -1413,8 +1452,13 @@ impl HttpConn {
             complete: false,
         };
         let encoding = content_encoding.as_deref().map(Encoding::from_header);
+        let is_sse = content_type.as_deref().is_some_and(|t| {
+            t.as_bytes()
+                .get(..17)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"text/event-stream"))
+        });
         let decoder = match encoding {
-            Some(e) if e.decodable() => Some(ContentDecoder::new(e, self.limits)),
+            Some(e) if e.decodable() => Some(body_decoder(e, self.limits, is_sse)),
             Some(Encoding::Identity) | None => None,
             Some(e) => {
                 msg.anomalies.push(Anomaly {
@@ -1428,9 +1472,6 @@ impl HttpConn {
                 None
             }
         };
-        let is_sse = content_type
-            .as_deref()
-            .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
         if dir == Direction::ClientToServer {
             let websocket_key = msg
                 .headers
@@ -1463,7 +1504,7 @@ impl HttpConn {
             sniffed: false,
             decode_limits: self.limits,
         };
-        if !matches!(reading.framing, Framing::None) {
+        if self.limits.announce_heads && !matches!(reading.framing, Framing::None) {
             // A body follows: say what is coming (a stream's events arrive
             // long before the message ends).
             out.push(AppEvent::HttpHead(Arc::new(reading.msg.clone())));
@@ -1595,7 +1636,7 @@ impl HttpConn {
                         sse.set_compressed();
                     }
                     if e.decodable() {
-                        r.decoder = Some(ContentDecoder::new(e, r.decode_limits));
+                        r.decoder = Some(body_decoder(e, r.decode_limits, r.sse.is_some()));
                     }
                 }
             }
@@ -1604,7 +1645,6 @@ impl HttpConn {
         let sse = &mut r.sse;
         let kept = r.decode_limits.body_kept.min(MAX_BODY_KEPT);
         let mut keep = |decoded: &[u8]| {
-            msg.body_decoded_len += decoded.len() as u64;
             let room = kept.saturating_sub(msg.body.len());
             if decoded.len() > room {
                 msg.body_truncated = true;
@@ -1636,22 +1676,12 @@ impl HttpConn {
                     }
                     None => decoder.feed(bytes, &mut keep),
                 };
-                match result {
-                    Ok(()) => {}
-                    Err(DecodeStop::Invalid(why)) => msg.anomalies.push(Anomaly {
-                        name: "decoding_failed",
-                        offset: Some(msg.body_wire_len),
-                        detail: why,
-                    }),
-                    Err(DecodeStop::Limit(why)) => msg.anomalies.push(Anomaly {
-                        name: "decoding_limit",
-                        offset: Some(msg.body_wire_len),
-                        detail: why,
-                    }),
-                }
+                msg.body_decoded_len = decoder.total_out();
+                decoding_outcome(msg, result);
             }
             None => {
                 keep(bytes);
+                msg.body_decoded_len += bytes.len() as u64;
                 if let Some(sse) = sse.as_mut() {
                     sse.feed_decoded(bytes.len(), bytes, at, out);
                 }
@@ -1664,6 +1694,13 @@ impl HttpConn {
         let Some(mut r) = self.halves[d].reading.take() else {
             return;
         };
+        if let Some(decoder) = r.decoder.as_mut() {
+            // Nothing is kept of a body whose decoder can be left behind
+            // (see `body_decoder`): only the counts change.
+            let result = decoder.end(&mut |_| {});
+            r.msg.body_decoded_len = decoder.total_out();
+            decoding_outcome(&mut r.msg, result);
+        }
         r.msg.last = at;
         r.msg.complete = complete;
         if !complete {
@@ -2005,6 +2042,63 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert!(m[0].has_anomaly("decoding_limit"), "{:?}", m[0].anomalies);
         assert_eq!(m[0].body_decoded_len, 1 << 20);
+    }
+
+    #[test]
+    fn bodies_matched_against_remembered_streams_read_as_inflated_ones() {
+        use flate2::write::GzEncoder;
+        use flate2::Compression;
+        use std::io::Write;
+        let page: Vec<u8> = (0..2000u32)
+            .flat_map(|i| format!("<p>paragraph {}</p>\n", i % 37).into_bytes())
+            .collect();
+        let mut e = GzEncoder::new(Vec::new(), Compression::new(5));
+        e.write_all(&page).unwrap();
+        let gz = e.finish().unwrap();
+        // Past the middle, bytes no deflate stream holds there: the
+        // decoder follows the remembered page up to them, then fails.
+        let mut corrupt = gz.clone();
+        let middle = corrupt.len() / 2;
+        corrupt[middle..middle + 64].fill(0xff);
+        let response = |body: &[u8], length: usize| {
+            let mut r = format!(
+                "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {length}\r\n\r\n"
+            )
+            .into_bytes();
+            r.extend_from_slice(body);
+            r
+        };
+        // The page three times, corrupted once, then cut short by the end
+        // of the connection: all over one connection, in 1460-byte pieces.
+        let mut stream = Vec::new();
+        for body in [&gz, &gz, &corrupt, &gz] {
+            stream.extend_from_slice(&response(body, body.len()));
+        }
+        stream.extend_from_slice(&response(&gz[..gz.len() / 3], gz.len()));
+        let read = |remember_streams: bool| {
+            let limits = DecodeLimits {
+                body_kept: 0,
+                remember_streams,
+                ..DecodeLimits::default()
+            };
+            let mut conn = HttpConn::new(0, limits);
+            let mut out = Vec::new();
+            let mut offset = 0;
+            for (i, piece) in stream.chunks(1460).enumerate() {
+                conn.data(S2C, offset, piece, at(i as u64 + 1), &mut out);
+                offset += piece.len() as u64;
+            }
+            conn.end(S2C, at(1000), &mut out);
+            messages(&out)
+                .iter()
+                .map(|m| format!("{} {} {:?}", m.body_decoded_len, m.complete, m.anomalies))
+                .collect::<Vec<_>>()
+        };
+        let inflated = read(false);
+        assert_eq!(inflated.len(), 5);
+        assert!(inflated[2].contains("decoding_failed"), "{inflated:?}");
+        assert!(inflated[0].starts_with(&format!("{} true []", page.len())));
+        assert_eq!(read(true), inflated);
     }
 
     /// Both directions of a conversation, in the order given, then the end.

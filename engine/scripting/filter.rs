@@ -133,28 +133,38 @@ enum Field {
 /// The fields of one event read so far by the filters of several scripts:
 /// each is read once per event.
 pub struct FieldCache {
+    /// By field number; sized once to the largest number read, so that a
+    /// new event does not rebuild it.
     values: Vec<Option<Dynamic>>,
+    /// The numbers read for this event.
+    read: Vec<usize>,
 }
 
 impl FieldCache {
     /// An empty cache, for a new event.
     pub fn new() -> Self {
-        FieldCache { values: Vec::new() }
+        FieldCache {
+            values: Vec::new(),
+            read: Vec::new(),
+        }
     }
 
     /// Forgets the previous event's fields.
     pub fn clear(&mut self) {
-        self.values.clear();
+        for index in self.read.drain(..) {
+            self.values[index] = None;
+        }
     }
 
-    fn get(&mut self, handler: Handler, index: usize, arg: &mut Dynamic) -> Option<Dynamic> {
+    fn get(&mut self, handler: Handler, index: usize, arg: &mut Dynamic) -> Option<&Dynamic> {
         if self.values.len() <= index {
-            self.values.resize(index + 1, None);
+            self.values.resize_with(index + 1, || None);
         }
         if self.values[index].is_none() {
             self.values[index] = top_field(handler, index, arg);
+            self.read.push(index);
         }
-        self.values[index].clone()
+        self.values[index].as_ref()
     }
 }
 
@@ -409,9 +419,13 @@ impl Filter {
                 c.test.holds(&Dynamic::from_int(n))
             }
             Field::Path { index, inner } => {
-                let Some(mut v) = cache.get(self.handler, *index, arg) else {
+                let Some(v) = cache.get(self.handler, *index, arg) else {
                     return false;
                 };
+                if inner.is_empty() {
+                    return c.test.holds(v);
+                }
+                let mut v = v.clone();
                 for name in inner {
                     v = inner_field(v, name);
                 }

@@ -250,7 +250,7 @@ pub fn analyse_split(
         .any(|s| s.handles(Handler::Packet) || s.handles(Handler::Data));
     if threads > 1 && !every_packet {
         let host = ScriptHost::with_offset(scripts, script_limits, None, 0);
-        let limits = keep_bodies_read(scripts, limits);
+        let limits = for_scripts_alone(scripts, limits);
         return analyse_sharded(path, host, limits, threads, bytes);
     }
     let groups = if split_scripts {
@@ -370,11 +370,14 @@ impl CaptureReport {
     }
 }
 
-/// `limits` with HTTP bodies decoded but not kept when no script reads them.
-fn keep_bodies_read(scripts: &[Script], mut limits: Limits) -> Limits {
+/// `limits` for a run of `scripts` alone: HTTP bodies decoded but not kept
+/// when no script reads them, and no `HttpHead` events (no handler takes
+/// them).
+fn for_scripts_alone(scripts: &[Script], mut limits: Limits) -> Limits {
     if !scripts.iter().any(|s| s.reads_body) {
         limits.decode.body_kept = 0;
     }
+    limits.decode.announce_heads = false;
     limits
 }
 
@@ -396,7 +399,7 @@ fn analyse_group(
             return report;
         }
     };
-    let limits = keep_bodies_read(scripts, limits);
+    let limits = for_scripts_alone(scripts, limits);
     let mut host = ScriptHost::with_offset(scripts, script_limits, None, offset);
     let mut sink = Dissector::with_limits(
         Both {
