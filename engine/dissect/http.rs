@@ -8,6 +8,7 @@
 //! kept and compared. Message boundaries follow the lenient reading, which is
 //! what the peer most likely did.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,12 +21,74 @@ use crate::tracking::Direction;
 /// A header, as sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
-    /// The name.
-    pub name: String,
-    /// The value, as text (invalid UTF-8 replaced).
+    /// The name (a common one spelt the usual way is not copied).
+    pub name: Cow<'static, str>,
+    /// The value, as text (invalid UTF-8 replaced, surrounding whitespace
+    /// removed).
     pub value: String,
+    /// The value's bytes, kept apart only when they differ from `value`'s:
+    /// most values are their bytes, and a head holds a dozen headers.
+    raw: Option<Vec<u8>>,
+}
+
+impl Header {
+    /// A header named `name` whose value's bytes are `raw`.
+    pub fn new(name: &[u8], raw: &[u8]) -> Header {
+        let value = String::from_utf8_lossy(raw).trim().to_string();
+        let raw = (value.as_bytes() != raw).then(|| raw.to_vec());
+        Header {
+            name: header_name(name),
+            value,
+            raw,
+        }
+    }
+
     /// The value's bytes, exactly as sent.
-    pub raw: Vec<u8>,
+    pub fn raw(&self) -> &[u8] {
+        self.raw.as_deref().unwrap_or(self.value.as_bytes())
+    }
+
+    /// Adds a folded continuation line to the value.
+    fn fold(&mut self, line: &[u8]) {
+        let mut raw = self.raw().to_vec();
+        raw.extend_from_slice(line);
+        self.value = String::from_utf8_lossy(&raw).trim().to_string();
+        self.raw = (self.value.as_bytes() != raw).then_some(raw);
+    }
+}
+
+/// A header's name: the common ones as constants, spelt as they are sent.
+fn header_name(name: &[u8]) -> Cow<'static, str> {
+    let common = match name {
+        b"Host" => "Host",
+        b"User-Agent" => "User-Agent",
+        b"Accept" => "Accept",
+        b"Accept-Encoding" => "Accept-Encoding",
+        b"Accept-Language" => "Accept-Language",
+        b"Accept-Ranges" => "Accept-Ranges",
+        b"Connection" => "Connection",
+        b"Content-Type" => "Content-Type",
+        b"Content-Length" => "Content-Length",
+        b"Content-Encoding" => "Content-Encoding",
+        b"Transfer-Encoding" => "Transfer-Encoding",
+        b"Date" => "Date",
+        b"Server" => "Server",
+        b"Last-Modified" => "Last-Modified",
+        b"ETag" => "ETag",
+        b"Cache-Control" => "Cache-Control",
+        b"Vary" => "Vary",
+        b"Location" => "Location",
+        b"Cookie" => "Cookie",
+        b"Set-Cookie" => "Set-Cookie",
+        b"Referer" => "Referer",
+        b"Origin" => "Origin",
+        b"Upgrade" => "Upgrade",
+        b"Expires" => "Expires",
+        b"Keep-Alive" => "Keep-Alive",
+        b"Pragma" => "Pragma",
+        _ => return Cow::Owned(String::from_utf8_lossy(name).into_owned()),
+    };
+    Cow::Borrowed(common)
 }
 
 /// Something in a message that parsers can read differently, or that broke it.
@@ -585,11 +648,7 @@ pub fn looks_like_http(bytes: &[u8], dir: Direction) -> bool {
 fn header_list(headers: &[httparse::Header<'_>]) -> Vec<Header> {
     headers
         .iter()
-        .map(|h| Header {
-            name: h.name.to_string(),
-            value: String::from_utf8_lossy(h.value).trim().to_string(),
-            raw: h.value.to_vec(),
-        })
+        .map(|h| Header::new(h.name.as_bytes(), h.value))
         .collect()
 }
 
@@ -616,18 +675,12 @@ fn lenient_lines(head: &[u8]) -> (Vec<Header>, Option<usize>) {
         }
         if line[0] == b' ' || line[0] == b'\t' {
             if let Some(last) = headers.last_mut() {
-                last.raw.extend_from_slice(line);
-                last.value = String::from_utf8_lossy(&last.raw).trim().to_string();
+                last.fold(line);
             }
         } else {
             match line.iter().position(|b| *b == b':') {
                 Some(colon) if !line[..colon].iter().any(|b| b.is_ascii_whitespace()) => {
-                    let raw = line[colon + 1..].to_vec();
-                    headers.push(Header {
-                        name: String::from_utf8_lossy(&line[..colon]).to_string(),
-                        value: String::from_utf8_lossy(&raw).trim().to_string(),
-                        raw,
-                    });
+                    headers.push(Header::new(&line[..colon], &line[colon + 1..]));
                 }
                 _ => return (headers, Some(at)),
             }
@@ -660,12 +713,7 @@ fn strict_lines(head: &[u8]) -> Vec<Header> {
             break;
         }
         if let Some(colon) = line.iter().position(|b| *b == b':') {
-            let raw = line[colon + 1..].to_vec();
-            headers.push(Header {
-                name: String::from_utf8_lossy(&line[..colon]).to_string(),
-                value: String::from_utf8_lossy(&raw).trim().to_string(),
-                raw,
-            });
+            headers.push(Header::new(&line[..colon], &line[colon + 1..]));
         }
     }
     headers
@@ -1220,7 +1268,7 @@ impl HttpConn {
             let lost: Vec<String> = strict
                 .iter()
                 .filter(|s| !lenient.iter().any(|l| l.name.eq_ignore_ascii_case(&s.name)))
-                .map(|s| s.name.clone())
+                .map(|s| s.name.to_string())
                 .collect();
             let ends_early = strict_end.is_some_and(|e| e > head.len());
             if stop.is_some() || ends_early {
@@ -1280,7 +1328,10 @@ impl HttpConn {
             lenient_headers = Some(lenient);
         }
         for h in &headers {
-            if h.raw.iter().any(|b| *b == 0 || (*b < 0x20 && *b != b'\t')) {
+            if h.raw()
+                .iter()
+                .any(|b| *b == 0 || (*b < 0x20 && *b != b'\t'))
+            {
                 anomalies.push(Anomaly {
                     name: "invalid_header_byte",
                     offset: None,
@@ -1987,7 +2038,7 @@ mod tests {
                         .strict_headers
                         .iter()
                         .flatten()
-                        .map(|h| h.name.clone())
+                        .map(|h| h.name.to_string())
                         .collect();
                     (m.start_line(), names(m).join(","), strict)
                 })

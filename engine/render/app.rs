@@ -45,7 +45,7 @@ fn headers_json(headers: &[Header]) -> Value {
                 json!({
                     "name": h.name,
                     "value": h.value,
-                    "raw": String::from_utf8_lossy(&h.raw),
+                    "raw": String::from_utf8_lossy(h.raw()),
                 })
             })
             .collect(),
@@ -310,7 +310,7 @@ fn header_lines(out: &mut String, headers: &[Header], indent: &str) {
         out.push_str(&format!(
             "{indent}{}: {}\n",
             h.name,
-            escaped(&h.raw, 200).trim()
+            escaped(h.raw(), 200).trim()
         ));
     }
 }

@@ -219,7 +219,9 @@ pub fn analyse(
 
 /// Opens a capture, its bytes counted by `bytes` when given (a progress bar).
 fn open_counted(path: &Path, bytes: Option<&ByteCounter>) -> io::Result<Box<dyn Read + Send>> {
-    let file = BufReader::with_capacity(1 << 20, File::open(path)?);
+    // No BufReader: the capture reader keeps its own buffer and reads into
+    // it in large blocks; another buffer in front only adds a copy.
+    let file = File::open(path)?;
     Ok(match bytes {
         Some(counter) => Box::new(counter.reader(file)),
         None => Box::new(file),

@@ -528,11 +528,11 @@ fn headers_array(headers: &[Header]) -> Dynamic {
         .iter()
         .map(|h| {
             let mut m = Map::new();
-            m.insert("name".into(), text(h.name.as_str()));
+            m.insert("name".into(), text(&*h.name));
             m.insert("value".into(), text(h.value.as_str()));
             m.insert(
                 "raw".into(),
-                text(String::from_utf8_lossy(&h.raw).into_owned()),
+                text(String::from_utf8_lossy(h.raw()).into_owned()),
             );
             Dynamic::from_map(m)
         })

@@ -456,7 +456,7 @@ fn http_view(m: &HttpMessage) -> HttpView {
         headers: m
             .headers
             .iter()
-            .map(|h| (h.name.clone(), h.value.clone()))
+            .map(|h| (h.name.to_string(), h.value.clone()))
             .collect(),
         body_note,
         body,
