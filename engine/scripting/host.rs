@@ -550,7 +550,7 @@ impl<'s> ScriptHost<'s> {
         for i in 0..scripts.len() {
             host.run_top_level(i);
             host.read_filters(i);
-            host.call(i, Handler::Init, None, None);
+            host.call(i, Handler::Init, None, None, &|| None);
         }
         host
     }
@@ -664,7 +664,17 @@ impl<'s> ScriptHost<'s> {
     }
 
     /// Calls `handler` of script `i` with `arg`.
-    fn call(&mut self, i: usize, handler: Handler, arg: Option<&Dynamic>, frame: Option<u64>) {
+    /// Calls `handler` of script `i` with `arg`; `again` makes the argument
+    /// anew, should the call break a limit and need running again to find
+    /// the line.
+    fn call(
+        &mut self,
+        i: usize,
+        handler: Handler,
+        arg: Option<Dynamic>,
+        frame: Option<u64>,
+        again: &dyn Fn() -> Option<Dynamic>,
+    ) {
         let script = &self.scripts[i];
         if self.stopped[i]
             || !script.handles(handler)
@@ -692,7 +702,7 @@ impl<'s> ScriptHost<'s> {
                 &mut self.scopes[i],
                 &script.ast,
                 handler.name(),
-                (a.clone(),),
+                (a,),
             ),
             None => self.engine.call_fn_with_options::<Dynamic>(
                 options,
@@ -710,7 +720,7 @@ impl<'s> ScriptHost<'s> {
                 error.line = locate(
                     script,
                     handler,
-                    arg,
+                    again().as_ref(),
                     &self.states[i],
                     &self.scopes[i],
                     &self.limits,
@@ -771,8 +781,20 @@ impl<'s> ScriptHost<'s> {
         }
     }
 
-    fn dispatch(&mut self, handler: Handler, mut arg: Dynamic, frame: Option<u64>) {
+    /// Calls `handler` of every script that takes `value` (its filter
+    /// admits it). Each call gets its own copy, made from `value` itself:
+    /// a copy of a copy would cost a second allocation per call.
+    fn dispatch<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        handler: Handler,
+        value: T,
+        frame: Option<u64>,
+    ) {
         self.field_cache.clear();
+        // The value the filters read, made on the first filter's need; the
+        // last script called takes it.
+        let mut probe: Option<Dynamic> = None;
+        let mut admitted = None;
         for i in 0..self.scripts.len() {
             if !self.scripts[i].handles(handler) {
                 continue;
@@ -781,13 +803,25 @@ impl<'s> ScriptHost<'s> {
                 self.limits.use_filters,
                 self.filters[i][handler as usize].as_ref(),
             ) {
+                let arg = probe.get_or_insert_with(|| Dynamic::from(value.clone()));
                 let g = lock(&self.collector);
                 let watched = &g.watched[i];
-                if !f.admits(&mut arg, &mut self.field_cache, |c| watched.contains(&c)) {
+                if !f.admits(arg, &mut self.field_cache, |c| watched.contains(&c)) {
                     continue;
                 }
             }
-            self.call(i, handler, Some(&arg), frame);
+            if let Some(earlier) = admitted.replace(i) {
+                let arg = Dynamic::from(value.clone());
+                self.call(earlier, handler, Some(arg), frame, &|| {
+                    Some(Dynamic::from(value.clone()))
+                });
+            }
+        }
+        if let Some(last) = admitted {
+            let arg = probe.unwrap_or_else(|| Dynamic::from(value.clone()));
+            self.call(last, handler, Some(arg), frame, &|| {
+                Some(Dynamic::from(value.clone()))
+            });
         }
     }
 
@@ -796,7 +830,7 @@ impl<'s> ScriptHost<'s> {
         self.events += 1;
         self.lessons_muted = false;
         for i in 0..self.scripts.len() {
-            self.call(i, Handler::End, None, None);
+            self.call(i, Handler::End, None, None, &|| None);
         }
         std::mem::take(&mut lock(&self.collector).output)
     }
@@ -814,28 +848,24 @@ impl ScriptHost<'_> {
                 };
                 if self.wants(handler) {
                     let v = HttpValue(m.clone(), start);
-                    self.dispatch(handler, Dynamic::from(v), Some(m.last.frame));
+                    self.dispatch(handler, v, Some(m.last.frame));
                 }
             }
             AppEvent::HttpUnanswered(m) if self.wants(Handler::HttpUnanswered) => {
                 let v = HttpValue(m.clone(), start);
-                self.dispatch(
-                    Handler::HttpUnanswered,
-                    Dynamic::from(v),
-                    Some(m.last.frame),
-                );
+                self.dispatch(Handler::HttpUnanswered, v, Some(m.last.frame));
             }
             AppEvent::Sse(e) if self.wants(Handler::SseEvent) => {
                 let v = SseValue(Arc::new((**e).clone()), start);
-                self.dispatch(Handler::SseEvent, Dynamic::from(v), Some(e.readable.frame));
+                self.dispatch(Handler::SseEvent, v, Some(e.readable.frame));
             }
             AppEvent::WsFrame(f) if self.wants(Handler::WsFrame) => {
                 let v = WsFrameValue(Arc::new((**f).clone()), start);
-                self.dispatch(Handler::WsFrame, Dynamic::from(v), Some(f.last.frame));
+                self.dispatch(Handler::WsFrame, v, Some(f.last.frame));
             }
             AppEvent::WsMessage(m) if self.wants(Handler::WsMessage) => {
                 let v = WsMessageValue(Arc::new((**m).clone()), start);
-                self.dispatch(Handler::WsMessage, Dynamic::from(v), Some(m.last.frame));
+                self.dispatch(Handler::WsMessage, v, Some(m.last.frame));
             }
             _ => {}
         }
@@ -862,44 +892,28 @@ impl EventSink for ScriptHost<'_> {
                 self.capture_start
                     .get_or_insert(Timestamp(p.time.nanos() - p.rel_time_ns));
                 if self.wants(Handler::Packet) {
-                    let v = Dynamic::from(Packet::new(p, self.payload_wanted));
+                    let v = Packet::new(p, self.payload_wanted);
                     self.dispatch(Handler::Packet, v, Some(p.frame));
                 }
             }
             Event::Opened(c) if self.wants(Handler::Open) => {
-                self.dispatch(
-                    Handler::Open,
-                    Dynamic::from(Opened(**c)),
-                    Some(c.first_frame),
-                );
+                self.dispatch(Handler::Open, Opened(**c), Some(c.first_frame));
             }
             Event::Handshake(h) if self.wants(Handler::Handshake) => {
                 let start = self.capture_start.unwrap_or(h.time).nanos();
-                self.dispatch(
-                    Handler::Handshake,
-                    Dynamic::from(HandshakeDone(**h, start)),
-                    Some(h.frame),
-                );
+                self.dispatch(Handler::Handshake, HandshakeDone(**h, start), Some(h.frame));
             }
             Event::Data(d)
                 if self.wants(Handler::Data)
                     && !matches!(d.chunk, crate::reassembly::Chunk::End { .. }) =>
             {
                 let start = self.capture_start.unwrap_or(d.time);
-                self.dispatch(
-                    Handler::Data,
-                    Dynamic::from(Data::new(d, start)),
-                    Some(d.frame),
-                );
+                self.dispatch(Handler::Data, Data::new(d, start), Some(d.frame));
             }
             Event::App(app) => self.app(app),
             Event::Closed(c) => {
                 if self.wants(Handler::Close) {
-                    self.dispatch(
-                        Handler::Close,
-                        Dynamic::from(Closed(Arc::new((*c).clone()))),
-                        None,
-                    );
+                    self.dispatch(Handler::Close, Closed(Arc::new((*c).clone())), None);
                 }
                 {
                     let mut g = lock(&self.collector);
