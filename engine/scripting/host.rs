@@ -663,7 +663,6 @@ impl<'s> ScriptHost<'s> {
         self.calls
     }
 
-    /// Calls `handler` of script `i` with `arg`.
     /// Calls `handler` of script `i` with `arg`; `again` makes the argument
     /// anew, should the call break a limit and need running again to find
     /// the line.
