@@ -193,14 +193,20 @@ fn never_limited(decoded: u64, limits: &DecodeLimits) -> bool {
     decoded <= limits.max_decoded && decoded <= limits.ratio_after
 }
 
-/// The streams one thread remembers, each with how often it matched.
+/// A remembered stream, how often it matched, and when it came.
+struct Slot {
+    stream: Arc<Remembered>,
+    hits: u64,
+    age: u64,
+}
+
+/// The streams one thread remembers.
 #[derive(Default)]
 struct StreamMemory {
-    streams: Vec<(Arc<Remembered>, u64)>,
+    slots: Vec<Slot>,
     /// Insertions so far: the age of a stream, to replace the oldest of the
     /// least used.
     clock: u64,
-    ages: Vec<u64>,
 }
 
 thread_local! {
@@ -232,9 +238,10 @@ impl StreamMemory {
         seen: &[u8],
         input: &[u8],
     ) -> Option<Arc<Remembered>> {
-        self.streams
+        self.slots
             .iter()
-            .filter(|(r, _)| {
+            .filter(|slot| {
+                let r = &slot.stream;
                 r.encoding == encoding
                     && r.within(limits)
                     && r.stream.len() > seen.len()
@@ -244,18 +251,18 @@ impl StreamMemory {
                         common_prefix(rest, input) == rest.len().min(input.len())
                     }
             })
-            .max_by_key(|(_, hits)| *hits)
-            .map(|(r, _)| Arc::clone(r))
+            .max_by_key(|slot| slot.hits)
+            .map(|slot| Arc::clone(&slot.stream))
     }
 
     /// Counts a match of `stream`.
     fn hit(&mut self, stream: &Arc<Remembered>) {
-        if let Some((_, hits)) = self
-            .streams
+        if let Some(slot) = self
+            .slots
             .iter_mut()
-            .find(|(r, _)| Arc::ptr_eq(r, stream))
+            .find(|slot| Arc::ptr_eq(&slot.stream, stream))
         {
-            *hits += 1;
+            slot.hits += 1;
         }
     }
 
@@ -263,30 +270,26 @@ impl StreamMemory {
     /// full.
     fn insert(&mut self, encoding: Encoding, stream: &[u8], decoded: u64) {
         if self
-            .streams
+            .slots
             .iter()
-            .any(|(r, _)| r.encoding == encoding && *r.stream == *stream)
+            .any(|slot| slot.stream.encoding == encoding && *slot.stream.stream == *stream)
         {
             return;
         }
         self.clock += 1;
-        let entry = (
-            Arc::new(Remembered {
+        let slot = Slot {
+            stream: Arc::new(Remembered {
                 encoding,
                 stream: stream.into(),
                 decoded,
             }),
-            0,
-        );
-        if self.streams.len() < REMEMBERED_STREAMS {
-            self.streams.push(entry);
-            self.ages.push(self.clock);
-            return;
-        }
-        let victim = (0..self.streams.len()).min_by_key(|&i| (self.streams[i].1, self.ages[i]));
-        if let Some(i) = victim {
-            self.streams[i] = entry;
-            self.ages[i] = self.clock;
+            hits: 0,
+            age: self.clock,
+        };
+        if self.slots.len() < REMEMBERED_STREAMS {
+            self.slots.push(slot);
+        } else if let Some(victim) = self.slots.iter_mut().min_by_key(|s| (s.hits, s.age)) {
+            *victim = slot;
         }
     }
 }
