@@ -289,15 +289,12 @@ impl Input {
 
 fn renumber_app(app: &mut AppEvent, conn: u64) {
     match app {
+        // Shared with the worker's request queue or a response: numbered in
+        // place, not copied.
         AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => {
-            // Shared with the request queue or a response: copied only if
-            // the number changes.
-            if m.conn != conn || m.request.as_ref().is_some_and(|q| q.conn != conn) {
-                let m = std::sync::Arc::make_mut(m);
-                m.conn = conn;
-                if let Some(q) = m.request.as_mut().filter(|q| q.conn != conn) {
-                    std::sync::Arc::make_mut(q).conn = conn;
-                }
+            m.conn.set(conn);
+            if let Some(q) = &m.request {
+                q.conn.set(conn);
             }
         }
         AppEvent::Sse(e) => e.conn = conn,

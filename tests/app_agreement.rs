@@ -218,14 +218,14 @@ fn our_pdus(events: &[(u64, AppEvent)], t: &mut Tally) -> Pdus {
                     }
                 }
                 if let Some(h) = m
-                    .headers
+                    .headers()
                     .iter()
                     .find(|h| h.name.eq_ignore_ascii_case("content-length"))
                 {
                     f[field("http.content_length_header")] = tshark_string(h.raw()).trim().into();
                 }
                 pdus.entry(completed).or_default().push(Pdu {
-                    stream: m.conn,
+                    stream: m.conn.get(),
                     kind: "http".into(),
                     fields: f,
                     cut: !m.complete,

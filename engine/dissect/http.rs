@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::compression::{ContentDecoder, DecodeLimits, DecodeStop, Encoding};
 use super::sse::SseParser;
@@ -34,7 +34,9 @@ pub struct Header {
 impl Header {
     /// A header named `name` whose value's bytes are `raw`.
     pub fn new(name: &[u8], raw: &[u8]) -> Header {
-        let value = String::from_utf8_lossy(raw).trim().to_string();
+        // Values are nearly always ASCII: checking that is one fast pass,
+        // where a lossy reading walks the bytes in chunks.
+        let value = header_value(raw).into_owned();
         let raw = (value.as_bytes() != raw).then(|| raw.to_vec());
         Header {
             name: header_name(name),
@@ -54,6 +56,24 @@ impl Header {
         raw.extend_from_slice(line);
         self.value = String::from_utf8_lossy(&raw).trim().to_string();
         self.raw = (self.value.as_bytes() != raw).then_some(raw);
+    }
+}
+
+/// A header value's text: its bytes read as UTF-8, trimmed. Values are
+/// nearly always ASCII: checking that is one fast pass, where a lossy
+/// reading walks the bytes in chunks.
+fn header_value(raw: &[u8]) -> Cow<'_, str> {
+    // No trimming to do when both ends are visible ASCII (httparse has
+    // removed the spaces around a value already).
+    let visible = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+    if visible(raw.first()) && visible(raw.last()) {
+        if let Ok(text) = std::str::from_utf8(raw) {
+            return Cow::Borrowed(text);
+        }
+    }
+    match std::str::from_utf8(raw) {
+        Ok(text) => Cow::Borrowed(text.trim()),
+        Err(_) => Cow::Owned(String::from_utf8_lossy(raw).trim().to_string()),
     }
 }
 
@@ -126,11 +146,55 @@ pub enum StartLine {
     },
 }
 
+/// A message's connection number. A parallel run numbers connections
+/// when it merges its threads' events, after the message was made and
+/// shared (a request is held by its response too): the number is set in
+/// place, through every reference, instead of copying the message.
+#[derive(Default)]
+pub struct ConnNumber(std::sync::atomic::AtomicU64);
+
+impl ConnNumber {
+    /// Connection number `n`.
+    pub fn new(n: u64) -> Self {
+        ConnNumber(std::sync::atomic::AtomicU64::new(n))
+    }
+
+    /// The number.
+    pub fn get(&self) -> u64 {
+        // Relaxed: the number is set before the message is handed to
+        // another thread, and a hand-off (a channel) orders memory.
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Renumbers the connection, for every holder of the message.
+    pub fn set(&self, n: u64) {
+        self.0.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clone for ConnNumber {
+    fn clone(&self) -> Self {
+        ConnNumber::new(self.get())
+    }
+}
+
+impl std::fmt::Debug for ConnNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+impl PartialEq<u64> for ConnNumber {
+    fn eq(&self, other: &u64) -> bool {
+        self.get() == *other
+    }
+}
+
 /// One HTTP message, complete (or cut by the end of the connection).
 #[derive(Clone, Debug)]
 pub struct HttpMessage {
     /// Connection number.
-    pub conn: u64,
+    pub conn: ConnNumber,
     /// Requests go client to server, responses back.
     pub dir: Direction,
     /// Index among the messages of this direction, from 0.
@@ -139,8 +203,13 @@ pub struct HttpMessage {
     pub start: StartLine,
     /// `HTTP/1.1`, `HTTP/1.0`, ...
     pub version: String,
-    /// Headers in order (the reading used to frame the message).
-    pub headers: Vec<Header>,
+    /// Headers in order (the reading used to frame the message): see
+    /// [`HttpMessage::headers`].
+    headers: OnceLock<Vec<Header>>,
+    /// The headers are httparse's reading of `raw_head`, made on first need.
+    headers_from_head: bool,
+    /// Roughly the bytes the headers hold, known before they are made.
+    headers_weight: usize,
     /// With a bare LF in the head: the CRLF-only reading of the headers.
     pub strict_headers: Option<Vec<Header>>,
     /// With a bare LF in the head: the reading that takes LF as a line end.
@@ -198,7 +267,7 @@ impl HttpMessage {
             + self.raw_head.len()
             + self.body.len()
             + self.start_line_len()
-            + headers(&self.headers)
+            + self.headers_weight
             + self.strict_headers.as_deref().map_or(0, headers)
             + self.lenient_headers.as_deref().map_or(0, headers)
     }
@@ -226,9 +295,23 @@ impl HttpMessage {
         }
     }
 
+    /// Headers in order (the reading used to frame the message). A head
+    /// httparse accepted is read again here, on first need: most messages
+    /// are never asked for theirs, and a dozen strings each cost more than
+    /// the parse.
+    pub fn headers(&self) -> &[Header] {
+        self.headers.get_or_init(|| {
+            if self.headers_from_head {
+                read_parsed_headers(&self.raw_head, self.dir)
+            } else {
+                Vec::new()
+            }
+        })
+    }
+
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+        self.headers()
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| h.value.as_str())
@@ -645,6 +728,44 @@ pub fn looks_like_http(bytes: &[u8], dir: Direction) -> bool {
     }
 }
 
+/// httparse's reading of a head's headers, as `start_message` read it.
+fn read_parsed_headers(head: &[u8], dir: Direction) -> Vec<Header> {
+    let mut parsed = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match dir {
+        Direction::ClientToServer => {
+            let mut req = httparse::Request::new(&mut parsed);
+            match req.parse(head) {
+                Ok(httparse::Status::Complete(_)) => header_list(req.headers),
+                _ => Vec::new(),
+            }
+        }
+        Direction::ServerToClient => {
+            let mut resp = httparse::Response::new(&mut parsed);
+            match response_config().parse_response(&mut resp, head) {
+                Ok(httparse::Status::Complete(_)) => header_list(resp.headers),
+                _ => Vec::new(),
+            }
+        }
+    }
+}
+
+/// How responses are parsed. RFC 9112 5.1: whitespace between a field name
+/// and its colon gets a request rejected, but a response's field is read
+/// (a proxy removes the whitespace): clients read it.
+fn response_config() -> httparse::ParserConfig {
+    let mut config = httparse::ParserConfig::default();
+    config.allow_spaces_after_header_name_in_responses(true);
+    config
+}
+
+/// The bytes a header list holds, for budgets.
+fn list_weight(headers: &[Header]) -> usize {
+    headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len() + 48)
+        .sum()
+}
+
 fn header_list(headers: &[httparse::Header<'_>]) -> Vec<Header> {
     headers
         .iter()
@@ -763,6 +884,18 @@ fn space_before_colon(head: &[u8]) -> Option<String> {
         let trimmed = name.trim_ascii_end();
         (trimmed.len() < name.len() && !trimmed.is_empty())
             .then(|| String::from_utf8_lossy(trimmed).into_owned())
+    })
+}
+
+/// The first header name httparse read with whitespace between it and its
+/// colon: `space_before_colon` for a head httparse accepted, from where
+/// each name ends instead of from every byte.
+fn spaced_before_colon(head: &[u8], headers: &[httparse::Header<'_>]) -> Option<String> {
+    let start = head.as_ptr() as usize;
+    headers.iter().find_map(|h| {
+        let end = (h.name.as_ptr() as usize).checked_sub(start)? + h.name.len();
+        (head.get(end).is_some_and(|b| *b != b':') && !h.name.is_empty())
+            .then(|| h.name.to_string())
     })
 }
 
@@ -1031,7 +1164,7 @@ impl HttpConn {
         half.count += 1;
         let head = std::mem::take(&mut half.head);
         HttpMessage {
-            conn: self.conn,
+            conn: ConnNumber::new(self.conn),
             dir: half.dir,
             index,
             start: match half.dir {
@@ -1045,7 +1178,9 @@ impl HttpConn {
                 },
             },
             version: String::new(),
-            headers: Vec::new(),
+            headers: OnceLock::from(Vec::new()),
+            headers_from_head: false,
+            headers_weight: 0,
             strict_headers: None,
             lenient_headers: None,
             raw_head: head.into_iter().take(4096).collect(),
@@ -1111,7 +1246,8 @@ impl HttpConn {
         msg.content_encoding = find("content-encoding");
         msg.upgrade = find("upgrade");
         msg.content_length = find("content-length").and_then(|v| v.parse().ok());
-        msg.headers = headers;
+        msg.headers_weight = list_weight(&headers);
+        msg.headers = OnceLock::from(headers);
         match &start {
             StartLine::Request { method, .. } => self.push_pending(Pending {
                 index: msg.index,
@@ -1154,6 +1290,11 @@ impl HttpConn {
         let mut start = None;
         let mut version = String::new();
         let mut headers = Vec::new();
+        // A response's header name followed by whitespace before its colon
+        // (httparse reads it in responses).
+        let mut spaced_name = None;
+        // How many headers httparse read, when it accepted the head.
+        let mut parsed_count = 0;
         let parse_ok = match dir {
             Direction::ClientToServer => {
                 let mut req = httparse::Request::new(&mut parsed_headers);
@@ -1164,7 +1305,7 @@ impl HttpConn {
                             uri: req.path.unwrap_or("").to_string(),
                         });
                         version = http_version(req.version);
-                        headers = header_list(req.headers);
+                        parsed_count = req.headers.len();
                         true
                     }
                     _ => false,
@@ -1172,19 +1313,15 @@ impl HttpConn {
             }
             Direction::ServerToClient => {
                 let mut resp = httparse::Response::new(&mut parsed_headers);
-                // RFC 9112 5.1: whitespace between a field name and its colon
-                // gets a request rejected, but a response's field is read
-                // (a proxy removes the whitespace): clients read it.
-                let mut config = httparse::ParserConfig::default();
-                config.allow_spaces_after_header_name_in_responses(true);
-                match config.parse_response(&mut resp, &head) {
+                match response_config().parse_response(&mut resp, &head) {
                     Ok(httparse::Status::Complete(_)) => {
                         start = Some(StartLine::Response {
                             status: resp.code.unwrap_or(0),
                             reason: resp.reason.unwrap_or("").to_string(),
                         });
                         version = http_version(resp.version);
-                        headers = header_list(resp.headers);
+                        spaced_name = spaced_before_colon(&head, resp.headers);
+                        parsed_count = resp.headers.len();
                         true
                     }
                     _ => false,
@@ -1327,7 +1464,10 @@ impl HttpConn {
             strict_headers = Some(strict);
             lenient_headers = Some(lenient);
         }
-        for h in &headers {
+        // What httparse accepts holds no control byte in a value, no folded
+        // line and no other whitespace before a colon than what it reported:
+        // the head is searched for them only when httparse refused it.
+        for h in headers.iter().filter(|_| !parse_ok) {
             if h.raw()
                 .iter()
                 .any(|b| *b == 0 || (*b < 0x20 && *b != b'\t'))
@@ -1339,8 +1479,11 @@ impl HttpConn {
                 });
             }
         }
+        if !parse_ok {
+            spaced_name = space_before_colon(&head);
+        }
         if dir == Direction::ServerToClient {
-            if let Some(name) = space_before_colon(&head) {
+            if let Some(name) = spaced_name {
                 anomalies.push(Anomaly {
                     name: "invalid_header_byte",
                     offset: None,
@@ -1351,7 +1494,7 @@ impl HttpConn {
             }
         }
         let mut lines = head.split(|b| *b == b'\n').skip(1);
-        if lines.any(|l| l.first().is_some_and(|b| *b == b' ' || *b == b'\t')) {
+        if !parse_ok && lines.any(|l| l.first().is_some_and(|b| *b == b' ' || *b == b'\t')) {
             anomalies.push(Anomaly {
                 name: "obs_fold",
                 offset: None,
@@ -1361,11 +1504,28 @@ impl HttpConn {
             });
         }
 
-        let all = |name: &'static str| {
+        // The values read here come from httparse's slices, not from
+        // headers made for the message: those are made on first need.
+        let views: Vec<(&str, Cow<'_, str>)> = if parse_ok {
+            parsed_headers[..parsed_count]
+                .iter()
+                .map(|h| (h.name, header_value(h.value)))
+                .collect()
+        } else {
             headers
                 .iter()
-                .filter(move |h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| h.value.as_str())
+                .map(|h| (&*h.name, Cow::Borrowed(h.value.as_str())))
+                .collect()
+        };
+        let headers_weight = views
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 48)
+            .sum();
+        let all = |name: &'static str| {
+            views
+                .iter()
+                .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| &**v)
         };
         let first_value = |name: &'static str| all(name).next().map(str::to_string);
         let lengths: Vec<&str> = all("content-length").collect();
@@ -1452,6 +1612,9 @@ impl HttpConn {
         let content_type = first_value("content-type");
         let upgrade = first_value("upgrade");
         let transfer_encoding = first_value("transfer-encoding");
+        let request_key = (dir == Direction::ClientToServer)
+            .then(|| first_value("sec-websocket-key"))
+            .flatten();
         let mut websocket_accept_valid = None;
         if status == Some(101)
             && upgrade
@@ -1468,12 +1631,22 @@ impl HttpConn {
             self.switched_to_websocket = Some(first_value("sec-websocket-extensions"));
         }
         let mut msg = HttpMessage {
-            conn: self.conn,
+            conn: ConnNumber::new(self.conn),
             dir,
             index,
             start,
             version,
-            headers,
+            headers_from_head: parse_ok && head.len() <= MAX_HEAD,
+            headers: if parse_ok {
+                if head.len() <= MAX_HEAD {
+                    OnceLock::new()
+                } else {
+                    OnceLock::from(read_parsed_headers(&head, dir))
+                }
+            } else {
+                OnceLock::from(headers)
+            },
+            headers_weight,
             strict_headers,
             lenient_headers,
             // The head itself, not a copy: nothing reads it after this.
@@ -1524,11 +1697,7 @@ impl HttpConn {
             }
         };
         if dir == Direction::ClientToServer {
-            let websocket_key = msg
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
-                .map(|h| h.value.clone());
+            let websocket_key = request_key;
             self.push_pending(Pending {
                 index,
                 method: msg.method().unwrap_or("").to_string(),
@@ -1946,6 +2115,58 @@ mod tests {
             Some("true")
         );
         assert_eq!(names(m[0]), ["invalid_header_byte"]);
+    }
+
+    #[test]
+    fn what_httparse_accepts_is_checked_from_its_reading_as_the_bytes_would_be() {
+        // Heads httparse accepts skip the byte scans: the name it reports
+        // with whitespace before its colon is the one the scan finds.
+        for head in [
+            &b"HTTP/1.1 200 OK\r\nA: 1\r\nB : 2\r\nC\t: 3\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nLocation: http://x:80/\r\nServer:nginx\r\n\r\n",
+            b"HTTP/1.1 200 OK\nA: b\nSpaced  \t :x\n\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+        ] {
+            let mut parsed = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut parsed);
+            let mut config = httparse::ParserConfig::default();
+            config.allow_spaces_after_header_name_in_responses(true);
+            assert!(config
+                .parse_response(&mut resp, head)
+                .is_ok_and(|s| s.is_complete()));
+            assert_eq!(
+                spaced_before_colon(head, resp.headers),
+                space_before_colon(head),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+
+    #[test]
+    fn control_bytes_and_folded_lines_are_found_in_heads_httparse_refuses() {
+        // httparse refuses both, so the byte scans still run on them.
+        let mut conn = HttpConn::new(0, DecodeLimits::default());
+        let mut out = Vec::new();
+        feed(
+            &mut conn,
+            C2S,
+            &[b"GET / HTTP/1.1\r\nHost: a\r\nX-Bad: a\x01b\r\n\r\n"],
+            &mut out,
+        );
+        feed(
+            &mut conn,
+            C2S,
+            &[b"GET /2 HTTP/1.1\r\nHost: a\r\nX-Long: a\r\n  b\r\n\r\n"],
+            &mut out,
+        );
+        let m = messages(&out);
+        assert_eq!(m.len(), 2);
+        assert!(m[0]
+            .anomalies
+            .iter()
+            .any(|a| a.name == "invalid_header_byte" && a.detail.contains("X-Bad")));
+        assert!(names(m[1]).contains(&"obs_fold"), "{:?}", names(m[1]));
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl AppEvent {
     /// The connection it belongs to.
     pub fn conn(&self) -> u64 {
         match self {
-            AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => m.conn,
+            AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => m.conn.get(),
             AppEvent::Sse(e) => e.conn,
             AppEvent::WsFrame(f) => f.conn,
             AppEvent::WsMessage(m) => m.conn,

@@ -59,7 +59,7 @@ fn http_json(msg: &HttpMessage, start: Timestamp) -> Value {
         StartLine::Response { .. } => "http_response",
     };
     m.insert("type".into(), json!(kind));
-    m.insert("conn".into(), json!(msg.conn));
+    m.insert("conn".into(), json!(msg.conn.get()));
     m.insert("dir".into(), json!(msg.dir.name()));
     m.insert("index".into(), json!(msg.index));
     match &msg.start {
@@ -75,7 +75,7 @@ fn http_json(msg: &HttpMessage, start: Timestamp) -> Value {
         }
     }
     m.insert("version".into(), json!(msg.version));
-    m.insert("headers".into(), headers_json(&msg.headers));
+    m.insert("headers".into(), headers_json(msg.headers()));
     if let Some(h) = &msg.strict_headers {
         m.insert("strict_headers".into(), headers_json(h));
     }
@@ -374,7 +374,7 @@ pub fn follow_http_head(m: &HttpMessage, start: Timestamp) -> String {
         out.push_str(&format!("    {}\n", escaped(&m.raw_head, 400)));
     } else {
         out.push_str(&format!("  {}\n", m.start_line()));
-        header_lines(&mut out, &m.headers, "  ");
+        header_lines(&mut out, m.headers(), "  ");
     }
     if let (Some(strict), Some(lenient)) = (&m.strict_headers, &m.lenient_headers) {
         out.push_str("  read with CRLF as the only line end, the headers are:\n");

@@ -550,7 +550,7 @@ fn anomaly_map(a: &Anomaly) -> Dynamic {
 
 /// The fields of an HTTP message.
 pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
-    ("conn", |h| int(h.0.conn)),
+    ("conn", |h| int(h.0.conn.get())),
     ("dir", |h| text(h.0.dir.name())),
     ("from_client", |h| {
         Dynamic::from_bool(h.0.dir == Direction::ClientToServer)
@@ -570,7 +570,7 @@ pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
     }),
     ("version", |h| text(h.0.version.as_str())),
     ("start_line", |h| text(h.0.start_line())),
-    ("headers", |h| headers_array(&h.0.headers)),
+    ("headers", |h| headers_array(h.0.headers())),
     ("strict_headers", |h| {
         h.0.strict_headers
             .as_deref()

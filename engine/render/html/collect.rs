@@ -454,7 +454,7 @@ fn http_view(m: &HttpMessage) -> HttpView {
             String::new()
         },
         headers: m
-            .headers
+            .headers()
             .iter()
             .map(|h| (h.name.to_string(), h.value.clone()))
             .collect(),
