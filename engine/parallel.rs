@@ -336,7 +336,9 @@ fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome,
                 }
             }
         }
-        retired.sort_unstable_by_key(|r| r.0);
+        if retired.len() > 1 {
+            retired.sort_unstable_by_key(|r| r.0);
+        }
         for (number, mut apps, summary) in retired.drain(..) {
             for app in &mut apps {
                 renumber_app(app, number);

@@ -124,8 +124,8 @@ enum Field {
     /// The connection was passed to `watch(conn)`: the value's `conn`.
     Watched { conn: usize },
     /// A connection's count of one analysis flag (`flag_counts.NAME`), read
-    /// without building the whole map.
-    FlagCount(Flag),
+    /// without building the whole map: its place in `flag_counts`.
+    FlagCount(usize),
     /// Field `index` of the value, then the names inside it.
     Path { index: usize, inner: Vec<String> },
 }
@@ -178,13 +178,47 @@ impl Default for FieldCache {
 #[derive(Clone, Debug)]
 enum Test {
     Set(bool),
-    OneOf(Vec<Dynamic>),
+    OneOf(OneOf),
     Range {
         low: INT,
         high: INT,
         inclusive: bool,
     },
     Bounds(Vec<(Bound, FLOAT)>),
+}
+
+/// The values a field may equal, sorted by type once, so that a field's
+/// value is compared with those of its own type only.
+#[derive(Clone, Debug, Default)]
+struct OneOf {
+    numbers: Vec<FLOAT>,
+    strings: Vec<rhai::ImmutableString>,
+}
+
+impl OneOf {
+    /// From values that are numbers or strings (what `Test::parse` lets through).
+    fn of(items: &[Dynamic]) -> OneOf {
+        let mut one_of = OneOf::default();
+        for item in items {
+            if let Some(n) = number(item) {
+                one_of.numbers.push(n);
+            } else if let Some(s) = item.read_lock::<rhai::ImmutableString>() {
+                one_of.strings.push(s.clone());
+            }
+        }
+        one_of
+    }
+
+    /// Whether `v` equals one of the values: a number one of the numbers
+    /// (integers and floats alike), a string one of the strings.
+    fn holds(&self, v: &Dynamic) -> bool {
+        if v.is_string() {
+            v.read_lock::<rhai::ImmutableString>()
+                .is_some_and(|s| self.strings.iter().any(|x| x.as_str() == s.as_str()))
+        } else {
+            number(v).is_some_and(|n| self.numbers.contains(&n))
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -234,20 +268,6 @@ fn is_set(v: &Dynamic) -> bool {
     }
 }
 
-fn same(a: &Dynamic, b: &Dynamic) -> bool {
-    if let (Some(x), Some(y)) = (number(a), number(b)) {
-        return x == y;
-    }
-    if a.is_string() && b.is_string() {
-        return a.read_lock::<rhai::ImmutableString>().as_deref()
-            == b.read_lock::<rhai::ImmutableString>().as_deref();
-    }
-    if let (Ok(x), Ok(y)) = (a.as_bool(), b.as_bool()) {
-        return x == y;
-    }
-    a.is_unit() && b.is_unit()
-}
-
 impl Test {
     fn parse(v: &Dynamic) -> Result<Test, String> {
         if let Ok(b) = v.as_bool() {
@@ -259,13 +279,13 @@ impl Test {
             } else {
                 v.clone()
             };
-            return Ok(Test::OneOf(vec![v]));
+            return Ok(Test::OneOf(OneOf::of(&[v])));
         }
         if let Some(a) = v.read_lock::<rhai::Array>() {
             if a.iter().any(|x| number(x).is_none() && !x.is_string()) {
                 return Err("an array of values to match holds strings and numbers only".into());
             }
-            return Ok(Test::OneOf(a.to_vec()));
+            return Ok(Test::OneOf(OneOf::of(&a)));
         }
         if let Some(r) = v.read_lock::<std::ops::Range<INT>>() {
             return Ok(Test::Range {
@@ -309,7 +329,7 @@ impl Test {
     fn holds_for_one(&self, v: &Dynamic) -> bool {
         match self {
             Test::Set(want) => is_set(v) == *want,
-            Test::OneOf(items) => items.iter().any(|i| same(v, i)),
+            Test::OneOf(one_of) => one_of.holds(v),
             Test::Range {
                 low,
                 high,
@@ -372,7 +392,7 @@ impl Filter {
                         names.join(", ")
                     )
                 })?;
-                Field::FlagCount(flag)
+                Field::FlagCount(Flag::ALL.iter().position(|f| *f == flag).unwrap_or(0))
             } else {
                 let mut parts = key.split('.');
                 let first = parts.next().unwrap_or("");
@@ -412,11 +432,16 @@ impl Filter {
                     .is_some_and(|n| watched(n.max(0) as u64));
                 matches!(c.test, Test::Set(want) if want == is_watched)
             }
-            Field::FlagCount(flag) => {
+            Field::FlagCount(place) => {
                 let n = arg
-                    .write_lock::<Closed>()
-                    .map_or(0, |c| c.0.count(*flag) as INT);
-                c.test.holds(&Dynamic::from_int(n))
+                    .read_lock::<Closed>()
+                    .and_then(|c| c.0.flag_counts.get(*place).copied())
+                    .unwrap_or(0);
+                match c.test {
+                    // A count is set when it is not zero.
+                    Test::Set(want) => (n != 0) == want,
+                    _ => c.test.holds(&Dynamic::from_int(n as INT)),
+                }
             }
             Field::Path { index, inner } => {
                 let Some(v) = cache.get(self.handler, *index, arg) else {

@@ -321,6 +321,8 @@ pub struct ScriptHost<'s> {
     filters: Vec<[Option<Filter>; Handler::ALL.len()]>,
     /// The fields the filters read of the event being dispatched.
     field_cache: filter::FieldCache,
+    /// The scripts whose filters admit the event being dispatched.
+    admitted: Vec<usize>,
 }
 
 /// Which connections the lessons comment on. A view that draws only some
@@ -546,6 +548,7 @@ impl<'s> ScriptHost<'s> {
             lessons_muted: false,
             filters: scripts.iter().map(|_| Default::default()).collect(),
             field_cache: filter::FieldCache::new(),
+            admitted: Vec::new(),
         };
         for i in 0..scripts.len() {
             host.run_top_level(i);
@@ -793,35 +796,43 @@ impl<'s> ScriptHost<'s> {
         // The value the filters read, made on the first filter's need; the
         // last script called takes it.
         let mut probe: Option<Dynamic> = None;
-        let mut admitted = None;
-        for i in 0..self.scripts.len() {
-            if !self.scripts[i].handles(handler) {
-                continue;
-            }
-            if let (true, Some(f)) = (
-                self.limits.use_filters,
-                self.filters[i][handler as usize].as_ref(),
-            ) {
-                let arg = probe.get_or_insert_with(|| Dynamic::from(value.clone()));
-                let g = lock(&self.collector);
-                let watched = &g.watched[i];
-                if !f.admits(arg, &mut self.field_cache, |c| watched.contains(&c)) {
+        // Every filter first, under one lock: a call changes only its own
+        // script's watched connections, so no later filter's answer.
+        let mut admitted = std::mem::take(&mut self.admitted);
+        admitted.clear();
+        {
+            let mut guard = None;
+            for i in 0..self.scripts.len() {
+                if !self.scripts[i].handles(handler) {
                     continue;
                 }
+                if let (true, Some(f)) = (
+                    self.limits.use_filters,
+                    self.filters[i][handler as usize].as_ref(),
+                ) {
+                    let arg = probe.get_or_insert_with(|| Dynamic::from(value.clone()));
+                    let g = guard.get_or_insert_with(|| lock(&self.collector));
+                    let watched = &g.watched[i];
+                    if !f.admits(arg, &mut self.field_cache, |c| watched.contains(&c)) {
+                        continue;
+                    }
+                }
+                admitted.push(i);
             }
-            if let Some(earlier) = admitted.replace(i) {
+        }
+        if let Some((&last, earlier)) = admitted.split_last() {
+            for &i in earlier {
                 let arg = Dynamic::from(value.clone());
-                self.call(earlier, handler, Some(arg), frame, &|| {
+                self.call(i, handler, Some(arg), frame, &|| {
                     Some(Dynamic::from(value.clone()))
                 });
             }
-        }
-        if let Some(last) = admitted {
             let arg = probe.unwrap_or_else(|| Dynamic::from(value.clone()));
             self.call(last, handler, Some(arg), frame, &|| {
                 Some(Dynamic::from(value.clone()))
             });
         }
+        self.admitted = admitted;
     }
 
     /// Ends the capture: runs `on_end()` and hands over what the scripts produced.
