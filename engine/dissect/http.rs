@@ -77,6 +77,17 @@ fn header_value(raw: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// The length of `header_value(raw)`, without making it when the value is
+/// ASCII with visible ends (it is then `raw` itself).
+fn header_value_len(raw: &[u8]) -> usize {
+    let visible = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+    if visible(raw.first()) && visible(raw.last()) && raw.is_ascii() {
+        raw.len()
+    } else {
+        header_value(raw).len()
+    }
+}
+
 /// A header's name: the common ones as constants, spelt as they are sent.
 fn header_name(name: &[u8]) -> Cow<'static, str> {
     let common = match name {
@@ -633,8 +644,8 @@ fn has_crlf_crlf(bytes: &[u8]) -> bool {
 /// head mixes CRLF and bare LF line ends, and no CRLF CRLF ends it in what
 /// is known. (A head with LF line ends only has no CRLF-only reading to
 /// wait for.)
-fn strict_end_unknown(head: &[u8], after: &[u8]) -> bool {
-    if after.len() >= MAX_HEAD || !has_bare_lf(head) || !uses_crlf(head) || has_crlf_crlf(head) {
+fn strict_end_unknown(head: &[u8], bare_lf: bool, after: &[u8]) -> bool {
+    if after.len() >= MAX_HEAD || !bare_lf || !uses_crlf(head) || has_crlf_crlf(head) {
         return false;
     }
     let mut joined = head[head.len().saturating_sub(3)..].to_vec();
@@ -907,18 +918,14 @@ fn head_end(buf: &[u8], known: usize) -> Option<usize> {
     // An empty line is an LF followed by LF or CR LF (the first LF ends the
     // start line, so any such pair comes after it).
     let from = known.saturating_sub(2);
-    buf.get(from..)?
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .find_map(|(i, _)| {
-            let i = from + i;
-            match (buf.get(i + 1), buf.get(i + 2)) {
-                (Some(b'\n'), _) => Some(i + 2),
-                (Some(b'\r'), Some(b'\n')) => Some(i + 3),
-                _ => None,
-            }
-        })
+    memchr::memchr_iter(b'\n', buf.get(from..)?).find_map(|i| {
+        let i = from + i;
+        match (buf.get(i + 1), buf.get(i + 2)) {
+            (Some(b'\n'), _) => Some(i + 2),
+            (Some(b'\r'), Some(b'\n')) => Some(i + 3),
+            _ => None,
+        }
+    })
 }
 
 impl HttpConn {
@@ -977,7 +984,8 @@ impl HttpConn {
         if let Some(deferred) = self.halves[d].deferred.as_mut() {
             deferred.pieces.push((offset, bytes.to_vec(), at));
             deferred.after.extend_from_slice(bytes);
-            if !strict_end_unknown(&deferred.head, &deferred.after) {
+            let bare_lf = has_bare_lf(&deferred.head);
+            if !strict_end_unknown(&deferred.head, bare_lf, &deferred.after) {
                 self.resolve(d, out);
             }
             return;
@@ -1007,8 +1015,17 @@ impl HttpConn {
             let room = MAX_HEAD + 1 - half.head.len().min(MAX_HEAD + 1);
             let take = bytes.len().min(room);
             let before = half.head.len();
-            half.head.extend_from_slice(&bytes[..take]);
-            match head_end(&half.head, before) {
+            let end = if before == 0 {
+                // Most heads start and end in one chunk: found in place,
+                // only the head is copied, not the body behind it.
+                let end = head_end(&bytes[..take], 0);
+                half.head.extend_from_slice(&bytes[..end.unwrap_or(take)]);
+                end
+            } else {
+                half.head.extend_from_slice(&bytes[..take]);
+                head_end(&half.head, before)
+            };
+            match end {
                 Some(end) => {
                     let used = end - before;
                     bytes = &bytes[used..];
@@ -1018,7 +1035,9 @@ impl HttpConn {
                     let mut head = std::mem::take(&mut half.head);
                     head.truncate(end);
                     // What follows `end` in the buffer was put back via `bytes`.
-                    if strict_end_unknown(&head, bytes) {
+                    // Found once: the head's reading needs it too.
+                    let bare_lf = bare_lf_at(&head);
+                    if strict_end_unknown(&head, bare_lf.is_some(), bytes) {
                         let pieces = if bytes.is_empty() {
                             Vec::new()
                         } else {
@@ -1032,7 +1051,7 @@ impl HttpConn {
                         });
                         return;
                     }
-                    self.start_message(d, head, bytes, at, out);
+                    self.start_message(d, head, bare_lf, bytes, at, out);
                 }
                 None if half.head.len() > MAX_HEAD => {
                     half.raw = true;
@@ -1067,7 +1086,8 @@ impl HttpConn {
             return;
         };
         let dir = self.halves[d].dir;
-        self.start_message(d, deferred.head, &deferred.after, deferred.at, out);
+        let bare_lf = bare_lf_at(&deferred.head);
+        self.start_message(d, deferred.head, bare_lf, &deferred.after, deferred.at, out);
         for (offset, bytes, at) in deferred.pieces {
             self.data(dir, offset, &bytes, at, out);
         }
@@ -1274,10 +1294,12 @@ impl HttpConn {
     }
 
     /// A complete head: parse it and decide how the body is framed.
+    /// `bare_lf` is `bare_lf_at(&head)`.
     fn start_message(
         &mut self,
         d: usize,
         head: Vec<u8>,
+        bare_lf: Option<usize>,
         after: &[u8],
         at: At,
         out: &mut Vec<AppEvent>,
@@ -1285,7 +1307,6 @@ impl HttpConn {
         let dir = self.halves[d].dir;
         let first = self.halves[d].head_first.unwrap_or(at);
         let mut anomalies = Vec::new();
-        let bare_lf = bare_lf_at(&head);
         let mut parsed_headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut start = None;
         let mut version = String::new();
@@ -1506,36 +1527,37 @@ impl HttpConn {
 
         // The values read here come from httparse's slices, not from
         // headers made for the message: those are made on first need.
-        let views: Vec<(&str, Cow<'_, str>)> = if parse_ok {
-            parsed_headers[..parsed_count]
-                .iter()
-                .map(|h| (h.name, header_value(h.value)))
-                .collect()
+        // Only the values asked for are read as text.
+        let (parsed, read): (&[httparse::Header<'_>], &[Header]) = if parse_ok {
+            (&parsed_headers[..parsed_count], &[])
         } else {
-            headers
-                .iter()
-                .map(|h| (&*h.name, Cow::Borrowed(h.value.as_str())))
-                .collect()
+            (&[], &headers)
         };
-        let headers_weight = views
+        let headers_weight: usize = parsed
             .iter()
-            .map(|(name, value)| name.len() + value.len() + 48)
+            .map(|h| h.name.len() + header_value_len(h.value) + 48)
+            .chain(read.iter().map(|h| h.name.len() + h.value.len() + 48))
             .sum();
         let all = |name: &'static str| {
-            views
+            parsed
                 .iter()
-                .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| &**v)
+                .filter(move |h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| header_value(h.value))
+                .chain(
+                    read.iter()
+                        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+                        .map(|h| Cow::Borrowed(h.value.as_str())),
+                )
         };
-        let first_value = |name: &'static str| all(name).next().map(str::to_string);
-        let lengths: Vec<&str> = all("content-length").collect();
+        let first_value = |name: &'static str| all(name).next().map(Cow::into_owned);
+        let lengths: Vec<Cow<'_, str>> = all("content-length").collect();
         let chunked = all("transfer-encoding").any(|t| {
             t.split(',')
                 .any(|c| c.trim().eq_ignore_ascii_case("chunked"))
         });
         let mut content_length = None;
         if lengths.len() > 1 {
-            let distinct: std::collections::BTreeSet<&str> = lengths.iter().copied().collect();
+            let distinct: std::collections::BTreeSet<&str> = lengths.iter().map(|v| &**v).collect();
             anomalies.push(Anomaly {
                 name: "duplicate_content_length",
                 offset: None,
