@@ -76,6 +76,17 @@ pub trait EventSink {
     /// do not care; a shard of a parallel run files what it retires under
     /// the frame that caused it.
     fn frame_start(&mut self, _frame: u64) {}
+
+    /// A connection's summary, already shared (a parallel run's merge
+    /// holds it so): a sink that keeps summaries, like the script host,
+    /// takes a reference instead of a copy. Otherwise it is
+    /// `Event::Closed`.
+    fn closed_shared(
+        &mut self,
+        summary: &std::sync::Arc<crate::tracking::ConnectionSummary>,
+    ) -> std::io::Result<()> {
+        self.event(&Event::Closed(summary))
+    }
 }
 
 /// The "frame" of the summaries emitted at the end of the capture.

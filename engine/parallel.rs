@@ -18,6 +18,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use crate::capture::CaptureError;
 use crate::dissect::{AppEvent, Dissector};
@@ -37,7 +38,7 @@ enum Unit {
     Retired {
         frame: u64,
         apps: Vec<AppEvent>,
-        summary: Box<ConnectionSummary>,
+        summary: Arc<ConnectionSummary>,
     },
     /// The worker's packet at `frame`: the connection it opened, the
     /// handshake it completed, what the dissectors found in it.
@@ -161,7 +162,7 @@ impl EventSink for Collect {
                 self.push(Unit::Retired {
                     frame: self.frame,
                     apps,
-                    summary: Box::new((*summary).clone()),
+                    summary: Arc::new((*summary).clone()),
                 })?;
             }
             Event::End(_) => self.close_packet()?,
@@ -306,7 +307,7 @@ fn renumber_app(app: &mut AppEvent, conn: u64) {
 fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome, RunError> {
     let mut numbers: HashMap<(usize, u64), u64, foldhash::fast::RandomState> = HashMap::default();
     let mut next_number = 0u64;
-    let mut retired: Vec<(u64, Vec<AppEvent>, Box<ConnectionSummary>)> = Vec::new();
+    let mut retired: Vec<(u64, Vec<AppEvent>, Arc<ConnectionSummary>)> = Vec::new();
     let mut ends: Vec<Option<Result<RunOutcome, RunError>>> =
         (0..inputs.len()).map(|_| None).collect();
     loop {
@@ -331,7 +332,8 @@ fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome,
                 }) = input.queue.pop_front()
                 {
                     let number = numbers.remove(&(w, summary.conn)).unwrap_or(summary.conn);
-                    summary.conn = number;
+                    // Not shared yet: numbered in place.
+                    Arc::make_mut(&mut summary).conn = number;
                     retired.push((number, apps, summary));
                 }
             }
@@ -344,7 +346,7 @@ fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome,
                 renumber_app(app, number);
                 sink.event(&Event::App(app))?;
             }
-            sink.event(&Event::Closed(&summary))?;
+            sink.closed_shared(&summary)?;
         }
         // The frame's packet, from the one shard that owns it.
         for (w, input) in inputs.iter_mut().enumerate() {

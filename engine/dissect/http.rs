@@ -213,7 +213,7 @@ pub struct HttpMessage {
     /// Request line or status line.
     pub start: StartLine,
     /// `HTTP/1.1`, `HTTP/1.0`, ...
-    pub version: String,
+    pub version: Cow<'static, str>,
     /// Headers in order (the reading used to frame the message): see
     /// [`HttpMessage::headers`].
     headers: OnceLock<Vec<Header>>,
@@ -617,11 +617,11 @@ fn decoding_outcome(msg: &mut HttpMessage, result: Result<(), DecodeStop>) {
 }
 
 /// The version of a head httparse read (it reads 1.0 and 1.1 only).
-fn http_version(minor: Option<u8>) -> String {
+fn http_version(minor: Option<u8>) -> Cow<'static, str> {
     match minor.unwrap_or(1) {
-        0 => "HTTP/1.0".to_string(),
-        1 => "HTTP/1.1".to_string(),
-        n => format!("HTTP/1.{n}"),
+        0 => Cow::Borrowed("HTTP/1.0"),
+        1 => Cow::Borrowed("HTTP/1.1"),
+        n => Cow::Owned(format!("HTTP/1.{n}")),
     }
 }
 
@@ -657,7 +657,8 @@ fn strict_end_unknown(head: &[u8], bare_lf: bool, after: &[u8]) -> bool {
 #[derive(Clone, Debug)]
 struct Pending {
     index: u64,
-    method: String,
+    /// A HEAD request: its response has no body, whatever it says.
+    is_head: bool,
     end: At,
     websocket_key: Option<String>,
     /// The request, once read, if kept (with its weight in the budget).
@@ -1197,7 +1198,7 @@ impl HttpConn {
                     reason: String::new(),
                 },
             },
-            version: String::new(),
+            version: Cow::Borrowed(""),
             headers: OnceLock::from(Vec::new()),
             headers_from_head: false,
             headers_weight: 0,
@@ -1271,7 +1272,7 @@ impl HttpConn {
         match &start {
             StartLine::Request { method, .. } => self.push_pending(Pending {
                 index: msg.index,
-                method: method.clone(),
+                is_head: method.eq_ignore_ascii_case("HEAD"),
                 end: last,
                 websocket_key: None,
                 message: None,
@@ -1289,7 +1290,7 @@ impl HttpConn {
             }
         }
         msg.start = start;
-        msg.version = version;
+        msg.version = version.into();
         msg
     }
 
@@ -1307,34 +1308,40 @@ impl HttpConn {
         let dir = self.halves[d].dir;
         let first = self.halves[d].head_first.unwrap_or(at);
         let mut anomalies = Vec::new();
-        let mut parsed_headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        // Left uninitialised: httparse writes only the headers it reads,
+        // where an initialised array costs 4 KiB of stores per head.
+        let mut uninit = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
         let mut start = None;
-        let mut version = String::new();
+        let mut version: Cow<'static, str> = Cow::Borrowed("");
         let mut headers = Vec::new();
         // A response's header name followed by whitespace before its colon
         // (httparse reads it in responses).
         let mut spaced_name = None;
-        // How many headers httparse read, when it accepted the head.
-        let mut parsed_count = 0;
+        // The headers httparse read, when it accepted the head.
+        let mut parsed: &[httparse::Header<'_>] = &[];
         let parse_ok = match dir {
             Direction::ClientToServer => {
-                let mut req = httparse::Request::new(&mut parsed_headers);
-                match req.parse(&head) {
+                let mut req = httparse::Request::new(&mut []);
+                match req.parse_with_uninit_headers(&head, &mut uninit) {
                     Ok(httparse::Status::Complete(_)) => {
                         start = Some(StartLine::Request {
                             method: req.method.unwrap_or("").to_string(),
                             uri: req.path.unwrap_or("").to_string(),
                         });
                         version = http_version(req.version);
-                        parsed_count = req.headers.len();
+                        parsed = &*std::mem::take(&mut req.headers);
                         true
                     }
                     _ => false,
                 }
             }
             Direction::ServerToClient => {
-                let mut resp = httparse::Response::new(&mut parsed_headers);
-                match response_config().parse_response(&mut resp, &head) {
+                let mut resp = httparse::Response::new(&mut []);
+                match response_config().parse_response_with_uninit_headers(
+                    &mut resp,
+                    &head,
+                    &mut uninit,
+                ) {
                     Ok(httparse::Status::Complete(_)) => {
                         start = Some(StartLine::Response {
                             status: resp.code.unwrap_or(0),
@@ -1342,7 +1349,7 @@ impl HttpConn {
                         });
                         version = http_version(resp.version);
                         spaced_name = spaced_before_colon(&head, resp.headers);
-                        parsed_count = resp.headers.len();
+                        parsed = &*std::mem::take(&mut resp.headers);
                         true
                     }
                     _ => false,
@@ -1358,7 +1365,7 @@ impl HttpConn {
                 .to_string();
             if let Some((line, v)) = read_start_line(&line, dir) {
                 start = Some(line);
-                version = v;
+                version = v.into();
             }
             let (lenient, stop) = lenient_lines(&head);
             headers = lenient;
@@ -1529,7 +1536,7 @@ impl HttpConn {
         // headers made for the message: those are made on first need.
         // Only the values asked for are read as text.
         let (parsed, read): (&[httparse::Header<'_>], &[Header]) = if parse_ok {
-            (&parsed_headers[..parsed_count], &[])
+            (parsed, &[])
         } else {
             (&[], &headers)
         };
@@ -1592,13 +1599,13 @@ impl HttpConn {
         self.halves[d].count += 1;
         let mut answers = None;
         let mut ttfb_ns = None;
-        let mut request_method = String::new();
+        let mut request_is_head = false;
         let mut websocket_key = None;
         if dir == Direction::ServerToClient {
             if let Some(p) = self.pending.front() {
                 answers = Some(p.index);
                 ttfb_ns = Some(first.time.since(p.end.time));
-                request_method = p.method.clone();
+                request_is_head = p.is_head;
                 websocket_key = p.websocket_key.clone();
             }
         }
@@ -1617,10 +1624,7 @@ impl HttpConn {
         }
         let framing = match (dir, status) {
             (Direction::ServerToClient, Some(s))
-                if request_method.eq_ignore_ascii_case("HEAD")
-                    || (100..200).contains(&s)
-                    || s == 204
-                    || s == 304 =>
+                if request_is_head || (100..200).contains(&s) || s == 204 || s == 304 =>
             {
                 Framing::None
             }
@@ -1652,6 +1656,12 @@ impl HttpConn {
             };
             self.switched_to_websocket = Some(first_value("sec-websocket-extensions"));
         }
+        let encoding = content_encoding.as_deref().map(Encoding::from_header);
+        let is_sse = content_type.as_deref().is_some_and(|t| {
+            t.as_bytes()
+                .get(..17)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"text/event-stream"))
+        });
         let mut msg = HttpMessage {
             conn: ConnNumber::new(self.conn),
             dir,
@@ -1677,9 +1687,9 @@ impl HttpConn {
                 head.truncate(MAX_HEAD);
                 head
             },
-            content_type: content_type.clone(),
+            content_type,
             transfer_encoding,
-            content_encoding: content_encoding.clone(),
+            content_encoding,
             content_length,
             body_wire_len: 0,
             body_decoded_len: 0,
@@ -1692,17 +1702,11 @@ impl HttpConn {
             ttfb_ns,
             answers,
             request,
-            upgrade: upgrade.clone(),
+            upgrade,
             websocket_accept_valid,
             anomalies,
             complete: false,
         };
-        let encoding = content_encoding.as_deref().map(Encoding::from_header);
-        let is_sse = content_type.as_deref().is_some_and(|t| {
-            t.as_bytes()
-                .get(..17)
-                .is_some_and(|p| p.eq_ignore_ascii_case(b"text/event-stream"))
-        });
         let decoder = match encoding {
             Some(e) if e.decodable() => Some(body_decoder(e, self.limits, is_sse)),
             Some(Encoding::Identity) | None => None,
@@ -1722,7 +1726,7 @@ impl HttpConn {
             let websocket_key = request_key;
             self.push_pending(Pending {
                 index,
-                method: msg.method().unwrap_or("").to_string(),
+                is_head: msg.method().is_some_and(|m| m.eq_ignore_ascii_case("HEAD")),
                 end: at,
                 websocket_key,
                 message: None,

@@ -63,43 +63,73 @@ fn field_names(handler: Handler) -> Vec<&'static str> {
     }
 }
 
-/// Reads field number `index` of the value `arg` that `handler` receives.
-fn top_field(handler: Handler, index: usize, arg: &mut Dynamic) -> Option<Dynamic> {
-    fn get<T: Clone + Send + Sync + 'static>(
-        arg: &mut Dynamic,
-        table: &[Getter<T>],
-        index: usize,
-    ) -> Option<Dynamic> {
-        let (_, getter) = table.get(index)?;
-        let mut value = arg.write_lock::<T>()?;
-        Some(getter(&mut value))
+/// A handler's argument as filters read it: typed, before it becomes a
+/// rhai value (which only an admitted call needs).
+pub trait Filtered: Clone + Send + Sync + 'static {
+    /// Its fields, in the order filters number them (`field_names`).
+    fn fields() -> &'static [Getter<Self>];
+
+    /// The count of analysis flag number `place`, for a connection.
+    fn flag_count(&self, _place: usize) -> u64 {
+        0
     }
-    match handler {
-        Handler::Init | Handler::End => None,
-        Handler::Packet => get::<Packet>(arg, PACKET_FIELDS, index),
-        Handler::Open => get::<Opened>(arg, OPEN_FIELDS, index),
-        Handler::Handshake => get::<HandshakeDone>(arg, HANDSHAKE_FIELDS, index),
-        Handler::Data => get::<Data>(arg, DATA_FIELDS, index),
-        Handler::Close => get::<Closed>(arg, CLOSE_FIELDS, index),
-        Handler::HttpRequest | Handler::HttpResponse | Handler::HttpUnanswered => {
-            get::<HttpValue>(arg, HTTP_FIELDS, index)
-        }
-        Handler::SseEvent => get::<SseValue>(arg, SSE_FIELDS, index),
-        Handler::WsMessage => get::<WsMessageValue>(arg, WS_MESSAGE_FIELDS, index),
-        Handler::WsFrame => get::<WsFrameValue>(arg, WS_FRAME_FIELDS, index),
+
+    /// Its anomalies' names, for an HTTP message.
+    fn anomaly_names(&self) -> &[crate::dissect::http::Anomaly] {
+        &[]
+    }
+}
+
+macro_rules! filtered {
+    ($($t:ty => $fields:expr),* $(,)?) => {
+        $(impl Filtered for $t {
+            fn fields() -> &'static [Getter<Self>] {
+                $fields
+            }
+        })*
+    };
+}
+
+filtered!(
+    Packet => PACKET_FIELDS,
+    Opened => OPEN_FIELDS,
+    HandshakeDone => HANDSHAKE_FIELDS,
+    Data => DATA_FIELDS,
+    SseValue => SSE_FIELDS,
+    WsMessageValue => WS_MESSAGE_FIELDS,
+    WsFrameValue => WS_FRAME_FIELDS,
+);
+
+impl Filtered for Closed {
+    fn fields() -> &'static [Getter<Self>] {
+        CLOSE_FIELDS
+    }
+
+    fn flag_count(&self, place: usize) -> u64 {
+        self.0.flag_counts.get(place).copied().unwrap_or(0)
+    }
+}
+
+impl Filtered for HttpValue {
+    fn fields() -> &'static [Getter<Self>] {
+        HTTP_FIELDS
+    }
+
+    fn anomaly_names(&self) -> &[crate::dissect::http::Anomaly] {
+        &self.0.anomalies
     }
 }
 
 /// A field inside a field's value: a map's entry, or a nested value's field.
-fn inner_field(value: Dynamic, name: &str) -> Dynamic {
+fn inner_field(value: &Dynamic, name: &str) -> Dynamic {
     fn by_name<T: Clone + Send + Sync + 'static>(
-        value: Dynamic,
+        value: &Dynamic,
         table: &[Getter<T>],
         name: &str,
     ) -> Dynamic {
         let getter = table.iter().find(|(n, _)| *n == name);
-        match (getter, value.try_cast::<T>()) {
-            (Some((_, get)), Some(mut v)) => get(&mut v),
+        match (getter, value.read_lock::<T>()) {
+            (Some((_, get)), Some(v)) => get(&mut v.clone()),
             _ => Dynamic::UNIT,
         }
     }
@@ -126,6 +156,8 @@ enum Field {
     /// A connection's count of one analysis flag (`flag_counts.NAME`), read
     /// without building the whole map: its place in `flag_counts`.
     FlagCount(usize),
+    /// An HTTP message's `anomaly_names`, read without making the array.
+    AnomalyNames,
     /// Field `index` of the value, then the names inside it.
     Path { index: usize, inner: Vec<String> },
 }
@@ -156,12 +188,12 @@ impl FieldCache {
         }
     }
 
-    fn get(&mut self, handler: Handler, index: usize, arg: &mut Dynamic) -> Option<&Dynamic> {
+    fn get<T: Filtered>(&mut self, index: usize, value: &mut T) -> Option<&Dynamic> {
         if self.values.len() <= index {
             self.values.resize_with(index + 1, || None);
         }
         if self.values[index].is_none() {
-            self.values[index] = top_field(handler, index, arg);
+            self.values[index] = T::fields().get(index).map(|(_, get)| get(value));
             self.read.push(index);
         }
         self.values[index].as_ref()
@@ -238,7 +270,6 @@ struct Condition {
 /// A handler's filter: the handler is called when any condition holds.
 #[derive(Clone, Debug)]
 pub struct Filter {
-    handler: Handler,
     conditions: Vec<Condition>,
 }
 
@@ -348,6 +379,16 @@ impl Test {
         }
     }
 
+    /// `holds_for_one` for a string, without making a rhai value of it.
+    fn holds_for_name(&self, name: &str) -> bool {
+        match self {
+            Test::Set(want) => name.is_empty() != *want,
+            Test::OneOf(one_of) => one_of.strings.iter().any(|s| s.as_str() == name),
+            // A string is no number: no range or bound holds for it.
+            Test::Range { .. } | Test::Bounds(_) => false,
+        }
+    }
+
     fn holds(&self, v: &Dynamic) -> bool {
         match self {
             Test::Set(want) => is_set(v) == *want,
@@ -393,6 +434,13 @@ impl Filter {
                     )
                 })?;
                 Field::FlagCount(Flag::ALL.iter().position(|f| *f == flag).unwrap_or(0))
+            } else if key.as_str() == "anomaly_names"
+                && matches!(
+                    handler,
+                    Handler::HttpRequest | Handler::HttpResponse | Handler::HttpUnanswered
+                )
+            {
+                Field::AnomalyNames
             } else {
                 let mut parts = key.split('.');
                 let first = parts.next().unwrap_or("");
@@ -410,49 +458,52 @@ impl Filter {
             };
             conditions.push(Condition { field, test });
         }
-        Ok(Filter {
-            handler,
-            conditions,
-        })
+        Ok(Filter { conditions })
     }
 
-    /// Whether the handler should see `arg`; `watched` says whether the
-    /// script watches a connection.
-    pub fn admits(
+    /// Whether the handler should see `value` (of the type its handler
+    /// takes); `watched` says whether the script watches a connection.
+    pub fn admits<T: Filtered>(
         &self,
-        arg: &mut Dynamic,
+        value: &mut T,
         cache: &mut FieldCache,
         watched: impl Fn(u64) -> bool,
     ) -> bool {
         self.conditions.iter().any(|c| match &c.field {
             Field::Watched { conn } => {
                 let is_watched = cache
-                    .get(self.handler, *conn, arg)
+                    .get(*conn, value)
                     .and_then(|v| v.as_int().ok())
                     .is_some_and(|n| watched(n.max(0) as u64));
                 matches!(c.test, Test::Set(want) if want == is_watched)
             }
             Field::FlagCount(place) => {
-                let n = arg
-                    .read_lock::<Closed>()
-                    .and_then(|c| c.0.flag_counts.get(*place).copied())
-                    .unwrap_or(0);
+                let n = value.flag_count(*place);
                 match c.test {
                     // A count is set when it is not zero.
                     Test::Set(want) => (n != 0) == want,
                     _ => c.test.holds(&Dynamic::from_int(n as INT)),
                 }
             }
+            Field::AnomalyNames => {
+                let anomalies = value.anomaly_names();
+                match c.test {
+                    // An array is set when it is not empty.
+                    Test::Set(want) => anomalies.is_empty() != want,
+                    // An array field matches through its items.
+                    _ => anomalies.iter().any(|a| c.test.holds_for_name(a.name)),
+                }
+            }
             Field::Path { index, inner } => {
-                let Some(v) = cache.get(self.handler, *index, arg) else {
+                let Some(v) = cache.get(*index, value) else {
                     return false;
                 };
-                if inner.is_empty() {
+                let Some((first, rest)) = inner.split_first() else {
                     return c.test.holds(v);
-                }
-                let mut v = v.clone();
-                for name in inner {
-                    v = inner_field(v, name);
+                };
+                let mut v = inner_field(v, first);
+                for name in rest {
+                    v = inner_field(&v, name);
                 }
                 c.test.holds(&v)
             }

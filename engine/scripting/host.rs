@@ -4,6 +4,8 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::tracking::ConnectionSummary;
 use std::time::Instant;
 
 use rhai::module_resolvers::DummyModuleResolver;
@@ -323,6 +325,9 @@ pub struct ScriptHost<'s> {
     field_cache: filter::FieldCache,
     /// The scripts whose filters admit the event being dispatched.
     admitted: Vec<usize>,
+    /// The summary of the `Event::Closed` being handled, when its sender
+    /// shares it (`closed_shared`): handlers get it without a copy.
+    shared_summary: Option<Arc<ConnectionSummary>>,
 }
 
 /// Which connections the lessons comment on. A view that draws only some
@@ -549,6 +554,7 @@ impl<'s> ScriptHost<'s> {
             filters: scripts.iter().map(|_| Default::default()).collect(),
             field_cache: filter::FieldCache::new(),
             admitted: Vec::new(),
+            shared_summary: None,
         };
         for i in 0..scripts.len() {
             host.run_top_level(i);
@@ -784,18 +790,16 @@ impl<'s> ScriptHost<'s> {
     }
 
     /// Calls `handler` of every script that takes `value` (its filter
-    /// admits it). Each call gets its own copy, made from `value` itself:
-    /// a copy of a copy would cost a second allocation per call.
-    fn dispatch<T: Clone + Send + Sync + 'static>(
+    /// admits it). Filters read the typed value; each call gets its own
+    /// rhai copy, made from `value` itself (a copy of a copy would cost a
+    /// second allocation), and an event no script takes makes none.
+    fn dispatch<T: filter::Filtered>(
         &mut self,
         handler: Handler,
-        value: T,
+        mut value: T,
         frame: Option<u64>,
     ) {
         self.field_cache.clear();
-        // The value the filters read, made on the first filter's need; the
-        // last script called takes it.
-        let mut probe: Option<Dynamic> = None;
         // Every filter first, under one lock: a call changes only its own
         // script's watched connections, so no later filter's answer.
         let mut admitted = std::mem::take(&mut self.admitted);
@@ -810,25 +814,18 @@ impl<'s> ScriptHost<'s> {
                     self.limits.use_filters,
                     self.filters[i][handler as usize].as_ref(),
                 ) {
-                    let arg = probe.get_or_insert_with(|| Dynamic::from(value.clone()));
                     let g = guard.get_or_insert_with(|| lock(&self.collector));
                     let watched = &g.watched[i];
-                    if !f.admits(arg, &mut self.field_cache, |c| watched.contains(&c)) {
+                    if !f.admits(&mut value, &mut self.field_cache, |c| watched.contains(&c)) {
                         continue;
                     }
                 }
                 admitted.push(i);
             }
         }
-        if let Some((&last, earlier)) = admitted.split_last() {
-            for &i in earlier {
-                let arg = Dynamic::from(value.clone());
-                self.call(i, handler, Some(arg), frame, &|| {
-                    Some(Dynamic::from(value.clone()))
-                });
-            }
-            let arg = probe.unwrap_or_else(|| Dynamic::from(value.clone()));
-            self.call(last, handler, Some(arg), frame, &|| {
+        for &i in admitted.iter() {
+            let arg = Dynamic::from(value.clone());
+            self.call(i, handler, Some(arg), frame, &|| {
                 Some(Dynamic::from(value.clone()))
             });
         }
@@ -883,6 +880,13 @@ impl ScriptHost<'_> {
 }
 
 impl EventSink for ScriptHost<'_> {
+    fn closed_shared(&mut self, summary: &Arc<ConnectionSummary>) -> std::io::Result<()> {
+        self.shared_summary = Some(summary.clone());
+        let result = self.event(&Event::Closed(summary));
+        self.shared_summary = None;
+        result
+    }
+
     fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
         self.events += 1;
         if self.lesson_scope != LessonScope::All {
@@ -923,7 +927,12 @@ impl EventSink for ScriptHost<'_> {
             Event::App(app) => self.app(app),
             Event::Closed(c) => {
                 if self.wants(Handler::Close) {
-                    self.dispatch(Handler::Close, Closed(Arc::new((*c).clone())), None);
+                    let summary = self
+                        .shared_summary
+                        .take()
+                        .filter(|s| std::ptr::eq(&**s, *c))
+                        .unwrap_or_else(|| Arc::new((*c).clone()));
+                    self.dispatch(Handler::Close, Closed(summary), None);
                 }
                 {
                     let mut g = lock(&self.collector);

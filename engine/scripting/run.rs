@@ -147,6 +147,17 @@ impl EventSink for Both<'_, '_> {
         }
         Ok(())
     }
+
+    fn closed_shared(
+        &mut self,
+        summary: &std::sync::Arc<crate::tracking::ConnectionSummary>,
+    ) -> io::Result<()> {
+        self.stats.event(&Event::Closed(summary))?;
+        self.host.closed_shared(summary)?;
+        self.labels
+            .closed(summary.conn, self.host.has_findings(summary.conn));
+        Ok(())
+    }
 }
 
 struct WithExtra<'a, 's> {

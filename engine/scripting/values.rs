@@ -568,7 +568,7 @@ pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
         StartLine::Response { reason, .. } => text(reason.as_str()),
         StartLine::Request { .. } => Dynamic::UNIT,
     }),
-    ("version", |h| text(h.0.version.as_str())),
+    ("version", |h| text(&*h.0.version)),
     ("start_line", |h| text(h.0.start_line())),
     ("headers", |h| headers_array(h.0.headers())),
     ("strict_headers", |h| {
