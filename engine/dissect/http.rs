@@ -34,8 +34,6 @@ pub struct Header {
 impl Header {
     /// A header named `name` whose value's bytes are `raw`.
     pub fn new(name: &[u8], raw: &[u8]) -> Header {
-        // Values are nearly always ASCII: checking that is one fast pass,
-        // where a lossy reading walks the bytes in chunks.
         let value = header_value(raw).into_owned();
         let raw = (value.as_bytes() != raw).then(|| raw.to_vec());
         Header {
@@ -161,7 +159,6 @@ pub enum StartLine {
 /// when it merges its threads' events, after the message was made and
 /// shared (a request is held by its response too): the number is set in
 /// place, through every reference, instead of copying the message.
-#[derive(Default)]
 pub struct ConnNumber(std::sync::atomic::AtomicU64);
 
 impl ConnNumber {
@@ -172,8 +169,9 @@ impl ConnNumber {
 
     /// The number.
     pub fn get(&self) -> u64 {
-        // Relaxed: the number is set before the message is handed to
-        // another thread, and a hand-off (a channel) orders memory.
+        // Relaxed: one thread at a time writes it (the dissector when it
+        // makes the message, then the merge), and the message passes from
+        // one to the other through a channel, which orders memory.
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -272,15 +270,13 @@ pub struct HttpMessage {
 impl HttpMessage {
     /// Roughly the bytes it holds, for budgets.
     pub fn weight(&self) -> usize {
-        let headers =
-            |h: &[Header]| -> usize { h.iter().map(|h| h.name.len() + h.value.len() + 48).sum() };
         std::mem::size_of::<HttpMessage>()
             + self.raw_head.len()
             + self.body.len()
             + self.start_line_len()
             + self.headers_weight
-            + self.strict_headers.as_deref().map_or(0, headers)
-            + self.lenient_headers.as_deref().map_or(0, headers)
+            + self.strict_headers.as_deref().map_or(0, list_weight)
+            + self.lenient_headers.as_deref().map_or(0, list_weight)
     }
 
     fn start_line_len(&self) -> usize {

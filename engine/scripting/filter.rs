@@ -74,8 +74,8 @@ pub trait Filtered: Clone + Send + Sync + 'static {
         0
     }
 
-    /// Its anomalies' names, for an HTTP message.
-    fn anomaly_names(&self) -> &[crate::dissect::http::Anomaly] {
+    /// Its anomalies, for an HTTP message: what `anomaly_names` lists.
+    fn anomalies(&self) -> &[crate::dissect::http::Anomaly] {
         &[]
     }
 }
@@ -115,7 +115,7 @@ impl Filtered for HttpValue {
         HTTP_FIELDS
     }
 
-    fn anomaly_names(&self) -> &[crate::dissect::http::Anomaly] {
+    fn anomalies(&self) -> &[crate::dissect::http::Anomaly] {
         &self.0.anomalies
     }
 }
@@ -486,7 +486,7 @@ impl Filter {
                 }
             }
             Field::AnomalyNames => {
-                let anomalies = value.anomaly_names();
+                let anomalies = value.anomalies();
                 match c.test {
                     // An array is set when it is not empty.
                     Test::Set(want) => anomalies.is_empty() != want,

@@ -4,8 +4,6 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use crate::tracking::ConnectionSummary;
 use std::time::Instant;
 
 use rhai::module_resolvers::DummyModuleResolver;
@@ -26,6 +24,7 @@ use super::values::{
 use crate::capture::Timestamp;
 use crate::dissect::AppEvent;
 use crate::events::{Event, EventSink};
+use crate::tracking::ConnectionSummary;
 
 /// Limits every handler call runs under.
 #[derive(Clone, Copy, Debug)]

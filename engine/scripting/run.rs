@@ -135,28 +135,39 @@ struct Both<'a, 's> {
     host: &'a mut ScriptHost<'s>,
 }
 
-impl EventSink for Both<'_, '_> {
-    fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
+impl Both<'_, '_> {
+    /// `event`, with its summary when the sender shares one (see
+    /// `EventSink::closed_shared`).
+    fn deliver(
+        &mut self,
+        event: &Event<'_>,
+        shared: Option<&std::sync::Arc<crate::tracking::ConnectionSummary>>,
+    ) -> io::Result<()> {
         self.stats.event(event)?;
         if let Event::Opened(c) = event {
             self.labels.opened(c);
         }
-        self.host.event(event)?;
+        match shared {
+            Some(summary) => self.host.closed_shared(summary)?,
+            None => self.host.event(event)?,
+        }
         if let Event::Closed(c) = event {
             self.labels.closed(c.conn, self.host.has_findings(c.conn));
         }
         Ok(())
+    }
+}
+
+impl EventSink for Both<'_, '_> {
+    fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
+        self.deliver(event, None)
     }
 
     fn closed_shared(
         &mut self,
         summary: &std::sync::Arc<crate::tracking::ConnectionSummary>,
     ) -> io::Result<()> {
-        self.stats.event(&Event::Closed(summary))?;
-        self.host.closed_shared(summary)?;
-        self.labels
-            .closed(summary.conn, self.host.has_findings(summary.conn));
-        Ok(())
+        self.deliver(&Event::Closed(summary), Some(summary))
     }
 }
 
