@@ -293,10 +293,10 @@ fn renumber_app(app: &mut AppEvent, conn: u64) {
         // Shared with the worker's request queue or a response: numbered in
         // place, not copied.
         AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => {
+            // A response's `request` is the same shared message, numbered
+            // when its own event passed: a request's event always comes
+            // before its response's (tests/threads.rs checks r.request.conn).
             m.conn.set(conn);
-            if let Some(q) = &m.request {
-                q.conn.set(conn);
-            }
         }
         AppEvent::Sse(e) => e.conn = conn,
         AppEvent::WsFrame(f) => f.conn = conn,
