@@ -61,10 +61,7 @@ impl Header {
 /// nearly always ASCII: checking that is one fast pass, where a lossy
 /// reading walks the bytes in chunks.
 fn header_value(raw: &[u8]) -> Cow<'_, str> {
-    // No trimming to do when both ends are visible ASCII (httparse has
-    // removed the spaces around a value already).
-    let visible = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
-    if visible(raw.first()) && visible(raw.last()) {
+    if nothing_to_trim(raw) {
         if let Ok(text) = std::str::from_utf8(raw) {
             return Cow::Borrowed(text);
         }
@@ -75,11 +72,17 @@ fn header_value(raw: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// Whether a value's ends are visible ASCII, so trimming takes nothing
+/// (httparse has removed the spaces around a value already).
+fn nothing_to_trim(raw: &[u8]) -> bool {
+    let visible = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+    visible(raw.first()) && visible(raw.last())
+}
+
 /// The length of `header_value(raw)`, without making it when the value is
 /// ASCII with visible ends (it is then `raw` itself).
 fn header_value_len(raw: &[u8]) -> usize {
-    let visible = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
-    if visible(raw.first()) && visible(raw.last()) && raw.is_ascii() {
+    if nothing_to_trim(raw) && raw.is_ascii() {
         raw.len()
     } else {
         header_value(raw).len()
@@ -736,25 +739,57 @@ pub fn looks_like_http(bytes: &[u8], dir: Direction) -> bool {
     }
 }
 
-/// httparse's reading of a head's headers, as `start_message` read it.
-fn read_parsed_headers(head: &[u8], dir: Direction) -> Vec<Header> {
-    let mut parsed = [httparse::EMPTY_HEADER; MAX_HEADERS];
+/// What httparse reads of a head it accepts.
+struct ParsedHead<'h, 'b> {
+    start: StartLine,
+    version: Cow<'static, str>,
+    headers: &'h [httparse::Header<'b>],
+}
+
+/// httparse's reading of `head`, or `None` if it refuses it. `slots` is
+/// left uninitialised by callers: httparse writes only the headers it
+/// reads, where an initialised array costs 4 KiB of stores per head.
+fn parse_head<'h, 'b>(
+    head: &'b [u8],
+    dir: Direction,
+    slots: &'h mut [std::mem::MaybeUninit<httparse::Header<'b>>],
+) -> Option<ParsedHead<'h, 'b>> {
     match dir {
         Direction::ClientToServer => {
-            let mut req = httparse::Request::new(&mut parsed);
-            match req.parse(head) {
-                Ok(httparse::Status::Complete(_)) => header_list(req.headers),
-                _ => Vec::new(),
+            let mut req = httparse::Request::new(&mut []);
+            match req.parse_with_uninit_headers(head, slots) {
+                Ok(httparse::Status::Complete(_)) => Some(ParsedHead {
+                    start: StartLine::Request {
+                        method: req.method.unwrap_or("").to_string(),
+                        uri: req.path.unwrap_or("").to_string(),
+                    },
+                    version: http_version(req.version),
+                    headers: &*std::mem::take(&mut req.headers),
+                }),
+                _ => None,
             }
         }
         Direction::ServerToClient => {
-            let mut resp = httparse::Response::new(&mut parsed);
-            match response_config().parse_response(&mut resp, head) {
-                Ok(httparse::Status::Complete(_)) => header_list(resp.headers),
-                _ => Vec::new(),
+            let mut resp = httparse::Response::new(&mut []);
+            match response_config().parse_response_with_uninit_headers(&mut resp, head, slots) {
+                Ok(httparse::Status::Complete(_)) => Some(ParsedHead {
+                    start: StartLine::Response {
+                        status: resp.code.unwrap_or(0),
+                        reason: resp.reason.unwrap_or("").to_string(),
+                    },
+                    version: http_version(resp.version),
+                    headers: &*std::mem::take(&mut resp.headers),
+                }),
+                _ => None,
             }
         }
     }
+}
+
+/// httparse's reading of a head's headers, as `start_message` read it.
+fn read_parsed_headers(head: &[u8], dir: Direction) -> Vec<Header> {
+    let mut slots = [std::mem::MaybeUninit::uninit(); MAX_HEADERS];
+    parse_head(head, dir, &mut slots).map_or_else(Vec::new, |read| header_list(read.headers))
 }
 
 /// How responses are parsed. RFC 9112 5.1: whitespace between a field name
@@ -1304,8 +1339,7 @@ impl HttpConn {
         let dir = self.halves[d].dir;
         let first = self.halves[d].head_first.unwrap_or(at);
         let mut anomalies = Vec::new();
-        // Left uninitialised: httparse writes only the headers it reads,
-        // where an initialised array costs 4 KiB of stores per head.
+        // Left uninitialised (see `parse_head`).
         let mut uninit = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
         let mut start = None;
         let mut version: Cow<'static, str> = Cow::Borrowed("");
@@ -1315,42 +1349,17 @@ impl HttpConn {
         let mut spaced_name = None;
         // The headers httparse read, when it accepted the head.
         let mut parsed: &[httparse::Header<'_>] = &[];
-        let parse_ok = match dir {
-            Direction::ClientToServer => {
-                let mut req = httparse::Request::new(&mut []);
-                match req.parse_with_uninit_headers(&head, &mut uninit) {
-                    Ok(httparse::Status::Complete(_)) => {
-                        start = Some(StartLine::Request {
-                            method: req.method.unwrap_or("").to_string(),
-                            uri: req.path.unwrap_or("").to_string(),
-                        });
-                        version = http_version(req.version);
-                        parsed = &*std::mem::take(&mut req.headers);
-                        true
-                    }
-                    _ => false,
+        let parse_ok = match parse_head(&head, dir, &mut uninit) {
+            Some(read) => {
+                start = Some(read.start);
+                version = read.version;
+                parsed = read.headers;
+                if dir == Direction::ServerToClient {
+                    spaced_name = spaced_before_colon(&head, parsed);
                 }
+                true
             }
-            Direction::ServerToClient => {
-                let mut resp = httparse::Response::new(&mut []);
-                match response_config().parse_response_with_uninit_headers(
-                    &mut resp,
-                    &head,
-                    &mut uninit,
-                ) {
-                    Ok(httparse::Status::Complete(_)) => {
-                        start = Some(StartLine::Response {
-                            status: resp.code.unwrap_or(0),
-                            reason: resp.reason.unwrap_or("").to_string(),
-                        });
-                        version = http_version(resp.version);
-                        spaced_name = spaced_before_colon(&head, resp.headers);
-                        parsed = &*std::mem::take(&mut resp.headers);
-                        true
-                    }
-                    _ => false,
-                }
-            }
+            None => false,
         };
         if !parse_ok {
             // httparse refuses the head: read the start line and the headers
