@@ -24,6 +24,11 @@
 //! `watched: true` holds for the connections the script passed to
 //! `watch(conn)` and has not yet closed: a script that keeps state about a
 //! few connections asks for `on_close` on those only.
+//!
+//! The fields filters read most (a summary's `handshake`, a response's
+//! `status`, ...) are read typed, through the value's probes
+//! (`values::CLOSE_PROBES`, `values::HTTP_PROBES`): a filter on them makes
+//! no rhai value at all. Other fields go through their getters.
 
 use rhai::{Dynamic, Map, FLOAT, INT};
 
@@ -31,10 +36,10 @@ use crate::tracking::Flag;
 
 use super::script::Handler;
 use super::values::{
-    Closed, Data, Getter, HandshakeDone, HttpValue, Opened, Packet, SseValue, TimelineValue,
-    WsFrameValue, WsMessageValue, ZeroWindowValue, CLOSE_FIELDS, DATA_FIELDS, HANDSHAKE_FIELDS,
-    HTTP_FIELDS, OPEN_FIELDS, PACKET_FIELDS, SSE_FIELDS, TIMELINE_FIELDS, WS_FRAME_FIELDS,
-    WS_MESSAGE_FIELDS, ZERO_WINDOW_FIELDS,
+    Closed, Data, Getter, HandshakeDone, HttpValue, Opened, Packet, Probe, Probed, SseValue,
+    TimelineValue, WsFrameValue, WsMessageValue, ZeroWindowValue, CLOSE_FIELDS, CLOSE_PROBES,
+    DATA_FIELDS, HANDSHAKE_FIELDS, HTTP_FIELDS, HTTP_PROBES, OPEN_FIELDS, PACKET_FIELDS,
+    SSE_FIELDS, TIMELINE_FIELDS, WS_FRAME_FIELDS, WS_MESSAGE_FIELDS, ZERO_WINDOW_FIELDS,
 };
 
 /// The name of the constant holding `handler`'s filter: `ON_CLOSE_WHEN`.
@@ -63,11 +68,30 @@ fn field_names(handler: Handler) -> Vec<&'static str> {
     }
 }
 
+/// The paths of `handler`'s value that filters read typed (`Probe`).
+fn probe_names(handler: Handler) -> Vec<&'static str> {
+    fn names<T>(table: &[Probe<T>]) -> Vec<&'static str> {
+        table.iter().map(|(n, _)| *n).collect()
+    }
+    match handler {
+        Handler::Close => names(CLOSE_PROBES),
+        Handler::HttpRequest | Handler::HttpResponse | Handler::HttpUnanswered => {
+            names(HTTP_PROBES)
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// A handler's argument as filters read it: typed, before it becomes a
 /// rhai value (which only an admitted call needs).
 pub trait Filtered: Clone + Send + Sync + 'static {
     /// Its fields, in the order filters number them (`field_names`).
     fn fields() -> &'static [Getter<Self>];
+
+    /// The paths read typed, in the order filters number them (`probe_names`).
+    fn probes() -> &'static [Probe<Self>] {
+        &[]
+    }
 
     /// The count of analysis flag number `place`, for a connection.
     fn flag_count(&self, _place: usize) -> u64 {
@@ -105,6 +129,10 @@ impl Filtered for Closed {
         CLOSE_FIELDS
     }
 
+    fn probes() -> &'static [Probe<Self>] {
+        CLOSE_PROBES
+    }
+
     fn flag_count(&self, place: usize) -> u64 {
         self.0.flag_counts.get(place).copied().unwrap_or(0)
     }
@@ -113,6 +141,10 @@ impl Filtered for Closed {
 impl Filtered for HttpValue {
     fn fields() -> &'static [Getter<Self>] {
         HTTP_FIELDS
+    }
+
+    fn probes() -> &'static [Probe<Self>] {
+        HTTP_PROBES
     }
 
     fn anomalies(&self) -> &[crate::dissect::http::Anomaly] {
@@ -151,13 +183,16 @@ fn inner_field(value: &Dynamic, name: &str) -> Dynamic {
 /// What a condition reads.
 #[derive(Clone, Debug)]
 enum Field {
-    /// The connection was passed to `watch(conn)`: the value's `conn`.
-    Watched { conn: usize },
+    /// The connection was passed to `watch(conn)`: the value's `conn`
+    /// (field `conn`, or probe `probe` when the value has one).
+    Watched { conn: usize, probe: Option<usize> },
     /// A connection's count of one analysis flag (`flag_counts.NAME`), read
     /// without building the whole map: its place in `flag_counts`.
     FlagCount(usize),
     /// An HTTP message's `anomaly_names`, read without making the array.
     AnomalyNames,
+    /// A path read typed: probe number `index` of the value.
+    Probe(usize),
     /// Field `index` of the value, then the names inside it.
     Path { index: usize, inner: Vec<String> },
 }
@@ -379,6 +414,47 @@ impl Test {
         }
     }
 
+    /// `holds` for a value read typed: the same answer as for the rhai
+    /// value it stands for.
+    fn holds_probed(&self, v: Probed<'_>) -> bool {
+        let number = match v {
+            Probed::Int(n) => Some(n as FLOAT),
+            Probed::Float(f) => Some(f),
+            _ => None,
+        };
+        match self {
+            Test::Set(want) => {
+                let set = match v {
+                    Probed::Unit => false,
+                    Probed::Bool(b) => b,
+                    Probed::Int(_) | Probed::Float(_) => number != Some(0.0),
+                    Probed::Text(s) => !s.is_empty(),
+                    Probed::Object => true,
+                };
+                set == *want
+            }
+            Test::OneOf(one_of) => match v {
+                Probed::Text(s) => one_of.strings.iter().any(|x| x.as_str() == s),
+                _ => number.is_some_and(|n| one_of.numbers.contains(&n)),
+            },
+            Test::Range {
+                low,
+                high,
+                inclusive,
+            } => number.is_some_and(|n| {
+                n >= *low as FLOAT && (n < *high as FLOAT || (*inclusive && n == *high as FLOAT))
+            }),
+            Test::Bounds(bounds) => number.is_some_and(|n| {
+                bounds.iter().all(|(b, x)| match b {
+                    Bound::Above => n > *x,
+                    Bound::Below => n < *x,
+                    Bound::AtLeast => n >= *x,
+                    Bound::AtMost => n <= *x,
+                })
+            }),
+        }
+    }
+
     /// `holds_for_one` for a string, without making a rhai value of it.
     fn holds_for_name(&self, name: &str) -> bool {
         match self {
@@ -407,6 +483,7 @@ impl Filter {
     pub fn parse(handler: Handler, value: &Dynamic) -> Result<Filter, String> {
         let name = const_name(handler);
         let fields = field_names(handler);
+        let probes = probe_names(handler);
         if fields.is_empty() {
             return Err(format!("`{name}`: {} takes no filter", handler.name()));
         }
@@ -422,7 +499,10 @@ impl Filter {
                 let conn = fields.iter().position(|f| *f == "conn").ok_or_else(|| {
                     format!("`{name}`: {} is not about one connection", handler.name())
                 })?;
-                Field::Watched { conn }
+                Field::Watched {
+                    conn,
+                    probe: probes.iter().position(|p| *p == "conn"),
+                }
             } else if let (Handler::Close, Some(flag_name)) =
                 (handler, key.strip_prefix("flag_counts."))
             {
@@ -441,6 +521,8 @@ impl Filter {
                 )
             {
                 Field::AnomalyNames
+            } else if let Some(index) = probes.iter().position(|p| *p == key.as_str()) {
+                Field::Probe(index)
             } else {
                 let mut parts = key.split('.');
                 let first = parts.next().unwrap_or("");
@@ -470,11 +552,15 @@ impl Filter {
         watched: impl Fn(u64) -> bool,
     ) -> bool {
         self.conditions.iter().any(|c| match &c.field {
-            Field::Watched { conn } => {
-                let is_watched = cache
-                    .get(*conn, value)
-                    .and_then(|v| v.as_int().ok())
-                    .is_some_and(|n| watched(n.max(0) as u64));
+            Field::Watched { conn, probe } => {
+                let conn = match probe.and_then(|p| T::probes().get(p)) {
+                    Some((_, read)) => match read(value) {
+                        Probed::Int(n) => Some(n),
+                        _ => None,
+                    },
+                    None => cache.get(*conn, value).and_then(|v| v.as_int().ok()),
+                };
+                let is_watched = conn.is_some_and(|n| watched(n.max(0) as u64));
                 matches!(c.test, Test::Set(want) if want == is_watched)
             }
             Field::FlagCount(place) => {
@@ -494,6 +580,9 @@ impl Filter {
                     _ => anomalies.iter().any(|a| c.test.holds_for_name(a.name)),
                 }
             }
+            Field::Probe(index) => T::probes()
+                .get(*index)
+                .is_some_and(|(_, read)| c.test.holds_probed(read(value))),
             Field::Path { index, inner } => {
                 let Some(v) = cache.get(*index, value) else {
                     return false;
@@ -514,6 +603,153 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::Timestamp;
+    use crate::events::{Event, EventSink};
+    use std::sync::Arc;
+
+    /// Every summary and HTTP message of the example captures.
+    fn example_values() -> (Vec<Closed>, Vec<HttpValue>) {
+        #[derive(Default)]
+        struct Keep(Vec<Closed>, Vec<HttpValue>);
+        impl EventSink for Keep {
+            fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
+                match event {
+                    Event::Closed(c) => self.0.push(Closed(Arc::new((*c).clone()))),
+                    Event::App(crate::dissect::AppEvent::Http(m))
+                    | Event::App(crate::dissect::AppEvent::HttpUnanswered(m)) => {
+                        self.1.push(HttpValue(m.clone(), Timestamp(0)))
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+        }
+        let mut keep = crate::dissect::Dissector::new(Keep::default());
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut paths: Vec<_> = ["captures", "tests/data/rerecorded"]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(format!("{root}/{dir}")).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let file = std::fs::File::open(&path).unwrap();
+            crate::pipeline::run(file, crate::pipeline::Limits::default(), &mut keep).unwrap();
+        }
+        let keep = keep.into_inner();
+        (keep.0, keep.1)
+    }
+
+    /// What the getters give for `path` (`a.b` reads `b` inside `a`).
+    fn by_getters<T: Filtered>(value: &T, path: &str) -> Dynamic {
+        let mut parts = path.split('.');
+        let first = parts.next().unwrap();
+        let (_, get) = T::fields().iter().find(|(n, _)| *n == first).unwrap();
+        let mut v = get(&mut value.clone());
+        for name in parts {
+            v = inner_field(&v, name);
+        }
+        v
+    }
+
+    fn stands_for(p: Probed<'_>, v: &Dynamic) -> bool {
+        match p {
+            Probed::Unit => v.is_unit(),
+            Probed::Bool(b) => v.as_bool() == Ok(b),
+            Probed::Int(n) => v.as_int() == Ok(n),
+            Probed::Float(f) => v.as_float() == Ok(f),
+            Probed::Text(s) => v
+                .read_lock::<rhai::ImmutableString>()
+                .is_some_and(|x| *x == s),
+            Probed::Object => {
+                !v.is_unit()
+                    && number(v).is_none()
+                    && v.as_bool().is_err()
+                    && !v.is_string()
+                    && !v.is_array()
+                    && !v.is_map()
+            }
+        }
+    }
+
+    /// Each probe reads what the getters give, and every kind of test
+    /// answers the same for both readings.
+    fn check_probes<T: Filtered>(values: &[T], tests: &[Test]) -> usize {
+        let mut checked = 0;
+        for value in values {
+            for (path, read) in T::probes() {
+                let probed = read(value);
+                let got = by_getters(value, path);
+                assert!(
+                    stands_for(probed, &got),
+                    "{path}: probe {probed:?}, getter {got:?}"
+                );
+                for test in tests {
+                    assert_eq!(
+                        test.holds_probed(probed),
+                        test.holds(&got),
+                        "{path} = {got:?}, {test:?}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+        checked
+    }
+
+    #[test]
+    fn probes_read_what_the_getters_read() {
+        let (closed, http) = example_values();
+        assert!(
+            closed.len() >= 30 && http.len() >= 30,
+            "{} {}",
+            closed.len(),
+            http.len()
+        );
+        let tests: Vec<Test> = [
+            Dynamic::TRUE,
+            Dynamic::FALSE,
+            text("refused"),
+            text("closed"),
+            text("GET"),
+            text("client"),
+            Dynamic::from_int(0),
+            Dynamic::from_int(1),
+            Dynamic::from_int(200),
+            Dynamic::from_float(0.0),
+            Dynamic::from_array(vec![text("open"), Dynamic::from_int(2)]),
+            Dynamic::from(400..1000 as INT),
+            Dynamic::from(0..=3 as INT),
+        ]
+        .into_iter()
+        .map(test_of)
+        .chain([
+            Test::Bounds(vec![(Bound::Above, 0.001)]),
+            Test::Bounds(vec![(Bound::AtMost, 2.0)]),
+        ])
+        .collect();
+        let checked = check_probes(&closed, &tests) + check_probes(&http, &tests);
+        assert!(checked > 500, "{checked}");
+        // A probe takes over only a path the getters have.
+        for (path, _) in CLOSE_PROBES {
+            let _ = by_getters(&closed[0], path);
+        }
+    }
+
+    #[test]
+    fn a_filter_reads_a_probed_path_typed() {
+        let map: Map = [("timeline.zero_window_client".into(), Dynamic::TRUE)]
+            .into_iter()
+            .collect();
+        let f = Filter::parse(Handler::Close, &Dynamic::from_map(map)).unwrap();
+        assert!(matches!(f.conditions[0].field, Field::Probe(_)), "{f:?}");
+        let map: Map = [("flag_counts".into(), Dynamic::TRUE)]
+            .into_iter()
+            .collect();
+        let f = Filter::parse(Handler::Close, &Dynamic::from_map(map)).unwrap();
+        assert!(matches!(f.conditions[0].field, Field::Path { .. }), "{f:?}");
+    }
 
     fn test_of(v: Dynamic) -> Test {
         Test::parse(&v).unwrap_or_else(|e| panic!("{e}"))

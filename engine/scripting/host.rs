@@ -201,11 +201,14 @@ struct Collector {
     /// The running script's position in the host's list.
     index: usize,
     frame: Option<u64>,
-    /// Per script, the connections passed to `watch(conn)` and not closed yet.
-    watched: Vec<HashSet<u64>>,
+    /// Per script, the connections passed to `watch(conn)` and not closed
+    /// yet. Looked up by every filter that asks for `watched`: a fast hash.
+    watched: Vec<WatchedSet>,
     /// Most connections one script may watch at once.
     max_watched: usize,
 }
+
+type WatchedSet = HashSet<u64, foldhash::fast::RandomState>;
 
 fn lock(c: &Mutex<Collector>) -> MutexGuard<'_, Collector> {
     c.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -395,7 +398,7 @@ impl<'s> ScriptHost<'s> {
         offset: usize,
     ) -> Self {
         let mut collector = Collector {
-            watched: vec![HashSet::new(); scripts.len()],
+            watched: vec![WatchedSet::default(); scripts.len()],
             max_watched: limits.max_map,
             ..Collector::default()
         };
@@ -815,7 +818,9 @@ impl<'s> ScriptHost<'s> {
                 ) {
                     let g = guard.get_or_insert_with(|| lock(&self.collector));
                     let watched = &g.watched[i];
-                    if !f.admits(&mut value, &mut self.field_cache, |c| watched.contains(&c)) {
+                    if !f.admits(&mut value, &mut self.field_cache, |c| {
+                        !watched.is_empty() && watched.contains(&c)
+                    }) {
                         continue;
                     }
                 }

@@ -634,6 +634,142 @@ pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
     ("complete", |h| Dynamic::from_bool(h.0.complete)),
 ];
 
+/// A field's value as a filter reads it: borrowed from the event, so that
+/// a filter costs no rhai value (see `scripting::filter`). Each variant
+/// stands for the rhai value the field's getter makes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Probed<'a> {
+    /// `()`.
+    Unit,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(INT),
+    /// A float.
+    Float(FLOAT),
+    /// A string.
+    Text(&'a str),
+    /// An object (a nested value): set, and equal to no number or string.
+    Object,
+}
+
+impl Probed<'_> {
+    fn int(v: impl TryInto<INT>) -> Self {
+        Probed::Int(v.try_into().unwrap_or(INT::MAX))
+    }
+
+    fn opt_int<T: TryInto<INT>>(v: Option<T>) -> Self {
+        v.map_or(Probed::Unit, Probed::int)
+    }
+
+    fn opt_secs(ns: Option<i64>) -> Self {
+        ns.map_or(Probed::Unit, |n| Probed::Float(secs(n)))
+    }
+
+    fn opt_text(s: Option<&str>) -> Probed<'_> {
+        s.map_or(Probed::Unit, Probed::Text)
+    }
+}
+
+/// A typed reading of a field, or of a dotted path into one, for filters:
+/// the path as scripts write it, and the function. It must give what the
+/// getters give (`probes_read_what_the_getters_read` checks each one).
+pub type Probe<T> = (&'static str, for<'a> fn(&'a T) -> Probed<'a>);
+
+fn zero_window_probe(z: &ZeroWindow) -> Probed<'static> {
+    if z.episodes == 0 && z.probes == 0 {
+        Probed::Unit
+    } else {
+        Probed::Object
+    }
+}
+
+/// The fields of a summary that filters read most, typed.
+pub const CLOSE_PROBES: &[Probe<Closed>] = &[
+    ("conn", |c| Probed::int(c.0.conn)),
+    ("client_port", |c| Probed::int(c.0.client.port)),
+    ("server_port", |c| Probed::int(c.0.server.port)),
+    ("roles_from", |c| Probed::Text(c.0.roles.name())),
+    ("duration", |c| Probed::Float(secs(c.0.duration_ns()))),
+    ("packets", |c| Probed::int(c.0.packets[0] + c.0.packets[1])),
+    ("packets_c2s", |c| Probed::int(c.0.packets[0])),
+    ("packets_s2c", |c| Probed::int(c.0.packets[1])),
+    ("bytes_c2s", |c| Probed::int(c.0.bytes[0])),
+    ("bytes_s2c", |c| Probed::int(c.0.bytes[1])),
+    ("handshake", |c| Probed::Text(c.0.handshake.name())),
+    ("close", |c| Probed::Text(c.0.close.name())),
+    ("closed_by", |c| {
+        Probed::opt_text(c.0.closed_by.map(|r| r.name()))
+    }),
+    ("reset_by", |c| {
+        Probed::opt_text(c.0.reset_by.map(|r| r.name()))
+    }),
+    ("completeness", |c| Probed::int(c.0.completeness)),
+    ("conn_state", |c| Probed::Text(c.0.conn_state)),
+    ("history", |c| Probed::Text(c.0.history.as_str())),
+    ("irtt", |c| Probed::opt_secs(c.0.irtt_ns)),
+    ("keep_alives", |c| Probed::int(c.0.keep_alives)),
+    ("missing_c2s", |c| Probed::int(c.0.reassembly[0].missing)),
+    ("missing_s2c", |c| Probed::int(c.0.reassembly[1].missing)),
+    ("timeline.zero_window_client", |c| {
+        zero_window_probe(&c.0.timeline.zero_window[0])
+    }),
+    ("timeline.zero_window_server", |c| {
+        zero_window_probe(&c.0.timeline.zero_window[1])
+    }),
+    ("timeline.keep_alives_client", |c| {
+        Probed::int(c.0.timeline.keep_alives[0])
+    }),
+    ("timeline.keep_alives_server", |c| {
+        Probed::int(c.0.timeline.keep_alives[1])
+    }),
+    ("timeline.reset_state", |c| {
+        Probed::opt_text(c.0.timeline.reset_state.map(|s| s.name()))
+    }),
+];
+
+/// The fields of an HTTP message that filters read most, typed.
+pub const HTTP_PROBES: &[Probe<HttpValue>] = &[
+    ("conn", |h| Probed::int(h.0.conn.get())),
+    ("dir", |h| Probed::Text(h.0.dir.name())),
+    ("from_client", |h| {
+        Probed::Bool(h.0.dir == Direction::ClientToServer)
+    }),
+    ("index", |h| Probed::int(h.0.index)),
+    ("is_request", |h| Probed::Bool(h.0.method().is_some())),
+    ("readable", |h| Probed::Bool(!h.0.version.is_empty())),
+    ("method", |h| Probed::opt_text(h.0.method())),
+    ("uri", |h| match &h.0.start {
+        StartLine::Request { uri, .. } => Probed::Text(uri),
+        StartLine::Response { .. } => Probed::Unit,
+    }),
+    ("status", |h| Probed::opt_int(h.0.status())),
+    ("version", |h| Probed::Text(&h.0.version)),
+    ("content_type", |h| {
+        Probed::opt_text(h.0.content_type.as_deref())
+    }),
+    ("is_event_stream", |h| {
+        Probed::Bool(h.0.content_type.as_deref().is_some_and(|t| {
+            t.get(..17)
+                .is_some_and(|p| p.eq_ignore_ascii_case("text/event-stream"))
+        }))
+    }),
+    ("transfer_encoding", |h| {
+        Probed::opt_text(h.0.transfer_encoding.as_deref())
+    }),
+    ("content_encoding", |h| {
+        Probed::opt_text(h.0.content_encoding.as_deref())
+    }),
+    ("content_length", |h| Probed::opt_int(h.0.content_length)),
+    ("body_wire_len", |h| Probed::int(h.0.body_wire_len)),
+    ("body_len", |h| Probed::int(h.0.body_decoded_len)),
+    ("body_truncated", |h| Probed::Bool(h.0.body_truncated)),
+    ("ttfb", |h| Probed::opt_secs(h.0.ttfb_ns)),
+    ("answers", |h| Probed::opt_int(h.0.answers)),
+    ("upgrade", |h| Probed::opt_text(h.0.upgrade.as_deref())),
+    ("complete", |h| Probed::Bool(h.0.complete)),
+];
+
 /// A server-sent event, as `on_sse_event(e)` receives it.
 #[derive(Clone, Debug)]
 pub struct SseValue(pub Arc<SseEvent>, pub Timestamp);
