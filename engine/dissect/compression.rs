@@ -30,19 +30,20 @@ impl Encoding {
     /// Reads a `Content-Encoding` value (the last coding applied is the
     /// outermost; chattcp decodes one layer).
     pub fn from_header(value: &str) -> Encoding {
-        let last = value
-            .rsplit(',')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match last.as_str() {
-            "" | "identity" => Encoding::Identity,
-            "gzip" | "x-gzip" => Encoding::Gzip,
-            "deflate" => Encoding::Deflate,
-            "br" => Encoding::Brotli,
-            "zstd" => Encoding::Zstd,
-            _ => Encoding::Other,
+        let last = value.rsplit(',').next().unwrap_or("").trim();
+        let is = |name: &str| last.eq_ignore_ascii_case(name);
+        if last.is_empty() || is("identity") {
+            Encoding::Identity
+        } else if is("gzip") || is("x-gzip") {
+            Encoding::Gzip
+        } else if is("deflate") {
+            Encoding::Deflate
+        } else if is("br") {
+            Encoding::Brotli
+        } else if is("zstd") {
+            Encoding::Zstd
+        } else {
+            Encoding::Other
         }
     }
 

@@ -536,10 +536,13 @@ impl Chunked {
 
 /// A message being read.
 struct Reading {
-    msg: HttpMessage,
+    /// Boxed: the message is large, and the reading state moves with it.
+    msg: Box<HttpMessage>,
     framing: Framing,
-    decoder: Option<ContentDecoder>,
-    sse: Option<SseParser>,
+    /// Boxed, as the event-stream parser: few messages need them, and the
+    /// reading state moves with every message.
+    decoder: Option<Box<ContentDecoder>>,
+    sse: Option<Box<SseParser>>,
     /// The chunk size read before its CRLF.
     pending_size: Option<u64>,
     /// Body bytes seen, to sniff the coding.
@@ -582,12 +585,16 @@ struct Deferred {
 
 /// The decoder of a body: one that may skip inflating a stream it has seen
 /// before when the decoded bytes are neither kept nor read as events.
-fn body_decoder(encoding: Encoding, limits: DecodeLimits, event_stream: bool) -> ContentDecoder {
-    if limits.body_kept == 0 && !event_stream {
+fn body_decoder(
+    encoding: Encoding,
+    limits: DecodeLimits,
+    event_stream: bool,
+) -> Box<ContentDecoder> {
+    Box::new(if limits.body_kept == 0 && !event_stream {
         ContentDecoder::remembering(encoding, limits)
     } else {
         ContentDecoder::new(encoding, limits)
-    }
+    })
 }
 
 /// Where `head` has an LF without its CR: the first such LF after the
@@ -940,6 +947,60 @@ fn spaced_before_colon(head: &[u8], headers: &[httparse::Header<'_>]) -> Option<
         (head.get(end).is_some_and(|b| *b != b':') && !h.name.is_empty())
             .then(|| h.name.to_string())
     })
+}
+
+/// The first value of each header that framing and the dissectors read,
+/// found in one pass over a head's headers (most heads have none of the
+/// rarer ones).
+#[derive(Default)]
+struct KnownHeaders<'h> {
+    content_length: Option<Cow<'h, str>>,
+    /// How many Content-Length headers there are.
+    content_lengths: usize,
+    /// A Transfer-Encoding header lists `chunked`.
+    chunked: bool,
+    transfer_encoding: Option<Cow<'h, str>>,
+    content_encoding: Option<Cow<'h, str>>,
+    content_type: Option<Cow<'h, str>>,
+    upgrade: Option<Cow<'h, str>>,
+    websocket_key: Option<Cow<'h, str>>,
+    websocket_accept: Option<Cow<'h, str>>,
+    websocket_extensions: Option<Cow<'h, str>>,
+}
+
+impl<'h> KnownHeaders<'h> {
+    /// Notes header `name`, reading its value only if it is one of ours.
+    fn note(&mut self, name: &str, value: impl FnOnce() -> Cow<'h, str>) {
+        fn first<'h>(slot: &mut Option<Cow<'h, str>>, value: impl FnOnce() -> Cow<'h, str>) {
+            if slot.is_none() {
+                *slot = Some(value());
+            }
+        }
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        // By length first: most names are none of these.
+        match name.len() {
+            7 if is("upgrade") => first(&mut self.upgrade, value),
+            12 if is("content-type") => first(&mut self.content_type, value),
+            14 if is("content-length") => {
+                self.content_lengths += 1;
+                first(&mut self.content_length, value);
+            }
+            16 if is("content-encoding") => first(&mut self.content_encoding, value),
+            17 if is("transfer-encoding") => {
+                let value = value();
+                self.chunked |= value
+                    .split(',')
+                    .any(|c| c.trim().eq_ignore_ascii_case("chunked"));
+                if self.transfer_encoding.is_none() {
+                    self.transfer_encoding = Some(value);
+                }
+            }
+            17 if is("sec-websocket-key") => first(&mut self.websocket_key, value),
+            20 if is("sec-websocket-accept") => first(&mut self.websocket_accept, value),
+            24 if is("sec-websocket-extensions") => first(&mut self.websocket_extensions, value),
+            _ => {}
+        }
+    }
 }
 
 /// Where the head ends: just past the first empty line, taking LF or CRLF
@@ -1550,25 +1611,27 @@ impl HttpConn {
             .map(|h| h.name.len() + header_value_len(h.value) + 48)
             .chain(read.iter().map(|h| h.name.len() + h.value.len() + 48))
             .sum();
-        let all = |name: &'static str| {
-            parsed
+        let mut known = KnownHeaders::default();
+        for h in parsed {
+            known.note(h.name, || header_value(h.value));
+        }
+        for h in read {
+            known.note(&h.name, || Cow::Borrowed(h.value.as_str()));
+        }
+        let chunked = known.chunked;
+        let mut content_length = None;
+        if known.content_lengths > 1 {
+            // Rare: every value, for the anomaly.
+            let lengths: Vec<Cow<'_, str>> = parsed
                 .iter()
-                .filter(move |h| h.name.eq_ignore_ascii_case(name))
+                .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
                 .map(|h| header_value(h.value))
                 .chain(
                     read.iter()
-                        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+                        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
                         .map(|h| Cow::Borrowed(h.value.as_str())),
                 )
-        };
-        let first_value = |name: &'static str| all(name).next().map(Cow::into_owned);
-        let lengths: Vec<Cow<'_, str>> = all("content-length").collect();
-        let chunked = all("transfer-encoding").any(|t| {
-            t.split(',')
-                .any(|c| c.trim().eq_ignore_ascii_case("chunked"))
-        });
-        let mut content_length = None;
-        if lengths.len() > 1 {
+                .collect();
             let distinct: std::collections::BTreeSet<&str> = lengths.iter().map(|v| &**v).collect();
             anomalies.push(Anomaly {
                 name: "duplicate_content_length",
@@ -1582,7 +1645,7 @@ impl HttpConn {
             if distinct.len() == 1 {
                 content_length = lengths[0].parse::<u64>().ok();
             }
-        } else if let Some(v) = lengths.first() {
+        } else if let Some(v) = known.content_length.as_ref() {
             match v.parse::<u64>() {
                 Ok(n) => content_length = Some(n),
                 Err(_) => anomalies.push(Anomaly {
@@ -1592,7 +1655,7 @@ impl HttpConn {
                 }),
             }
         }
-        if chunked && !lengths.is_empty() {
+        if chunked && known.content_lengths > 0 {
             anomalies.push(Anomaly {
                 name: "content_length_with_chunked",
                 offset: None,
@@ -1639,12 +1702,12 @@ impl HttpConn {
             (Direction::ClientToServer, _) => Framing::None,
             (Direction::ServerToClient, _) => Framing::UntilClose,
         };
-        let content_encoding = first_value("content-encoding");
-        let content_type = first_value("content-type");
-        let upgrade = first_value("upgrade");
-        let transfer_encoding = first_value("transfer-encoding");
+        let content_encoding = known.content_encoding.map(Cow::into_owned);
+        let content_type = known.content_type.map(Cow::into_owned);
+        let upgrade = known.upgrade.map(Cow::into_owned);
+        let transfer_encoding = known.transfer_encoding.map(Cow::into_owned);
         let request_key = (dir == Direction::ClientToServer)
-            .then(|| first_value("sec-websocket-key"))
+            .then(|| known.websocket_key.map(Cow::into_owned))
             .flatten();
         let mut websocket_accept_valid = None;
         if status == Some(101)
@@ -1652,14 +1715,14 @@ impl HttpConn {
                 .as_deref()
                 .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
         {
-            let accept = first_value("sec-websocket-accept");
+            let accept = known.websocket_accept;
             websocket_accept_valid = match (websocket_key.as_deref(), accept.as_deref()) {
                 (Some(key), Some(accept)) => {
                     Some(tungstenite::handshake::derive_accept_key(key.as_bytes()) == accept)
                 }
                 _ => None,
             };
-            self.switched_to_websocket = Some(first_value("sec-websocket-extensions"));
+            self.switched_to_websocket = Some(known.websocket_extensions.map(Cow::into_owned));
         }
         let encoding = content_encoding.as_deref().map(Encoding::from_header);
         let is_sse = content_type.as_deref().is_some_and(|t| {
@@ -1667,7 +1730,7 @@ impl HttpConn {
                 .get(..17)
                 .is_some_and(|p| p.eq_ignore_ascii_case(b"text/event-stream"))
         });
-        let mut msg = HttpMessage {
+        let mut msg = Box::new(HttpMessage {
             conn: ConnNumber::new(self.conn),
             dir,
             index,
@@ -1711,7 +1774,7 @@ impl HttpConn {
             websocket_accept_valid,
             anomalies,
             complete: false,
-        };
+        });
         let decoder = match encoding {
             Some(e) if e.decodable() => Some(body_decoder(e, self.limits, is_sse)),
             Some(Encoding::Identity) | None => None,
@@ -1744,12 +1807,12 @@ impl HttpConn {
             framing,
             decoder,
             sse: is_sse.then(|| {
-                SseParser::new(
+                Box::new(SseParser::new(
                     self.conn,
                     index,
                     encoding.filter(|e| *e != Encoding::Identity),
                     at,
-                )
+                ))
             }),
             pending_size: None,
             sniffed: false,
@@ -1758,7 +1821,7 @@ impl HttpConn {
         if self.limits.announce_heads && !matches!(reading.framing, Framing::None) {
             // A body follows: say what is coming (a stream's events arrive
             // long before the message ends).
-            out.push(AppEvent::HttpHead(Arc::new(reading.msg.clone())));
+            out.push(AppEvent::HttpHead(Arc::new((*reading.msg).clone())));
         }
         self.halves[d].reading = Some(reading);
         if matches!(
@@ -1984,7 +2047,7 @@ impl HttpConn {
                 p.end = r.msg.last;
             }
         }
-        self.emit(r.msg, out);
+        self.emit(*r.msg, out);
     }
 
     /// Bytes the capture does not hold: the message being read is cut.

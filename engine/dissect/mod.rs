@@ -11,6 +11,7 @@ pub mod http;
 pub mod sse;
 pub mod websocket;
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -91,7 +92,8 @@ impl AppEvent {
 /// What one connection carries.
 struct AppConn {
     http: http::HttpConn,
-    websocket: Option<websocket::WebSocketConn>,
+    /// Boxed: few connections switch to WebSocket.
+    websocket: Option<Box<websocket::WebSocketConn>>,
     ended: [bool; 2],
 }
 
@@ -109,8 +111,12 @@ struct Undecided {
 pub struct Dissector<S> {
     inner: S,
     /// Boxed: the table is sized for the most connections ever open at
-    /// once, and should cost a pointer per slot, not a whole state.
-    conns: HashMap<u64, Box<AppConn>, foldhash::fast::RandomState>,
+    /// once, and should cost a pointer per slot, not a whole state. `None`
+    /// for a connection whose two directions both ended: its state is gone
+    /// already (a finished connection is summarised only seconds later, and
+    /// thousands may wait for it), and nothing more of it is read. One
+    /// table for both, so that a chunk costs one lookup.
+    conns: HashMap<u64, Option<Box<AppConn>>, foldhash::fast::RandomState>,
     undecided: HashMap<(u64, usize), Undecided, foldhash::fast::RandomState>,
     out: Vec<AppEvent>,
     limits: DecodeLimits,
@@ -119,10 +125,6 @@ pub struct Dissector<S> {
     /// Bytes of requests kept while they wait for responses, shared by all
     /// connections (see [`http::REQUESTS_KEPT`]).
     kept_requests: Arc<AtomicUsize>,
-    /// Connections whose two directions both ended: their state is gone
-    /// already (a finished connection is summarised only seconds later, and
-    /// thousands may wait for it), and nothing more of them is read.
-    finished: std::collections::HashSet<u64, foldhash::fast::RandomState>,
 }
 
 impl<S: EventSink> Dissector<S> {
@@ -147,7 +149,6 @@ impl<S: EventSink> Dissector<S> {
             out: Vec::new(),
             limits,
             kept_requests: Arc::default(),
-            finished: Default::default(),
         }
     }
 
@@ -174,48 +175,56 @@ impl<S: EventSink> Dissector<S> {
     }
 
     fn data(&mut self, conn: u64, dir: Direction, chunk: Chunk<'_>, at: At) {
-        if self.only.is_some_and(|o| o != conn) || self.finished.contains(&conn) {
+        if self.only.is_some_and(|o| o != conn) {
             return;
         }
         let mut earlier = Vec::new();
-        if !self.conns.contains_key(&conn) {
-            // Only a connection that starts like HTTP gets state; a chunk
-            // too short to tell waits for the next bytes.
-            let held = self.undecided.remove(&(conn, dir.index()));
-            let Chunk::Data { offset, bytes } = chunk else {
-                return;
-            };
-            let mut start = Vec::new();
-            if let Some(held) = held.filter(|h| h.end == offset) {
-                earlier = held.pieces;
-                for (_, piece, _) in &earlier {
-                    start.extend_from_slice(piece);
+        let slot = match self.conns.entry(conn) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => {
+                // Only a connection that starts like HTTP gets state; a chunk
+                // too short to tell waits for the next bytes.
+                let held = self.undecided.remove(&(conn, dir.index()));
+                let Chunk::Data { offset, bytes } = chunk else {
+                    return;
+                };
+                // The first bytes, joined to those held only when some were
+                // (most connections' first chunk tells at once).
+                let mut joined = Vec::new();
+                if let Some(held) = held.filter(|h| h.end == offset) {
+                    earlier = held.pieces;
+                    for (_, piece, _) in &earlier {
+                        joined.extend_from_slice(piece);
+                    }
                 }
-            }
-            start.extend_from_slice(&bytes[..bytes.len().min(http::START_MAX)]);
-            if !http::starts_http(&start, dir) {
-                if start.len() < http::START_MAX && http::may_start_http(&start, dir) {
-                    earlier.push((offset, bytes.to_vec(), at));
-                    self.undecided.insert(
-                        (conn, dir.index()),
-                        Undecided {
-                            end: offset + bytes.len() as u64,
-                            pieces: earlier,
-                        },
-                    );
+                let first = &bytes[..bytes.len().min(http::START_MAX)];
+                let start = if joined.is_empty() {
+                    first
+                } else {
+                    joined.extend_from_slice(first);
+                    &joined[..]
+                };
+                if !http::starts_http(start, dir) {
+                    if start.len() < http::START_MAX && http::may_start_http(start, dir) {
+                        earlier.push((offset, bytes.to_vec(), at));
+                        self.undecided.insert(
+                            (conn, dir.index()),
+                            Undecided {
+                                end: offset + bytes.len() as u64,
+                                pieces: earlier,
+                            },
+                        );
+                    }
+                    return;
                 }
-                return;
-            }
-            self.conns.insert(
-                conn,
-                Box::new(AppConn {
+                v.insert(Some(Box::new(AppConn {
                     http: http::HttpConn::sharing(conn, self.limits, self.kept_requests.clone()),
                     websocket: None,
                     ended: [false; 2],
-                }),
-            );
-        }
-        let Some(app) = self.conns.get_mut(&conn) else {
+                })))
+            }
+        };
+        let Some(app) = slot.as_mut() else {
             return;
         };
         let out = &mut self.out;
@@ -233,8 +242,7 @@ impl<S: EventSink> Dissector<S> {
             Chunk::End { .. } => {
                 Self::end(app, dir, at, out);
                 if app.ended == [true, true] {
-                    self.conns.remove(&conn);
-                    self.finished.insert(conn);
+                    *slot = None;
                 }
             }
         }
@@ -262,7 +270,7 @@ impl<S: EventSink> Dissector<S> {
             for (d, rest) in app.http.take_after_upgrade() {
                 ws.data(d, &rest, at, out);
             }
-            app.websocket = Some(ws);
+            app.websocket = Some(Box::new(ws));
         }
     }
 
@@ -280,10 +288,11 @@ impl<S: EventSink> Dissector<S> {
     }
 
     fn close(&mut self, conn: u64, at: At) {
-        self.finished.remove(&conn);
-        self.undecided.remove(&(conn, 0));
-        self.undecided.remove(&(conn, 1));
-        if let Some(mut app) = self.conns.remove(&conn) {
+        if !self.undecided.is_empty() {
+            self.undecided.remove(&(conn, 0));
+            self.undecided.remove(&(conn, 1));
+        }
+        if let Some(Some(mut app)) = self.conns.remove(&conn) {
             for dir in [Direction::ClientToServer, Direction::ServerToClient] {
                 Self::end(&mut app, dir, at, &mut self.out);
             }
@@ -318,8 +327,12 @@ impl<S: EventSink> EventSink for Dissector<S> {
             }
             Event::End(_) => {
                 self.undecided.clear();
-                self.finished.clear();
-                let mut open: Vec<u64> = self.conns.keys().copied().collect();
+                let mut open: Vec<u64> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, app)| app.is_some())
+                    .map(|(conn, _)| *conn)
+                    .collect();
                 open.sort_unstable();
                 for conn in open {
                     let at = At {
@@ -328,6 +341,7 @@ impl<S: EventSink> EventSink for Dissector<S> {
                     };
                     self.close(conn, at);
                 }
+                self.conns.clear();
                 self.send_out()?;
                 self.inner.event(event)
             }
