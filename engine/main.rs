@@ -28,7 +28,8 @@ use chattcp::render::report;
 use chattcp::render::text::{TextKind, TextWriter};
 use chattcp::scripting::run::{analyse_all, expand_inputs, run_scoped, run_with, CaptureReport};
 use chattcp::scripting::{
-    example_captures, load_file, load_scripts, Kind, LessonScope, Script, ScriptLimits,
+    example_captures, load_file, load_scripts, load_with_rules, Kind, LessonScope, Script,
+    ScriptLimits,
 };
 
 /// Read packet captures as conversations between client and server.
@@ -728,7 +729,11 @@ fn main() -> ExitCode {
             json,
             threads: n,
             limits,
-        } => match load_scripts(None, rules.as_deref(), &ScriptLimits::default()) {
+        } => match load_with_rules(
+            Some(Kind::Diagnosis),
+            rules.as_deref(),
+            &ScriptLimits::default(),
+        ) {
             Ok(mut scripts) => {
                 for s in scripts
                     .iter()

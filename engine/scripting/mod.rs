@@ -78,10 +78,31 @@ pub fn load_scripts(
     user_dir: Option<&Path>,
     limits: &ScriptLimits,
 ) -> Result<Vec<Script>, LoadError> {
+    let mut scripts = load_with_rules(kind, user_dir, limits)?;
+    if let Some(kind) = kind {
+        scripts.retain(|s| s.meta.kind == kind);
+    }
+    Ok(scripts)
+}
+
+/// The built-in scripts of `kind` (all when `None`), with every `.rhai`
+/// file of `user_dir`, whatever its kind (so that a caller can say why it
+/// does not run one); a user file named like a built-in replaces it.
+pub fn load_with_rules(
+    kind: Option<Kind>,
+    user_dir: Option<&Path>,
+    limits: &ScriptLimits,
+) -> Result<Vec<Script>, LoadError> {
     let engine = host::sandbox_engine(limits);
     let mut scripts = Vec::new();
     for (name, source) in builtin_sources() {
-        scripts.push(Script::compile(&engine, name, "built-in", source)?);
+        // Compiling is most of a short run's start: a built-in of another
+        // kind is never compiled (its header says its kind).
+        let other_kind =
+            kind.is_some_and(|kind| Metadata::parse(source).is_ok_and(|meta| meta.kind != kind));
+        if !other_kind {
+            scripts.push(Script::compile(&engine, name, "built-in", source)?);
+        }
     }
     if let Some(dir) = user_dir {
         let read_err = |source| LoadError::Read {
@@ -101,9 +122,6 @@ pub fn load_scripts(
                 None => scripts.push(script),
             }
         }
-    }
-    if let Some(kind) = kind {
-        scripts.retain(|s| s.meta.kind == kind);
     }
     Ok(scripts)
 }
