@@ -87,6 +87,13 @@ pub trait EventSink {
     ) -> std::io::Result<()> {
         self.event(&Event::Closed(summary))
     }
+
+    /// An application event handed over by its maker: a sink that keeps
+    /// events, like a shard of a parallel run, takes it as it is instead
+    /// of a copy. Otherwise it is `Event::App`.
+    fn app_owned(&mut self, app: crate::dissect::AppEvent) -> std::io::Result<()> {
+        self.event(&Event::App(&app))
+    }
 }
 
 /// The "frame" of the summaries emitted at the end of the capture.

@@ -126,6 +126,17 @@ impl Collect {
 }
 
 impl EventSink for Collect {
+    fn app_owned(&mut self, app: AppEvent) -> std::io::Result<()> {
+        if self.in_packet {
+            if let Unit::Packet { apps, .. } = self.packet_unit() {
+                apps.push(app);
+            }
+        } else {
+            self.apps.push(app);
+        }
+        Ok(())
+    }
+
     fn frame_start(&mut self, frame: u64) {
         // A failed send ends the run at the next event anyway.
         let _ = self.close_packet();
@@ -151,12 +162,7 @@ impl EventSink for Collect {
                     *handshake = Some(**h);
                 }
             }
-            Event::App(app) if self.in_packet => {
-                if let Unit::Packet { apps, .. } = self.packet_unit() {
-                    apps.push((*app).clone());
-                }
-            }
-            Event::App(app) => self.apps.push((*app).clone()),
+            Event::App(app) => self.app_owned((*app).clone())?,
             Event::Closed(summary) => {
                 let apps = std::mem::take(&mut self.apps);
                 self.push(Unit::Retired {

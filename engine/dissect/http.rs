@@ -145,7 +145,7 @@ pub enum StartLine {
     /// A request.
     Request {
         /// The method, e.g. `GET`.
-        method: String,
+        method: Cow<'static, str>,
         /// The request target.
         uri: String,
     },
@@ -154,7 +154,7 @@ pub enum StartLine {
         /// The status code.
         status: u16,
         /// The reason phrase.
-        reason: String,
+        reason: Cow<'static, str>,
     },
 }
 
@@ -229,7 +229,7 @@ pub struct HttpMessage {
     /// The head exactly as sent (bounded).
     pub raw_head: Vec<u8>,
     /// `Content-Type`, if any.
-    pub content_type: Option<String>,
+    pub content_type: Option<Cow<'static, str>>,
     /// `Transfer-Encoding`, if any.
     pub transfer_encoding: Option<String>,
     /// `Content-Encoding`, if any (or the one recognised from magic bytes).
@@ -753,6 +753,62 @@ struct ParsedHead<'h, 'b> {
     headers: &'h [httparse::Header<'b>],
 }
 
+/// Methods, reason phrases and media types most messages use: held as
+/// constants, so that a message costs no allocation for them.
+const COMMON_METHODS: &[&str] = &[
+    "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+];
+const REASONS: &[&str] = &[
+    "OK",
+    "Not Found",
+    "Not Modified",
+    "Moved Permanently",
+    "Found",
+    "No Content",
+    "Partial Content",
+    "Switching Protocols",
+    "Continue",
+    "Created",
+    "Accepted",
+    "See Other",
+    "Temporary Redirect",
+    "Permanent Redirect",
+    "Bad Request",
+    "Unauthorized",
+    "Forbidden",
+    "Method Not Allowed",
+    "Too Many Requests",
+    "Internal Server Error",
+    "Bad Gateway",
+    "Service Unavailable",
+    "Gateway Timeout",
+];
+const MEDIA_TYPES: &[&str] = &[
+    "text/html",
+    "text/html; charset=utf-8",
+    "text/html; charset=UTF-8",
+    "text/plain",
+    "text/plain; charset=utf-8",
+    "text/css",
+    "text/javascript",
+    "text/event-stream",
+    "application/json",
+    "application/json; charset=utf-8",
+    "application/javascript",
+    "application/octet-stream",
+    "image/png",
+    "image/jpeg",
+];
+
+/// `value` as one of the constants in `table` when it is one (exactly:
+/// its bytes are kept as they came), else as its own copy.
+fn common(value: &str, table: &[&'static str]) -> Cow<'static, str> {
+    match table.iter().find(|c| **c == value) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(value.to_string()),
+    }
+}
+
 /// httparse's reading of `head`, or `None` if it refuses it. `slots` is
 /// left uninitialised by callers: httparse writes only the headers it
 /// reads, where an initialised array costs 4 KiB of stores per head.
@@ -767,7 +823,7 @@ fn parse_head<'h, 'b>(
             match req.parse_with_uninit_headers(head, slots) {
                 Ok(httparse::Status::Complete(_)) => Some(ParsedHead {
                     start: StartLine::Request {
-                        method: req.method.unwrap_or("").to_string(),
+                        method: common(req.method.unwrap_or(""), COMMON_METHODS),
                         uri: req.path.unwrap_or("").to_string(),
                     },
                     version: http_version(req.version),
@@ -782,7 +838,7 @@ fn parse_head<'h, 'b>(
                 Ok(httparse::Status::Complete(_)) => Some(ParsedHead {
                     start: StartLine::Response {
                         status: resp.code.unwrap_or(0),
-                        reason: resp.reason.unwrap_or("").to_string(),
+                        reason: common(resp.reason.unwrap_or(""), REASONS),
                     },
                     version: http_version(resp.version),
                     headers: &*std::mem::take(&mut resp.headers),
@@ -903,7 +959,7 @@ fn read_start_line(line: &str, dir: Direction) -> Option<(StartLine, String)> {
         Direction::ClientToServer if !a.is_empty() && !b.is_empty() && c.starts_with("HTTP/") => {
             Some((
                 StartLine::Request {
-                    method: a.to_string(),
+                    method: common(a, COMMON_METHODS),
                     uri: b.to_string(),
                 },
                 c.to_string(),
@@ -913,7 +969,7 @@ fn read_start_line(line: &str, dir: Direction) -> Option<(StartLine, String)> {
             (
                 StartLine::Response {
                     status,
-                    reason: c.to_string(),
+                    reason: common(c, REASONS),
                 },
                 a.to_string(),
             )
@@ -1021,6 +1077,30 @@ fn head_end(buf: &[u8], known: usize) -> Option<usize> {
     })
 }
 
+/// `head_end(buf, 0)`, with `bare_lf_at` of the head it ends, in one pass
+/// over the LFs (most heads arrive whole). No bare LF is looked for when no
+/// head ends in `buf`.
+fn scan_head(buf: &[u8]) -> (Option<usize>, Option<usize>) {
+    let mut bare = None;
+    for i in memchr::memchr_iter(b'\n', buf) {
+        if bare.is_none() && i > 0 && buf[i - 1] != b'\r' {
+            bare = Some(i);
+        }
+        let end = match (buf.get(i + 1), buf.get(i + 2)) {
+            (Some(b'\n'), _) => {
+                // The empty line's own LF follows an LF: bare.
+                bare = bare.or(Some(i + 1));
+                i + 2
+            }
+            (Some(b'\r'), Some(b'\n')) => i + 3,
+            _ => continue,
+        };
+        let bare = bare.or_else(|| (buf.first() == Some(&b'\n')).then_some(0));
+        return (Some(end), bare);
+    }
+    (None, None)
+}
+
 impl HttpConn {
     /// HTTP state for connection `conn`.
     pub fn new(conn: u64, limits: DecodeLimits) -> Self {
@@ -1108,10 +1188,13 @@ impl HttpConn {
             let room = MAX_HEAD + 1 - half.head.len().min(MAX_HEAD + 1);
             let take = bytes.len().min(room);
             let before = half.head.len();
+            // A bare LF, when the head was scanned for it with its end.
+            let mut scanned_bare_lf = None;
             let end = if before == 0 {
                 // Most heads start and end in one chunk: found in place,
                 // only the head is copied, not the body behind it.
-                let end = head_end(&bytes[..take], 0);
+                let (end, bare_lf) = scan_head(&bytes[..take]);
+                scanned_bare_lf = end.map(|_| bare_lf);
                 half.head.extend_from_slice(&bytes[..end.unwrap_or(take)]);
                 end
             } else {
@@ -1129,7 +1212,7 @@ impl HttpConn {
                     head.truncate(end);
                     // What follows `end` in the buffer was put back via `bytes`.
                     // Found once: the head's reading needs it too.
-                    let bare_lf = bare_lf_at(&head);
+                    let bare_lf = scanned_bare_lf.unwrap_or_else(|| bare_lf_at(&head));
                     if strict_end_unknown(&head, bare_lf.is_some(), bytes) {
                         let pieces = if bytes.is_empty() {
                             Vec::new()
@@ -1187,9 +1270,10 @@ impl HttpConn {
     }
 
     /// Sends a finished message on, keeping a request for its response.
-    fn emit(&mut self, msg: HttpMessage, out: &mut Vec<AppEvent>) {
+    fn emit(&mut self, msg: impl Into<Arc<HttpMessage>>, out: &mut Vec<AppEvent>) {
+        // A boxed message moves into its Arc in one copy.
+        let msg: Arc<HttpMessage> = msg.into();
         let readable = !msg.version.is_empty();
-        let msg = Arc::new(msg);
         match msg.dir {
             Direction::ClientToServer if !readable => self.last_unreadable = Some(msg.clone()),
             Direction::ClientToServer => {
@@ -1282,12 +1366,12 @@ impl HttpConn {
             index,
             start: match half.dir {
                 Direction::ClientToServer => StartLine::Request {
-                    method: String::new(),
+                    method: Cow::Borrowed(""),
                     uri: String::new(),
                 },
                 Direction::ServerToClient => StartLine::Response {
                     status: 0,
-                    reason: String::new(),
+                    reason: Cow::Borrowed(""),
                 },
             },
             version: Cow::Borrowed(""),
@@ -1354,7 +1438,7 @@ impl HttpConn {
                 .find(|h| h.name.eq_ignore_ascii_case(name))
                 .map(|h| h.value.clone())
         };
-        msg.content_type = find("content-type");
+        msg.content_type = find("content-type").map(Cow::Owned);
         msg.transfer_encoding = find("transfer-encoding");
         msg.content_encoding = find("content-encoding");
         msg.upgrade = find("upgrade");
@@ -1703,7 +1787,7 @@ impl HttpConn {
             (Direction::ServerToClient, _) => Framing::UntilClose,
         };
         let content_encoding = known.content_encoding.map(Cow::into_owned);
-        let content_type = known.content_type.map(Cow::into_owned);
+        let content_type = known.content_type.map(|t| common(&t, MEDIA_TYPES));
         let upgrade = known.upgrade.map(Cow::into_owned);
         let transfer_encoding = known.transfer_encoding.map(Cow::into_owned);
         let request_key = (dir == Direction::ClientToServer)
@@ -2047,7 +2131,7 @@ impl HttpConn {
                 p.end = r.msg.last;
             }
         }
-        self.emit(*r.msg, out);
+        self.emit(r.msg, out);
     }
 
     /// Bytes the capture does not hold: the message being read is cut.
@@ -2327,6 +2411,29 @@ mod tests {
         assert_eq!(m[0].last.frame, head.len() as u64);
         // An end found across what was already scanned.
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nx", 23), Some(24));
+        // The one-pass scan of a whole head agrees with the two searches.
+        for buf in [
+            &b"GET / HTTP/1.1\r\nA: b\r\n\r\nx"[..],
+            b"GET / HTTP/1.1\nA: b\n\nx",
+            b"GET / HTTP/1.1\r\nA: b\nC: d\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: b\r\n\n",
+            b"\nGET / HTTP/1.1\r\n\r\n",
+            b"\n\n",
+            b"\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: b\r\n",
+            b"GET / HTTP/1.1\r\nA: b\n\r\nbody\n",
+            b"HTTP/1.1 200 OK\r\n\r\n\n\n",
+            b"",
+        ] {
+            let end = head_end(buf, 0);
+            let expected = (end, end.and_then(|e| bare_lf_at(&buf[..e])));
+            assert_eq!(
+                scan_head(buf),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
         assert_eq!(head_end(b"GET / HTTP/1.1\nA: b\n\nx", 20), Some(21));
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 10), None);
     }

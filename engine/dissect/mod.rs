@@ -169,7 +169,7 @@ impl<S: EventSink> Dissector<S> {
 
     fn send_out(&mut self) -> std::io::Result<()> {
         for app in self.out.drain(..) {
-            self.inner.event(&Event::App(&app))?;
+            self.inner.app_owned(app)?;
         }
         Ok(())
     }

@@ -565,7 +565,7 @@ pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
     }),
     ("status", |h| opt_int(h.0.status())),
     ("reason", |h| match &h.0.start {
-        StartLine::Response { reason, .. } => text(reason.as_str()),
+        StartLine::Response { reason, .. } => text(&**reason),
         StartLine::Request { .. } => Dynamic::UNIT,
     }),
     ("version", |h| text(&*h.0.version)),
@@ -584,7 +584,9 @@ pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
     ("raw_head", |h| {
         text(String::from_utf8_lossy(&h.0.raw_head).into_owned())
     }),
-    ("content_type", |h| opt_text(&h.0.content_type)),
+    ("content_type", |h| {
+        h.0.content_type.as_deref().map_or(Dynamic::UNIT, text)
+    }),
     ("is_event_stream", |h| {
         Dynamic::from_bool(h.0.content_type.as_deref().is_some_and(|t| {
             t.get(..17)
