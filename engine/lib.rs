@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod capture;
+pub mod conn_table;
 pub mod decode;
 pub mod dissect;
 pub mod events;

@@ -275,22 +275,29 @@ struct Input {
 
 impl Input {
     /// The next unit, waiting for the worker if needed.
+    #[inline]
     fn head(&mut self) -> Option<&Unit> {
         if self.queue.is_empty() && !self.done {
-            match self.rx.recv() {
-                Ok(batch) => {
-                    // The batch becomes the queue as it is (no copy), and
-                    // the emptied queue goes back to the worker.
-                    let spent = std::mem::replace(&mut self.queue, VecDeque::from(batch));
-                    let mut spent = Vec::from(spent);
-                    spent.clear();
-                    // A full return channel or a finished worker: dropped.
-                    let _ = self.spent.try_send(spent);
-                }
-                Err(_) => self.done = true,
-            }
+            self.refill();
         }
         self.queue.front()
+    }
+
+    /// Waits for the worker's next batch.
+    #[cold]
+    fn refill(&mut self) {
+        match self.rx.recv() {
+            Ok(batch) => {
+                // The batch becomes the queue as it is (no copy), and
+                // the emptied queue goes back to the worker.
+                let spent = std::mem::replace(&mut self.queue, VecDeque::from(batch));
+                let mut spent = Vec::from(spent);
+                spent.clear();
+                // A full return channel or a finished worker: dropped.
+                let _ = self.spent.try_send(spent);
+            }
+            Err(_) => self.done = true,
+        }
     }
 }
 

@@ -11,7 +11,6 @@ pub mod http;
 pub mod sse;
 pub mod websocket;
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -20,6 +19,8 @@ use crate::capture::Timestamp;
 use crate::events::{Event, EventSink};
 use crate::reassembly::Chunk;
 use crate::tracking::Direction;
+
+use crate::conn_table::{ConnTable, Slot};
 
 pub use compression::{DecodeLimits, Encoding};
 pub use http::{Anomaly, Header, HttpMessage, StartLine};
@@ -110,13 +111,12 @@ struct Undecided {
 /// Adds application events to an event stream.
 pub struct Dissector<S> {
     inner: S,
-    /// Boxed: the table is sized for the most connections ever open at
-    /// once, and should cost a pointer per slot, not a whole state. `None`
-    /// for a connection whose two directions both ended: its state is gone
-    /// already (a finished connection is summarised only seconds later, and
-    /// thousands may wait for it), and nothing more of it is read. One
-    /// table for both, so that a chunk costs one lookup.
-    conns: HashMap<u64, Option<Box<AppConn>>, foldhash::fast::RandomState>,
+    /// Boxed: a slot should cost a pointer, not a whole state. A
+    /// connection whose two directions both ended is `Finished`: its state
+    /// is gone already (a finished connection is summarised only seconds
+    /// later, and thousands may wait for it), and nothing more of it is
+    /// read.
+    conns: ConnTable<Box<AppConn>>,
     undecided: HashMap<(u64, usize), Undecided, foldhash::fast::RandomState>,
     out: Vec<AppEvent>,
     limits: DecodeLimits,
@@ -143,7 +143,7 @@ impl<S: EventSink> Dissector<S> {
     pub fn with_limits(inner: S, limits: DecodeLimits) -> Self {
         Dissector {
             inner,
-            conns: HashMap::default(),
+            conns: ConnTable::default(),
             undecided: HashMap::default(),
             only: None,
             out: Vec::new(),
@@ -179,9 +179,13 @@ impl<S: EventSink> Dissector<S> {
             return;
         }
         let mut earlier = Vec::new();
-        let slot = match self.conns.entry(conn) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(v) => {
+        let slot = self.conns.slot(conn);
+        match slot {
+            Slot::Live(_) => {}
+            Slot::Finished => return,
+            // Data after its summary cannot come; if it did, it would
+            // start afresh, as for a number never seen.
+            Slot::Empty | Slot::Closed => {
                 // Only a connection that starts like HTTP gets state; a chunk
                 // too short to tell waits for the next bytes.
                 let held = self.undecided.remove(&(conn, dir.index()));
@@ -217,14 +221,14 @@ impl<S: EventSink> Dissector<S> {
                     }
                     return;
                 }
-                v.insert(Some(Box::new(AppConn {
+                *slot = Slot::Live(Box::new(AppConn {
                     http: http::HttpConn::sharing(conn, self.limits, self.kept_requests.clone()),
                     websocket: None,
                     ended: [false; 2],
-                })))
+                }));
             }
-        };
-        let Some(app) = slot.as_mut() else {
+        }
+        let Slot::Live(app) = slot else {
             return;
         };
         let out = &mut self.out;
@@ -242,7 +246,7 @@ impl<S: EventSink> Dissector<S> {
             Chunk::End { .. } => {
                 Self::end(app, dir, at, out);
                 if app.ended == [true, true] {
-                    *slot = None;
+                    *slot = Slot::Finished;
                 }
             }
         }
@@ -292,7 +296,7 @@ impl<S: EventSink> Dissector<S> {
             self.undecided.remove(&(conn, 0));
             self.undecided.remove(&(conn, 1));
         }
-        if let Some(Some(mut app)) = self.conns.remove(&conn) {
+        if let Slot::Live(mut app) = self.conns.close(conn) {
             for dir in [Direction::ClientToServer, Direction::ServerToClient] {
                 Self::end(&mut app, dir, at, &mut self.out);
             }
@@ -327,14 +331,7 @@ impl<S: EventSink> EventSink for Dissector<S> {
             }
             Event::End(_) => {
                 self.undecided.clear();
-                let mut open: Vec<u64> = self
-                    .conns
-                    .iter()
-                    .filter(|(_, app)| app.is_some())
-                    .map(|(conn, _)| *conn)
-                    .collect();
-                open.sort_unstable();
-                for conn in open {
+                for conn in self.conns.live() {
                     let at = At {
                         frame: 0,
                         time: Timestamp(0),

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use super::host::{LessonScope, ScriptHost, ScriptLimits};
 use super::output::ScriptOutput;
 use super::script::{Handler, Script};
+use crate::conn_table::{ConnTable, Slot};
 use crate::dissect::Dissector;
 use crate::events::{Event, EventSink};
 use crate::pipeline::{self, Limits, RunError};
@@ -42,8 +43,15 @@ pub struct CaptureStats {
 /// not cost a million strings).
 #[derive(Clone, Debug, Default)]
 pub struct ConnLabels {
-    open: std::collections::HashMap<u64, (Endpoint, Endpoint), foldhash::fast::RandomState>,
-    kept: std::collections::HashMap<u64, (Endpoint, Endpoint), foldhash::fast::RandomState>,
+    /// Open connections' endpoints, by number: numbers come in order, so
+    /// a window, not a hash (see `conn_table`).
+    open: ConnTable<(Endpoint, Endpoint)>,
+    /// Closed connections' endpoints, in order of closing.
+    kept: Vec<(u64, (Endpoint, Endpoint))>,
+    /// `kept` is out of order of number (connections close in about the
+    /// order they opened; `settle` sorts them): looked up by a scan, not by
+    /// halving.
+    kept_unsorted: bool,
 }
 
 impl ConnLabels {
@@ -52,28 +60,50 @@ impl ConnLabels {
 
     /// The label of connection `conn`, if kept.
     pub fn get(&self, conn: u64) -> Option<String> {
-        self.kept
-            .get(&conn)
-            .or_else(|| self.open.get(&conn))
+        let kept = if !self.kept_unsorted {
+            self.kept
+                .binary_search_by_key(&conn, |(c, _)| *c)
+                .ok()
+                .map(|i| &self.kept[i].1)
+        } else {
+            self.kept.iter().find(|(c, _)| *c == conn).map(|(_, l)| l)
+        };
+        kept.or_else(|| self.open.get(conn))
             .map(|(client, server)| format!("{client} > {server}"))
     }
 
     fn opened(&mut self, c: &crate::tracking::ConnectionInfo) {
         // The endpoints, not their text: most labels are never read.
-        self.open.insert(c.conn, (c.client, c.server));
+        *self.open.slot(c.conn) = Slot::Live((c.client, c.server));
     }
 
     /// Takes the labels another group of scripts kept.
     fn join(&mut self, other: ConnLabels) {
         self.kept.extend(other.kept);
-        self.open.extend(other.open);
+        self.kept_unsorted = true;
+        self.settle();
+        for (conn, label) in other.open.into_live() {
+            *self.open.slot(conn) = Slot::Live(label);
+        }
+    }
+
+    /// Puts the kept labels in order of number, for lookups.
+    fn settle(&mut self) {
+        if self.kept_unsorted {
+            self.kept.sort_by_key(|(c, _)| *c);
+            self.kept.dedup_by_key(|(c, _)| *c);
+            self.kept_unsorted = false;
+        }
     }
 
     /// Connection `conn` closed; `wanted` when it has findings.
     fn closed(&mut self, conn: u64, wanted: bool) {
-        if let Some(label) = self.open.remove(&conn) {
+        if let Slot::Live(label) = self.open.close(conn) {
             if wanted || self.kept.len() < Self::MAX_KEPT {
-                self.kept.insert(conn, label);
+                if self.kept.last().is_some_and(|(last, _)| *last >= conn) {
+                    self.kept_unsorted = true;
+                }
+                self.kept.push((conn, label));
             }
         }
     }
@@ -373,6 +403,7 @@ impl CaptureReport {
 
     /// Takes the run's warnings and problem into the report.
     fn finish_run(&mut self, file: &str, result: Result<pipeline::RunOutcome, RunError>) {
+        self.labels.settle();
         match result {
             Ok(outcome) => {
                 if self.stats.packets == 0 {

@@ -1,0 +1,226 @@
+//! Per-connection state found by connection number, for the stages after
+//! tracking (the dissectors, the scripts' connection labels).
+//!
+//! Connections are numbered in order of first appearance and most live
+//! briefly, so the numbers in use at any moment form a window that slides
+//! forward: a slot per number in a deque is found without hashing, and
+//! neighbouring connections' slots share cache lines. A connection that
+//! lives on while the window would pass a bound (a long download among
+//! thousands of short requests) is moved aside into a hash map, so the
+//! window's memory stays bounded whatever the capture.
+
+use std::collections::{HashMap, VecDeque};
+
+/// Most slots the window holds: 16 bytes each.
+const MAX_WINDOW: usize = 1 << 16;
+
+/// One connection's slot.
+#[derive(Clone, Debug, Default)]
+pub enum Slot<T> {
+    /// Nothing kept (yet): the dissector has not taken the connection.
+    #[default]
+    Empty,
+    /// The connection's state.
+    Live(T),
+    /// Both directions ended: the state is gone and nothing more of the
+    /// connection is read, until it is summarised.
+    Finished,
+    /// Summarised: the number is done with.
+    Closed,
+}
+
+/// Slots by connection number (see the module's documentation).
+#[derive(Clone, Debug)]
+pub struct ConnTable<T> {
+    /// The number of the window's first slot.
+    base: u64,
+    window: VecDeque<Slot<T>>,
+    /// Connections older than the window and not closed.
+    aside: HashMap<u64, Slot<T>, foldhash::fast::RandomState>,
+}
+
+impl<T> Default for ConnTable<T> {
+    fn default() -> Self {
+        ConnTable {
+            base: 0,
+            window: VecDeque::new(),
+            aside: HashMap::default(),
+        }
+    }
+}
+
+impl<T> ConnTable<T> {
+    /// Connection `conn`'s slot, made `Empty` if it had none.
+    pub fn slot(&mut self, conn: u64) -> &mut Slot<T> {
+        if conn < self.base {
+            // Older than the window: set aside, or a number the window
+            // passed without seeing (a new state starts for it).
+            return self.aside.entry(conn).or_default();
+        }
+        let mut index = conn - self.base;
+        if index >= MAX_WINDOW as u64 {
+            // Make room: the oldest slots move aside (only those still in
+            // use cost anything there).
+            let excess = (index - MAX_WINDOW as u64 + 1).min(self.window.len() as u64);
+            for _ in 0..excess {
+                let number = self.base;
+                self.base += 1;
+                match self.window.pop_front() {
+                    Some(Slot::Closed) | None => {}
+                    Some(slot) => {
+                        self.aside.insert(number, slot);
+                    }
+                }
+            }
+            if self.window.is_empty() {
+                // A jump far ahead: the window starts at the new number.
+                self.base = conn;
+            }
+            index = conn - self.base;
+        }
+        let index = index as usize;
+        if index >= self.window.len() {
+            self.window.resize_with(index + 1, Slot::default);
+        }
+        &mut self.window[index]
+    }
+
+    /// Takes connection `conn`'s slot away for good (it was summarised).
+    pub fn close(&mut self, conn: u64) -> Slot<T> {
+        if conn < self.base {
+            return self.aside.remove(&conn).unwrap_or(Slot::Closed);
+        }
+        let Some(slot) = self.window.get_mut((conn - self.base) as usize) else {
+            return Slot::Closed;
+        };
+        let taken = std::mem::replace(slot, Slot::Closed);
+        // The window moves past the numbers done with.
+        while matches!(self.window.front(), Some(Slot::Closed)) {
+            self.window.pop_front();
+            self.base += 1;
+        }
+        taken
+    }
+
+    /// Connection `conn`'s state, if it has some.
+    pub fn get(&self, conn: u64) -> Option<&T> {
+        let slot = if conn < self.base {
+            self.aside.get(&conn)
+        } else {
+            self.window.get((conn - self.base) as usize)
+        };
+        match slot {
+            Some(Slot::Live(state)) => Some(state),
+            _ => None,
+        }
+    }
+
+    /// Every connection's state, in order of number.
+    pub fn into_live(self) -> Vec<(u64, T)> {
+        let mut live: Vec<(u64, T)> = self
+            .aside
+            .into_iter()
+            .filter_map(|(conn, slot)| match slot {
+                Slot::Live(state) => Some((conn, state)),
+                _ => None,
+            })
+            .collect();
+        live.sort_unstable_by_key(|(conn, _)| *conn);
+        let base = self.base;
+        live.extend(
+            self.window
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, slot)| match slot {
+                    Slot::Live(state) => Some((base + i as u64, state)),
+                    _ => None,
+                }),
+        );
+        live
+    }
+
+    /// The numbers of the connections with state, in order.
+    pub fn live(&self) -> Vec<u64> {
+        let mut live: Vec<u64> = self
+            .aside
+            .iter()
+            .filter(|(_, slot)| matches!(slot, Slot::Live(_)))
+            .map(|(conn, _)| *conn)
+            .collect();
+        live.sort_unstable();
+        live.extend(
+            self.window
+                .iter()
+                .enumerate()
+                .filter(|(_, slot)| matches!(slot, Slot::Live(_)))
+                .map(|(i, _)| self.base + i as u64),
+        );
+        live
+    }
+
+    /// Forgets every connection.
+    pub fn clear(&mut self) {
+        self.window.clear();
+        self.aside.clear();
+    }
+
+    /// Slots held, in the window and aside: what the table costs.
+    pub fn held(&self) -> usize {
+        self.window.len() + self.aside.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_closed_in_any_order_move_the_window_past_them() {
+        let mut t = ConnTable::<u32>::default();
+        for conn in 0..5 {
+            *t.slot(conn) = Slot::Live(conn as u32);
+        }
+        assert!(matches!(t.close(2), Slot::Live(2)));
+        assert_eq!(t.held(), 5, "a closed slot in the middle stays");
+        assert!(matches!(t.close(0), Slot::Live(0)));
+        assert!(matches!(t.close(1), Slot::Live(1)));
+        assert_eq!(t.held(), 2, "0, 1 and 2 are passed");
+        assert_eq!(t.live(), vec![3, 4]);
+        assert!(matches!(t.close(1), Slot::Closed), "closed once");
+        *t.slot(3) = Slot::Finished;
+        assert!(matches!(t.slot(3), Slot::Finished));
+        assert_eq!(t.live(), vec![4]);
+    }
+
+    #[test]
+    fn a_long_lived_connection_is_set_aside_and_the_window_stays_bounded() {
+        let mut t = ConnTable::<u64>::default();
+        *t.slot(0) = Slot::Live(0);
+        for conn in 1..(3 * MAX_WINDOW as u64) {
+            *t.slot(conn) = Slot::Live(conn);
+            if conn > 10 {
+                assert!(matches!(t.close(conn - 10), Slot::Live(_)));
+            }
+            assert!(t.window.len() <= MAX_WINDOW);
+        }
+        // Connection 0 lived through it all, aside; the rest are the last ten.
+        assert!(matches!(t.slot(0), Slot::Live(0)));
+        assert_eq!(t.live().len(), 11);
+        assert_eq!(t.live()[0], 0);
+        assert!(t.held() <= 12, "{}", t.held());
+        assert!(matches!(t.close(0), Slot::Live(0)));
+        assert!(
+            matches!(t.slot(0), Slot::Empty),
+            "a number seen again starts afresh"
+        );
+    }
+
+    #[test]
+    fn a_jump_far_ahead_does_not_fill_the_gap() {
+        let mut t = ConnTable::<u8>::default();
+        *t.slot(1) = Slot::Live(1);
+        *t.slot(10 * MAX_WINDOW as u64) = Slot::Live(2);
+        assert!(t.window.len() <= MAX_WINDOW);
+        assert_eq!(t.live(), vec![1, 10 * MAX_WINDOW as u64]);
+    }
+}
