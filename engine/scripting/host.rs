@@ -2,7 +2,7 @@
 //! calls and collects what the scripts report.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -197,10 +197,14 @@ fn locate(
 #[derive(Default)]
 struct Collector {
     output: ScriptOutput,
+    /// The name of the script whose call recorded last (see `recording`).
     script: String,
-    /// The running script's position in the host's list.
+    /// Its position in the host's list.
     index: usize,
-    frame: Option<u64>,
+    /// Every script's name, by position.
+    names: Vec<String>,
+    /// The host's first script's position among all (see `ScriptHost::with_offset`).
+    offset: usize,
     /// Per script, the connections passed to `watch(conn)` and not closed
     /// yet. Looked up by every filter that asks for `watched`: a fast hash.
     watched: Vec<WatchedSet>,
@@ -212,6 +216,30 @@ type WatchedSet = HashSet<u64, foldhash::fast::RandomState>;
 
 fn lock(c: &Mutex<Collector>) -> MutexGuard<'_, Collector> {
     c.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Which script runs, and during which event: written at every call
+/// without the collector's lock (a lock per call costs as much as a short
+/// handler), read when a script records something.
+#[derive(Debug, Default)]
+struct Running {
+    /// The script's position in the host's list.
+    index: AtomicUsize,
+    /// The host's count of events.
+    events: AtomicU64,
+}
+
+/// The collector, told which script records, and when, before it does.
+fn recording<'c>(c: &'c Mutex<Collector>, running: &Running) -> MutexGuard<'c, Collector> {
+    let mut g = lock(c);
+    let i = running.index.load(Ordering::Relaxed);
+    if g.index != i || g.script.is_empty() {
+        let name = g.names.get(i).cloned().unwrap_or_default();
+        g.script = name;
+        g.index = i;
+    }
+    g.output.now = (running.events.load(Ordering::Relaxed), g.offset + i);
+    g
 }
 
 fn runtime_error(msg: String, pos: Position) -> Box<EvalAltResult> {
@@ -306,6 +334,8 @@ pub struct ScriptHost<'s> {
     scopes: Vec<Scope<'static>>,
     stopped: Vec<bool>,
     collector: Arc<Mutex<Collector>>,
+    /// Which script runs (shared with the functions scripts call).
+    running: Arc<Running>,
     limits: ScriptLimits,
     capture_start: Option<Timestamp>,
     any: [bool; Handler::ALL.len()],
@@ -315,8 +345,6 @@ pub struct ScriptHost<'s> {
     closed_since_sweep: u64,
     /// Events seen: the first half of each report's key.
     events: u64,
-    /// Position of the first script in the full list.
-    offset: usize,
     /// The connections lessons comment on (the others' events skip them).
     lesson_scope: LessonScope,
     /// The event being dispatched is outside `lesson_scope`.
@@ -403,23 +431,26 @@ impl<'s> ScriptHost<'s> {
             ..Collector::default()
         };
         collector.output.max_findings_per_id = Some(limits.max_findings);
+        collector.names = scripts.iter().map(|s| s.name.clone()).collect();
+        collector.offset = offset;
         let collector = Arc::new(Mutex::new(collector));
+        let running = Arc::new(Running::default());
         let deadline = Arc::new(AtomicI64::new(i64::MAX));
         let clock = Instant::now();
         let mut engine = sandbox_engine(&limits);
 
-        let c = collector.clone();
+        let (c, r) = (collector.clone(), running.clone());
         engine.on_print(move |s| {
-            let mut g = lock(&c);
+            let mut g = recording(&c, &r);
             let script = g.script.clone();
             g.output.add_print(Printed {
                 script,
                 text: s.to_string(),
             });
         });
-        let c = collector.clone();
+        let (c, r) = (collector.clone(), running.clone());
         engine.on_debug(move |s, _, _| {
-            let mut g = lock(&c);
+            let mut g = recording(&c, &r);
             let script = g.script.clone();
             g.output.add_print(Printed {
                 script,
@@ -446,9 +477,9 @@ impl<'s> ScriptHost<'s> {
                 None
             }
         });
-        let c = collector.clone();
+        let (c, r) = (collector.clone(), running.clone());
         engine.register_fn("note", move |p: &mut Packet, text: &str| {
-            let mut g = lock(&c);
+            let mut g = recording(&c, &r);
             let script = g.script.clone();
             g.output.add_note(Note {
                 script,
@@ -457,9 +488,9 @@ impl<'s> ScriptHost<'s> {
                 text: text.to_string(),
             });
         });
-        let c = collector.clone();
+        let (c, r) = (collector.clone(), running.clone());
         engine.register_fn("note", move |frame: INT, text: &str| {
-            let mut g = lock(&c);
+            let mut g = recording(&c, &r);
             let script = g.script.clone();
             g.output.add_note(Note {
                 script,
@@ -468,11 +499,11 @@ impl<'s> ScriptHost<'s> {
                 text: text.to_string(),
             });
         });
-        let c = collector.clone();
+        let (c, r) = (collector.clone(), running.clone());
         engine.register_fn(
             "finding",
             move |ctx: NativeCallContext, m: Map| -> Result<(), Box<EvalAltResult>> {
-                let mut g = lock(&c);
+                let mut g = recording(&c, &r);
                 let script = g.script.clone();
                 let f = parse_finding(&m, &script)
                     .map_err(|e| runtime_error(e, ctx.call_position()))?;
@@ -480,15 +511,15 @@ impl<'s> ScriptHost<'s> {
                 Ok(())
             },
         );
-        let c = collector.clone();
+        let (c, r) = (collector.clone(), running.clone());
         let chosen = chosen.map(str::to_string);
         engine.register_fn("chosen", move || {
-            let g = lock(&c);
+            let g = recording(&c, &r);
             chosen.as_deref() == Some(g.script.as_str())
         });
-        let c = collector.clone();
+        let (c, r) = (collector.clone(), running.clone());
         engine.register_fn("metric", move |name: &str, value: Dynamic| {
-            let mut g = lock(&c);
+            let mut g = recording(&c, &r);
             let script = g.script.clone();
             g.output.add_metric(Metric {
                 script,
@@ -497,11 +528,11 @@ impl<'s> ScriptHost<'s> {
             });
         });
 
-        let c = collector.clone();
+        let (c, r) = (collector.clone(), running.clone());
         engine.register_fn(
             "watch",
             move |ctx: NativeCallContext, conn: INT| -> Result<(), Box<EvalAltResult>> {
-                let mut g = lock(&c);
+                let mut g = recording(&c, &r);
                 let (i, max) = (g.index, g.max_watched);
                 let Some(set) = g.watched.get_mut(i) else {
                     return Ok(());
@@ -516,9 +547,9 @@ impl<'s> ScriptHost<'s> {
                 Ok(())
             },
         );
-        let c = collector.clone();
+        let (c, r) = (collector.clone(), running.clone());
         engine.register_fn("unwatch", move |conn: INT| {
-            let mut g = lock(&c);
+            let mut g = recording(&c, &r);
             let i = g.index;
             if let Some(set) = g.watched.get_mut(i) {
                 set.remove(&(conn.max(0) as u64));
@@ -541,6 +572,7 @@ impl<'s> ScriptHost<'s> {
             scopes: scripts.iter().map(|_| Scope::new()).collect(),
             stopped: vec![false; scripts.len()],
             collector,
+            running,
             limits,
             capture_start: None,
             any,
@@ -550,7 +582,6 @@ impl<'s> ScriptHost<'s> {
             calls: 0,
             closed_since_sweep: 0,
             events: 0,
-            offset,
             lesson_scope: LessonScope::All,
             lessons_muted: false,
             filters: scripts.iter().map(|_| Default::default()).collect(),
@@ -570,13 +601,8 @@ impl<'s> ScriptHost<'s> {
     /// (`const LIMIT = 1.0;`) are visible to its handlers.
     fn run_top_level(&mut self, i: usize) {
         let script = &self.scripts[i];
-        {
-            let mut g = lock(&self.collector);
-            g.script.clone_from(&script.name);
-            g.index = i;
-            g.frame = None;
-            g.output.now = (self.events, self.offset + i);
-        }
+        self.running.index.store(i, Ordering::Relaxed);
+        self.running.events.store(self.events, Ordering::Relaxed);
         if let Err(e) = self
             .engine
             .run_ast_with_scope(&mut self.scopes[i], &script.ast)
@@ -584,7 +610,9 @@ impl<'s> ScriptHost<'s> {
             let mut error = self.describe(script, Handler::Init, None, &e);
             error.handler = "top level".into();
             self.stopped[i] = true;
-            lock(&self.collector).output.add_error(error);
+            recording(&self.collector, &self.running)
+                .output
+                .add_error(error);
         }
     }
 
@@ -635,14 +663,16 @@ impl<'s> ScriptHost<'s> {
                 .position(|l| l.contains(&format!("const {name}")))
                 .map_or(0, |n| n + 1);
             self.stopped[i] = true;
-            lock(&self.collector).output.add_error(RuntimeError {
-                script: script.name.clone(),
-                handler: "top level".into(),
-                line,
-                frame: None,
-                message,
-                source_line: script.line(line).to_string(),
-            });
+            recording(&self.collector, &self.running)
+                .output
+                .add_error(RuntimeError {
+                    script: script.name.clone(),
+                    handler: "top level".into(),
+                    line,
+                    frame: None,
+                    message,
+                    source_line: script.line(line).to_string(),
+                });
         }
     }
 
@@ -693,15 +723,8 @@ impl<'s> ScriptHost<'s> {
             return;
         }
         self.calls += 1;
-        {
-            let mut g = lock(&self.collector);
-            if g.index != i || g.script.is_empty() {
-                g.script.clone_from(&script.name);
-                g.index = i;
-            }
-            g.frame = frame;
-            g.output.now = (self.events, self.offset + i);
-        }
+        self.running.index.store(i, Ordering::Relaxed);
+        self.running.events.store(self.events, Ordering::Relaxed);
         let options = CallFnOptions::new()
             .eval_ast(false)
             .rewind_scope(true)
@@ -738,7 +761,9 @@ impl<'s> ScriptHost<'s> {
                 error.source_line = script.line(error.line).to_string();
             }
             self.stopped[i] = true;
-            lock(&self.collector).output.add_error(error);
+            recording(&self.collector, &self.running)
+                .output
+                .add_error(error);
         }
     }
 
