@@ -1432,17 +1432,15 @@ impl HttpConn {
         };
         let whole = head.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let headers = lenient_lines(&head[..whole]).0;
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| h.value.clone())
-        };
-        msg.content_type = find("content-type").map(Cow::Owned);
-        msg.transfer_encoding = find("transfer-encoding");
-        msg.content_encoding = find("content-encoding");
-        msg.upgrade = find("upgrade");
-        msg.content_length = find("content-length").and_then(|v| v.parse().ok());
+        let mut known = KnownHeaders::default();
+        for h in &headers {
+            known.note(&h.name, || Cow::Borrowed(h.value.as_str()));
+        }
+        msg.content_type = known.content_type.map(|t| common(&t, MEDIA_TYPES));
+        msg.transfer_encoding = known.transfer_encoding.map(Cow::into_owned);
+        msg.content_encoding = known.content_encoding.map(Cow::into_owned);
+        msg.upgrade = known.upgrade.map(Cow::into_owned);
+        msg.content_length = known.content_length.and_then(|v| v.parse().ok());
         msg.headers_weight = list_weight(&headers);
         msg.headers = OnceLock::from(headers);
         match &start {

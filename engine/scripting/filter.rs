@@ -396,20 +396,28 @@ impl Test {
         match self {
             Test::Set(want) => is_set(v) == *want,
             Test::OneOf(one_of) => one_of.holds(v),
+            Test::Range { .. } | Test::Bounds(_) => {
+                number(v).is_some_and(|n| self.holds_for_number(n))
+            }
+        }
+    }
+
+    /// `holds_for_one` for a value that is the number `n`, without making
+    /// a rhai value of it.
+    fn holds_for_number(&self, n: FLOAT) -> bool {
+        match self {
+            Test::Set(want) => (n != 0.0) == *want,
+            Test::OneOf(one_of) => one_of.numbers.contains(&n),
             Test::Range {
                 low,
                 high,
                 inclusive,
-            } => number(v).is_some_and(|n| {
-                n >= *low as FLOAT && (n < *high as FLOAT || (*inclusive && n == *high as FLOAT))
-            }),
-            Test::Bounds(bounds) => number(v).is_some_and(|n| {
-                bounds.iter().all(|(b, x)| match b {
-                    Bound::Above => n > *x,
-                    Bound::Below => n < *x,
-                    Bound::AtLeast => n >= *x,
-                    Bound::AtMost => n <= *x,
-                })
+            } => n >= *low as FLOAT && (n < *high as FLOAT || (*inclusive && n == *high as FLOAT)),
+            Test::Bounds(bounds) => bounds.iter().all(|(b, x)| match b {
+                Bound::Above => n > *x,
+                Bound::Below => n < *x,
+                Bound::AtLeast => n >= *x,
+                Bound::AtMost => n <= *x,
             }),
         }
     }
@@ -435,23 +443,11 @@ impl Test {
             }
             Test::OneOf(one_of) => match v {
                 Probed::Text(s) => one_of.strings.iter().any(|x| x.as_str() == s),
-                _ => number.is_some_and(|n| one_of.numbers.contains(&n)),
+                _ => number.is_some_and(|n| self.holds_for_number(n)),
             },
-            Test::Range {
-                low,
-                high,
-                inclusive,
-            } => number.is_some_and(|n| {
-                n >= *low as FLOAT && (n < *high as FLOAT || (*inclusive && n == *high as FLOAT))
-            }),
-            Test::Bounds(bounds) => number.is_some_and(|n| {
-                bounds.iter().all(|(b, x)| match b {
-                    Bound::Above => n > *x,
-                    Bound::Below => n < *x,
-                    Bound::AtLeast => n >= *x,
-                    Bound::AtMost => n <= *x,
-                })
-            }),
+            Test::Range { .. } | Test::Bounds(_) => {
+                number.is_some_and(|n| self.holds_for_number(n))
+            }
         }
     }
 
@@ -563,14 +559,7 @@ impl Filter {
                 let is_watched = conn.is_some_and(|n| watched(n.max(0) as u64));
                 matches!(c.test, Test::Set(want) if want == is_watched)
             }
-            Field::FlagCount(place) => {
-                let n = value.flag_count(*place);
-                match c.test {
-                    // A count is set when it is not zero.
-                    Test::Set(want) => (n != 0) == want,
-                    _ => c.test.holds(&Dynamic::from_int(n as INT)),
-                }
-            }
+            Field::FlagCount(place) => c.test.holds_for_number(value.flag_count(*place) as FLOAT),
             Field::AnomalyNames => {
                 let anomalies = value.anomalies();
                 match c.test {

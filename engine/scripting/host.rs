@@ -197,9 +197,8 @@ fn locate(
 #[derive(Default)]
 struct Collector {
     output: ScriptOutput,
-    /// The name of the script whose call recorded last (see `recording`).
-    script: String,
-    /// Its position in the host's list.
+    /// The position in the host's list of the script recording (see
+    /// `recording`).
     index: usize,
     /// Every script's name, by position.
     names: Vec<String>,
@@ -213,6 +212,13 @@ struct Collector {
 }
 
 type WatchedSet = HashSet<u64, foldhash::fast::RandomState>;
+
+impl Collector {
+    /// The name of the script recording.
+    fn script(&self) -> &str {
+        self.names.get(self.index).map_or("", String::as_str)
+    }
+}
 
 fn lock(c: &Mutex<Collector>) -> MutexGuard<'_, Collector> {
     c.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -233,11 +239,7 @@ struct Running {
 fn recording<'c>(c: &'c Mutex<Collector>, running: &Running) -> MutexGuard<'c, Collector> {
     let mut g = lock(c);
     let i = running.index.load(Ordering::Relaxed);
-    if g.index != i || g.script.is_empty() {
-        let name = g.names.get(i).cloned().unwrap_or_default();
-        g.script = name;
-        g.index = i;
-    }
+    g.index = i;
     g.output.now = (running.events.load(Ordering::Relaxed), g.offset + i);
     g
 }
@@ -442,7 +444,7 @@ impl<'s> ScriptHost<'s> {
         let (c, r) = (collector.clone(), running.clone());
         engine.on_print(move |s| {
             let mut g = recording(&c, &r);
-            let script = g.script.clone();
+            let script = g.script().to_string();
             g.output.add_print(Printed {
                 script,
                 text: s.to_string(),
@@ -451,7 +453,7 @@ impl<'s> ScriptHost<'s> {
         let (c, r) = (collector.clone(), running.clone());
         engine.on_debug(move |s, _, _| {
             let mut g = recording(&c, &r);
-            let script = g.script.clone();
+            let script = g.script().to_string();
             g.output.add_print(Printed {
                 script,
                 text: s.to_string(),
@@ -480,7 +482,7 @@ impl<'s> ScriptHost<'s> {
         let (c, r) = (collector.clone(), running.clone());
         engine.register_fn("note", move |p: &mut Packet, text: &str| {
             let mut g = recording(&c, &r);
-            let script = g.script.clone();
+            let script = g.script().to_string();
             g.output.add_note(Note {
                 script,
                 frame: p.record.frame,
@@ -491,7 +493,7 @@ impl<'s> ScriptHost<'s> {
         let (c, r) = (collector.clone(), running.clone());
         engine.register_fn("note", move |frame: INT, text: &str| {
             let mut g = recording(&c, &r);
-            let script = g.script.clone();
+            let script = g.script().to_string();
             g.output.add_note(Note {
                 script,
                 frame: frame.max(0) as u64,
@@ -504,7 +506,7 @@ impl<'s> ScriptHost<'s> {
             "finding",
             move |ctx: NativeCallContext, m: Map| -> Result<(), Box<EvalAltResult>> {
                 let mut g = recording(&c, &r);
-                let script = g.script.clone();
+                let script = g.script().to_string();
                 let f = parse_finding(&m, &script)
                     .map_err(|e| runtime_error(e, ctx.call_position()))?;
                 g.output.add_finding(f);
@@ -515,12 +517,12 @@ impl<'s> ScriptHost<'s> {
         let chosen = chosen.map(str::to_string);
         engine.register_fn("chosen", move || {
             let g = recording(&c, &r);
-            chosen.as_deref() == Some(g.script.as_str())
+            chosen.as_deref() == Some(g.script())
         });
         let (c, r) = (collector.clone(), running.clone());
         engine.register_fn("metric", move |name: &str, value: Dynamic| {
             let mut g = recording(&c, &r);
-            let script = g.script.clone();
+            let script = g.script().to_string();
             g.output.add_metric(Metric {
                 script,
                 name: name.to_string(),

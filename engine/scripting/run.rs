@@ -545,3 +545,46 @@ pub fn analyse_all(
         .flatten()
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+    use crate::tracking::{ConnectionInfo, RoleEvidence};
+
+    fn info(conn: u64) -> ConnectionInfo {
+        let at = |port| Endpoint {
+            ip: std::net::IpAddr::from([10, 0, 0, 1]),
+            port,
+        };
+        ConnectionInfo {
+            conn,
+            client: at(40_000 + conn as u16),
+            server: at(80),
+            roles: RoleEvidence::Syn,
+            first_frame: conn + 1,
+            start: Timestamp(0),
+            reused_ports: false,
+        }
+    }
+
+    #[test]
+    fn labels_of_connections_closed_out_of_order_are_found_before_and_after_settling() {
+        let mut labels = ConnLabels::default();
+        for conn in 0..4 {
+            labels.opened(&info(conn));
+        }
+        for conn in [2, 0, 3] {
+            labels.closed(conn, false);
+        }
+        let label = |conn: u64| format!("10.0.0.1:{} > 10.0.0.1:80", 40_000 + conn);
+        // Unsorted: found by a scan; still open: found in the window.
+        assert_eq!(labels.get(0), Some(label(0)));
+        assert_eq!(labels.get(1), Some(label(1)));
+        labels.settle();
+        for conn in 0..4 {
+            assert_eq!(labels.get(conn), Some(label(conn)), "{conn}");
+        }
+        assert_eq!(labels.get(4), None);
+    }
+}
