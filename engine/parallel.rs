@@ -15,12 +15,13 @@
 //! consumer that needs every packet or every byte (`on_packet`, `on_data`)
 //! runs on one thread.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use crate::capture::CaptureError;
+use crate::conn_table::{ConnTable, Slot};
 use crate::dissect::{AppEvent, Dissector};
 use crate::events::{Event, EventSink, Handshake, AT_END};
 use crate::pipeline::{self, Limits, RunError, RunOutcome, Shard};
@@ -262,6 +263,7 @@ where
                 spent: spent_tx,
                 queue: VecDeque::new(),
                 done: false,
+                numbers: ConnTable::default(),
             });
         }
         merge(inputs, sink)
@@ -274,6 +276,10 @@ struct Input {
     spent: SyncSender<Vec<Unit>>,
     queue: VecDeque<Unit>,
     done: bool,
+    /// The run's number of each of the worker's open connections, by the
+    /// worker's own number: a worker numbers its connections in order of
+    /// appearance, as the run does, so they form a sliding window.
+    numbers: ConnTable<u64>,
 }
 
 impl Input {
@@ -321,7 +327,6 @@ fn renumber_app(app: &mut AppEvent, conn: u64) {
 }
 
 fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome, RunError> {
-    let mut numbers: HashMap<(usize, u64), u64, foldhash::fast::RandomState> = HashMap::default();
     let mut next_number = 0u64;
     let mut retired: Vec<(u64, Vec<AppEvent>, Arc<ConnectionSummary>)> = Vec::new();
     let mut ends: Vec<Option<Result<RunOutcome, RunError>>> =
@@ -341,13 +346,16 @@ fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome,
             break;
         };
         // Summaries retired at this frame, from every shard.
-        for (w, input) in inputs.iter_mut().enumerate() {
+        for input in inputs.iter_mut() {
             while matches!(input.head(), Some(Unit::Retired { frame: f, .. }) if *f == frame) {
                 if let Some(Unit::Retired {
                     apps, mut summary, ..
                 }) = input.queue.pop_front()
                 {
-                    let number = numbers.remove(&(w, summary.conn)).unwrap_or(summary.conn);
+                    let number = match input.numbers.close(summary.conn) {
+                        Slot::Live(number) => number,
+                        _ => summary.conn,
+                    };
                     // Not shared yet: numbered in place.
                     Arc::make_mut(&mut summary).conn = number;
                     retired.push((number, apps, summary));
@@ -365,7 +373,7 @@ fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome,
             sink.closed_shared(&summary)?;
         }
         // The frame's packet, from the one shard that owns it.
-        for (w, input) in inputs.iter_mut().enumerate() {
+        for input in inputs.iter_mut() {
             if !matches!(input.head(), Some(Unit::Packet { frame: f, .. }) if *f == frame) {
                 continue;
             }
@@ -378,12 +386,12 @@ fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome,
             }) = input.queue.pop_front()
             {
                 if let Some(mut info) = opened {
-                    numbers.insert((w, conn), next_number);
+                    *input.numbers.slot(conn) = Slot::Live(next_number);
                     info.conn = next_number;
                     next_number += 1;
                     sink.event(&Event::Opened(&info))?;
                 }
-                let number = numbers.get(&(w, conn)).copied().unwrap_or(conn);
+                let number = input.numbers.get(conn).copied().unwrap_or(conn);
                 if let Some(mut h) = handshake {
                     h.conn = number;
                     sink.event(&Event::Handshake(&h))?;

@@ -170,6 +170,24 @@ impl TcpOptions {
     /// other option carries a length byte; a bad length ends the walk.
     /// `claimed` is the option length the data offset field gives.
     pub fn parse(captured: &[u8], claimed: usize) -> TcpOptions {
+        // Nearly every segment of a connection that negotiated timestamps
+        // carries exactly NOP, NOP, timestamps: read those directly.
+        if claimed == 12 {
+            if let Some(&[1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3]) = captured.get(..12) {
+                return TcpOptions {
+                    timestamps: Some((
+                        u32::from_be_bytes([v0, v1, v2, v3]),
+                        u32::from_be_bytes([e0, e1, e2, e3]),
+                    )),
+                    ..TcpOptions::default()
+                };
+            }
+        }
+        Self::walk(captured, claimed)
+    }
+
+    /// The general walk over any options, [`TcpOptions::parse`]'s answer.
+    fn walk(captured: &[u8], claimed: usize) -> TcpOptions {
         let mut out = TcpOptions::default();
         let mut at = 0usize;
         let mut eol_seen = false;
@@ -295,6 +313,31 @@ mod tests {
         h.extend_from_slice(&[8, 10, 0, 0, 0, 1, 0, 0, 0, 0]); // timestamps
         h.extend_from_slice(&[1, 3, 3, 7]); // NOP, window scale 7
         h
+    }
+
+    #[test]
+    fn the_timestamps_shortcut_answers_as_the_walk() {
+        let ts = [1, 1, 8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
+        let cases: [(&[u8], usize); 7] = [
+            (&ts, 12),
+            (&ts[..11], 12),                              // cut by the snaplen
+            (&ts, 16),                                    // the header claims more
+            (&ts, 8),                                     // and less
+            (&[1, 1, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0], 12),  // a wrong length
+            (&[1, 0, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0], 12), // after EOL
+            (&[1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2], 12), // SACK, not timestamps
+        ];
+        for (bytes, claimed) in cases {
+            assert_eq!(
+                TcpOptions::parse(bytes, claimed),
+                TcpOptions::walk(bytes, claimed),
+                "{bytes:?} claimed {claimed}"
+            );
+        }
+        assert_eq!(
+            TcpOptions::parse(&ts, 12).timestamps,
+            Some((0x1122_3344, 0x5566_7788))
+        );
     }
 
     #[test]
