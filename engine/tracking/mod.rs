@@ -1297,12 +1297,19 @@ impl Tracker {
         self.retire_due(now, sink)
     }
 
+    /// Whether a summary or a forgetting is due by `now`: what [`Tracker::tick`]
+    /// would do anything for.
+    #[inline]
+    pub fn due(&self, now: Timestamp) -> bool {
+        let due = |q: &DueQueue| q.peek().is_some_and(|(at, _, _)| at <= now);
+        due(&self.summary_due) || due(&self.forget_due)
+    }
+
     /// Emits the summaries that are due and forgets connections long quiet.
     fn retire_due(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> std::io::Result<()> {
         // Nearly always nothing is due: say so before any other work, as
         // this runs for every packet (a parallel run's for every worker).
-        let due = |q: &DueQueue| q.peek().is_some_and(|(at, _, _)| at <= now);
-        if !due(&self.summary_due) && !due(&self.forget_due) {
+        if !self.due(now) {
             return Ok(());
         }
         let quiet = self.summary_after_ns();
