@@ -2,6 +2,11 @@
 //! script host, with the capture already decoded and analysed (so the
 //! figure is the host's alone).
 
+/// The binary's allocator (engine/main.rs): the figures are the shipped
+/// program's, not the system allocator's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use chattcp::events::{Event, EventSink};

@@ -3,6 +3,11 @@
 //! tracking (Wireshark's analysis, states, reassembly), HTTP dissection,
 //! and the whole pipeline. `benches/script_host.rs` measures the script host.
 
+/// The binary's allocator (engine/main.rs): the figures are the shipped
+/// program's, not the system allocator's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use chattcp::capture::{CaptureReader, ReaderLimits};
