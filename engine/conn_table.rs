@@ -1,5 +1,6 @@
 //! Per-connection state found by connection number, for the stages after
-//! tracking (the dissectors, the scripts' connection labels).
+//! tracking (the dissectors, the scripts' connection labels, a parallel
+//! run's renumbering of each worker's connections).
 //!
 //! Connections are numbered in order of first appearance and most live
 //! briefly, so the numbers in use at any moment form a window that slides
