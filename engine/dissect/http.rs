@@ -289,6 +289,11 @@ impl HttpMessage {
         }
     }
 
+    /// Whether its Content-Type says an event stream (see [`is_event_stream`]).
+    pub fn is_event_stream(&self) -> bool {
+        self.content_type.as_deref().is_some_and(is_event_stream)
+    }
+
     /// The request method, for a request.
     pub fn method(&self) -> Option<&str> {
         match &self.start {
@@ -1003,6 +1008,15 @@ fn spaced_before_colon(head: &[u8], headers: &[httparse::Header<'_>]) -> Option<
         (head.get(end).is_some_and(|b| *b != b':') && !h.name.is_empty())
             .then(|| h.name.to_string())
     })
+}
+
+/// Whether a Content-Type value names an event stream: `text/event-stream`
+/// in any case, parameters allowed.
+pub fn is_event_stream(content_type: &str) -> bool {
+    content_type
+        .as_bytes()
+        .get(..17)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"text/event-stream"))
 }
 
 /// The first value of each header that framing and the dissectors read,
@@ -1807,11 +1821,7 @@ impl HttpConn {
             self.switched_to_websocket = Some(known.websocket_extensions.map(Cow::into_owned));
         }
         let encoding = content_encoding.as_deref().map(Encoding::from_header);
-        let is_sse = content_type.as_deref().is_some_and(|t| {
-            t.as_bytes()
-                .get(..17)
-                .is_some_and(|p| p.eq_ignore_ascii_case(b"text/event-stream"))
-        });
+        let is_sse = content_type.as_deref().is_some_and(is_event_stream);
         let mut msg = Box::new(HttpMessage {
             conn: ConnNumber::new(self.conn),
             dir,
@@ -2268,6 +2278,25 @@ mod tests {
 
     fn names(m: &HttpMessage) -> Vec<&str> {
         m.anomalies.iter().map(|a| a.name).collect()
+    }
+
+    #[test]
+    fn event_streams_are_known_by_their_media_type_in_any_case() {
+        for t in [
+            "text/event-stream",
+            "TEXT/Event-Stream",
+            "text/event-stream; charset=utf-8",
+        ] {
+            assert!(is_event_stream(t), "{t}");
+        }
+        for t in [
+            "text/event-strea",
+            "text/html",
+            "",
+            "application/json; text/event-stream",
+        ] {
+            assert!(!is_event_stream(t), "{t}");
+        }
     }
 
     #[test]

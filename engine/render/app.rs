@@ -419,10 +419,7 @@ pub fn follow_http(m: &HttpMessage, start: Timestamp, with_head: bool) -> String
             m.body_decoded_len,
             frames(m.first, m.last)
         ));
-        let is_sse = m
-            .content_type
-            .as_deref()
-            .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
+        let is_sse = m.is_event_stream();
         if !is_sse {
             body_text(&mut out, &m.body, m.body_truncated);
         }

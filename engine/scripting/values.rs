@@ -588,10 +588,7 @@ pub const HTTP_FIELDS: &[Getter<HttpValue>] = &[
         h.0.content_type.as_deref().map_or(Dynamic::UNIT, text)
     }),
     ("is_event_stream", |h| {
-        Dynamic::from_bool(h.0.content_type.as_deref().is_some_and(|t| {
-            t.get(..17)
-                .is_some_and(|p| p.eq_ignore_ascii_case("text/event-stream"))
-        }))
+        Dynamic::from_bool(h.0.is_event_stream())
     }),
     ("transfer_encoding", |h| opt_text(&h.0.transfer_encoding)),
     ("content_encoding", |h| opt_text(&h.0.content_encoding)),
@@ -750,12 +747,7 @@ pub const HTTP_PROBES: &[Probe<HttpValue>] = &[
     ("content_type", |h| {
         Probed::opt_text(h.0.content_type.as_deref())
     }),
-    ("is_event_stream", |h| {
-        Probed::Bool(h.0.content_type.as_deref().is_some_and(|t| {
-            t.get(..17)
-                .is_some_and(|p| p.eq_ignore_ascii_case("text/event-stream"))
-        }))
-    }),
+    ("is_event_stream", |h| Probed::Bool(h.0.is_event_stream())),
     ("transfer_encoding", |h| {
         Probed::opt_text(h.0.transfer_encoding.as_deref())
     }),

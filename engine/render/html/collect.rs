@@ -400,10 +400,7 @@ fn kept(bytes: &[u8]) -> &[u8] {
 fn http_view(m: &HttpMessage) -> HttpView {
     let request = matches!(m.start, StartLine::Request { .. });
     let readable = !m.version.is_empty();
-    let is_sse = m
-        .content_type
-        .as_deref()
-        .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
+    let is_sse = m.is_event_stream();
     let body_note = (m.body_wire_len > 0 || !m.body.is_empty()).then(|| {
         let mut codings = Vec::new();
         if let Some(t) = &m.transfer_encoding {
