@@ -37,8 +37,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-(cd "$ROOT" && cargo build --release -q)
-BIN=$ROOT/target/release/chattcp
+# The distributed build (Cargo.toml's `dist` profile: whole-program optimisation).
+(cd "$ROOT" && cargo build --profile dist -q)
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/dist/chattcp
 mkdir -p "$OUT"
 
 for f in "${FILES[@]}"; do
@@ -61,9 +62,16 @@ for f in "${FILES[@]}"; do
   need tcptrace && cmds+=(-n "tcptrace -n" "tcptrace -n $pcap > /dev/null")
   need tcpflow && mkdir -p "$OUT/tcpflow" && cmds+=(-n "tcpflow -c" "tcpflow -c -o $OUT/tcpflow -r $pcap > /dev/null")
   echo "== $f.pcap ($(du -h "$pcap" | cut -f1))" >&2
-  # One warm-up run brings the file into the page cache for every command alike.
-  hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$OUT/$f.json" "${cmds[@]}" >/dev/null 2>&1 \
-    || hyperfine --warmup 1 --runs "$RUNS" --export-json "$OUT/$f.json" "${cmds[@]}" >/dev/null
+  # One warm-up run brings the file into the page cache for every command
+  # alike. Then rounds: each round runs every command once, in turn, so that
+  # a machine slowing down or speeding up (a shared host's neighbours) moves
+  # all commands alike; the ratios are taken within each round.
+  rm -f "$OUT/$f".round*.json
+  hyperfine -N --runs 1 "${cmds[@]}" >/dev/null 2>&1 || hyperfine --runs 1 "${cmds[@]}" >/dev/null
+  for round in $(seq 1 "$RUNS"); do
+    hyperfine -N --runs 1 --export-json "$OUT/$f.round$round.json" "${cmds[@]}" >/dev/null 2>&1 \
+      || hyperfine --runs 1 --export-json "$OUT/$f.round$round.json" "${cmds[@]}" >/dev/null
+  done
   rm -f "$OUT/$f.tshark.time"
   if [ "$TSHARK" = 1 ] && need tshark; then
     # Minutes per file (680 s on bulk): one run, the file already cached;
@@ -76,40 +84,50 @@ for f in "${FILES[@]}"; do
   /usr/bin/time -f "%M" -o "$OUT/$f.diagnose1.rss" "$BIN" diagnose --threads 1 "$pcap" >/dev/null
 done
 
-python3 - "$OUT" "${FILES[@]}" <<'PY'
+python3 - "$OUT" "$RUNS" "${FILES[@]}" <<'PY'
 import json, sys, os
-out, files = sys.argv[1], sys.argv[2:]
+from statistics import median
+out, runs, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 print(f"{'capture':8} {'command':34} {'median s':>9} {'x floor':>8} {'vs chattcp conns':>17}")
 for f in files:
-    res = json.load(open(os.path.join(out, f + ".json")))["results"]
+    # Each round: every command once. Times per command across rounds, and
+    # ratios within a round (both commands ran under the same conditions).
+    rounds = []
+    for r in range(1, runs + 1):
+        res = json.load(open(os.path.join(out, f"{f}.round{r}.json")))["results"]
+        rounds.append({x["command"]: x["times"][0] for x in res})
+    names = list(rounds[0])
+    floor_name = next(k for k in names if k.startswith("read floor"))
+    med = {k: median(r[k] for r in rounds) for k in names}
+    ratio = lambda a, b: median(r[a] / r[b] for r in rounds)
     t = os.path.join(out, f + ".tshark.time")
     tshark_rss = None
     if os.path.exists(t) and open(t).read().split():
         secs, rss = open(t).read().split()[-2:]
-        res.append({"command": "tshark -q -z conv,tcp (one run)", "median": float(secs)})
         tshark_rss = int(rss)
-    med = {r["command"]: r["median"] for r in res}
-    floor = next(v for k, v in med.items() if k.startswith("read floor"))
-    conns = med.get("chattcp conns")
-    for k, v in med.items():
-        vs = "" if k.startswith("chattcp") or conns is None else f"{v / conns:.2f}x slower" if v >= conns else f"{conns / v:.2f}x faster"
-        print(f"{f:8} {k:34} {v:9.3f} {v / floor:8.2f} {vs:>17}")
+    conns = "chattcp conns"
+    for k in names:
+        vs = ""
+        if not k.startswith("chattcp"):
+            q = ratio(k, conns)
+            vs = f"{q:.2f}x slower" if q >= 1 else f"{1 / q:.2f}x faster"
+        print(f"{f:8} {k:34} {med[k]:9.3f} {ratio(k, floor_name):8.2f} {vs:>17}")
+    if tshark_rss:
+        secs = float(secs)
+        print(f"{f:8} {'tshark -q -z conv,tcp (one run)':34} {secs:9.3f} {secs / med[floor_name]:8.2f} {f'{secs / med[conns]:.2f}x slower':>17}")
     for c, label in (("conns", "chattcp conns"), ("diagnose", "chattcp diagnose"), ("diagnose1", "chattcp diagnose --threads 1")):
         p = os.path.join(out, f"{f}.{c}.rss")
         if os.path.exists(p):
             print(f"{f:8} {'peak RSS ' + label:34} {int(open(p).read().split()[-1]) / 1024:8.1f} MiB")
     if tshark_rss:
         print(f"{f:8} {'peak RSS tshark':34} {tshark_rss / 1024:8.1f} MiB")
-    one = med.get("chattcp conns --threads 1")
-    if one and conns:
-        print(f"{f:8} {'speed-up of --threads (all cores)':34} {one / conns:9.2f}")
-    d = med.get("chattcp diagnose")
-    if d and conns:
-        print(f"{f:8} {'diagnose / conns':34} {d / conns:9.2f}")
-    dis = med.get("chattcp run dissect_only.rhai")
-    if d and dis:
-        print(f"{f:8} {'diagnose / dissection alone':34} {d / dis:9.2f}")
-    d1 = med.get("chattcp diagnose --threads 1")
-    if d and d1:
-        print(f"{f:8} {'speed-up of diagnose --threads':34} {d1 / d:9.2f}")
+    pairs = (
+        ("speed-up of --threads (all cores)", "chattcp conns --threads 1", conns),
+        ("diagnose / conns", "chattcp diagnose", conns),
+        ("diagnose / dissection alone", "chattcp diagnose", "chattcp run dissect_only.rhai"),
+        ("speed-up of diagnose --threads", "chattcp diagnose --threads 1", "chattcp diagnose"),
+    )
+    for label, a, b in pairs:
+        if a in med and b in med:
+            print(f"{f:8} {label:34} {ratio(a, b):9.2f}")
 PY
