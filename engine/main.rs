@@ -343,7 +343,7 @@ fn run_parallel(
         Ok(Box::new(file))
     };
     let result =
-        chattcp::parallel::run_sharded(open, limits, threads, false, &mut progress.sink(sink));
+        chattcp::parallel::run_sharded(open, limits, threads, None, &mut progress.sink(sink));
     progress.finish();
     outcome_code(&name, result)
 }

@@ -11,9 +11,9 @@
 //! appearance, exactly as a single run (and tshark) numbers them.
 //!
 //! What crosses between threads is what per-connection consumers need:
-//! openings, handshakes, application events, summaries and the end. A
-//! consumer that needs every packet or every byte (`on_packet`, `on_data`)
-//! runs on one thread.
+//! openings, handshakes, the application events of the kinds the consumer
+//! takes, summaries and the end. A consumer that needs every packet or
+//! every byte (`on_packet`, `on_data`) runs on one thread.
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::capture::CaptureError;
 use crate::conn_table::{ConnTable, Slot};
-use crate::dissect::{AppEvent, Dissector};
+use crate::dissect::{AppEvent, AppKinds, Dissector};
 use crate::events::{Event, EventSink, Handshake, AT_END};
 use crate::pipeline::{self, Limits, RunError, RunOutcome, Shard};
 use crate::tracking::{ConnectionInfo, ConnectionSummary, RunSummary};
@@ -86,6 +86,9 @@ struct Collect {
     current: Option<Unit>,
     /// Application events flushed before a summary.
     apps: Vec<AppEvent>,
+    /// The kinds the merge's consumer takes: the others are dropped here,
+    /// on the thread that made them, and never cross.
+    deliver: AppKinds,
 }
 
 impl Collect {
@@ -134,6 +137,9 @@ impl Collect {
 
 impl EventSink for Collect {
     fn app_owned(&mut self, app: AppEvent) -> std::io::Result<()> {
+        if !self.deliver.takes(&app) {
+            return Ok(());
+        }
         if self.in_packet {
             if let Unit::Packet { apps, .. } = self.packet_unit() {
                 apps.push(app);
@@ -169,7 +175,8 @@ impl EventSink for Collect {
                     *handshake = Some(Box::new(**h));
                 }
             }
-            Event::App(app) => self.app_owned((*app).clone())?,
+            Event::App(app) if self.deliver.takes(app) => self.app_owned((*app).clone())?,
+            Event::App(_) => {}
             Event::Closed(summary) => {
                 let apps = std::mem::take(&mut self.apps);
                 self.push(Unit::Retired {
@@ -190,7 +197,7 @@ fn work<R: Read + Send>(
     source: R,
     limits: Limits,
     shard: Shard,
-    dissect: bool,
+    dissect: Option<AppKinds>,
     out: SyncSender<Vec<Unit>>,
     spent: Receiver<Vec<Unit>>,
 ) {
@@ -203,8 +210,9 @@ fn work<R: Read + Send>(
         packet_conn: 0,
         current: None,
         apps: Vec::new(),
+        deliver: dissect.unwrap_or(AppKinds::NONE),
     };
-    let (result, mut collect) = if dissect {
+    let (result, mut collect) = if dissect.is_some() {
         let mut worker = Dissector::with_limits(collect, limits.decode);
         let result = pipeline::run_shard(source, limits, &mut worker, Some(shard));
         (result, worker.into_inner())
@@ -220,14 +228,18 @@ fn work<R: Read + Send>(
 
 /// Runs a capture on `shards` worker threads, opening it once per worker
 /// with `open`, and sends the merged events to `sink`: openings,
-/// handshakes, application events (when `dissect`), summaries and the end,
-/// in the order and with the connection numbers of a single run. Packet
-/// and data events are not sent.
+/// handshakes, summaries and the end, in the order and with the connection
+/// numbers of a single run, and, when `dissect` is given, the application
+/// events of the kinds it names. Packet and data events are not sent.
+///
+/// With `dissect`, every connection is dissected, whatever kinds are
+/// named: the kinds not named are dropped by the worker that found them
+/// (freed on the thread that allocated them, and nothing handed over).
 pub fn run_sharded<R, F>(
     open: F,
     limits: Limits,
     shards: usize,
-    dissect: bool,
+    dissect: Option<AppKinds>,
     sink: &mut dyn EventSink,
 ) -> Result<RunOutcome, RunError>
 where
@@ -318,10 +330,14 @@ fn renumber_app(app: &mut AppEvent, conn: u64) {
         // Shared with the worker's request queue or a response: numbered in
         // place, not copied.
         AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => {
-            // A response's `request` is the same shared message, numbered
-            // when its own event passed: a request's event always comes
-            // before its response's (tests/threads.rs checks r.request.conn).
             m.conn.set(conn);
+            // A response's `request` is a message of the same connection,
+            // shared with the request's own event, which may not have
+            // crossed (a consumer of responses alone): numbered here too
+            // (tests/threads.rs checks r.request.conn).
+            if let Some(request) = &m.request {
+                request.conn.set(conn);
+            }
         }
         AppEvent::Sse(e) => e.conn = conn,
         AppEvent::WsFrame(f) => f.conn = conn,

@@ -90,6 +90,52 @@ impl AppEvent {
     }
 }
 
+/// Kinds of application events, as a set: what a consumer takes, so that
+/// a sharded run leaves the others where they were made (see
+/// [`crate::parallel::run_sharded`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppKinds(u8);
+
+impl AppKinds {
+    /// No kind.
+    pub const NONE: AppKinds = AppKinds(0);
+    /// HTTP requests ([`AppEvent::Http`] of a request).
+    pub const HTTP_REQUEST: AppKinds = AppKinds(1);
+    /// HTTP responses ([`AppEvent::Http`] of a response).
+    pub const HTTP_RESPONSE: AppKinds = AppKinds(1 << 1);
+    /// [`AppEvent::HttpHead`].
+    pub const HTTP_HEAD: AppKinds = AppKinds(1 << 2);
+    /// [`AppEvent::HttpUnanswered`].
+    pub const HTTP_UNANSWERED: AppKinds = AppKinds(1 << 3);
+    /// [`AppEvent::Sse`].
+    pub const SSE: AppKinds = AppKinds(1 << 4);
+    /// [`AppEvent::WsFrame`].
+    pub const WS_FRAME: AppKinds = AppKinds(1 << 5);
+    /// [`AppEvent::WsMessage`].
+    pub const WS_MESSAGE: AppKinds = AppKinds(1 << 6);
+    /// Every kind.
+    pub const ALL: AppKinds = AppKinds(0x7F);
+
+    /// Both sets together.
+    pub const fn with(self, other: AppKinds) -> AppKinds {
+        AppKinds(self.0 | other.0)
+    }
+
+    /// Whether `app` is of a kind in the set.
+    pub fn takes(self, app: &AppEvent) -> bool {
+        let kind = match app {
+            AppEvent::Http(m) if m.method().is_some() => AppKinds::HTTP_REQUEST,
+            AppEvent::Http(_) => AppKinds::HTTP_RESPONSE,
+            AppEvent::HttpHead(_) => AppKinds::HTTP_HEAD,
+            AppEvent::HttpUnanswered(_) => AppKinds::HTTP_UNANSWERED,
+            AppEvent::Sse(_) => AppKinds::SSE,
+            AppEvent::WsFrame(_) => AppKinds::WS_FRAME,
+            AppEvent::WsMessage(_) => AppKinds::WS_MESSAGE,
+        };
+        self.0 & kind.0 != 0
+    }
+}
+
 /// What one connection carries.
 struct AppConn {
     http: http::HttpConn,
@@ -362,6 +408,27 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    #[test]
+    fn app_kinds_tell_requests_from_responses() {
+        let request = run(&[b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"]);
+        let request = request
+            .iter()
+            .find(|e| matches!(e, AppEvent::Http(_)))
+            .expect("a request");
+        assert!(AppKinds::HTTP_REQUEST.takes(request));
+        assert!(AppKinds::ALL.takes(request));
+        assert!(!AppKinds::HTTP_RESPONSE.takes(request));
+        assert!(!AppKinds::NONE.takes(request));
+        let either = AppKinds::HTTP_RESPONSE.with(AppKinds::HTTP_REQUEST);
+        assert!(either.takes(request));
+        assert!(!AppKinds::HTTP_UNANSWERED
+            .with(AppKinds::SSE)
+            .with(AppKinds::WS_FRAME)
+            .with(AppKinds::WS_MESSAGE)
+            .with(AppKinds::HTTP_HEAD)
+            .takes(request));
     }
 
     /// Feeds client-to-server `pieces` of connection 7, then the end.

@@ -696,6 +696,23 @@ impl<'s> ScriptHost<'s> {
         self.any[handler as usize]
     }
 
+    /// The kinds of application events some handler takes: the others
+    /// need not reach this host.
+    pub fn app_kinds(&self) -> crate::dissect::AppKinds {
+        use crate::dissect::AppKinds;
+        [
+            (Handler::HttpRequest, AppKinds::HTTP_REQUEST),
+            (Handler::HttpResponse, AppKinds::HTTP_RESPONSE),
+            (Handler::HttpUnanswered, AppKinds::HTTP_UNANSWERED),
+            (Handler::SseEvent, AppKinds::SSE),
+            (Handler::WsFrame, AppKinds::WS_FRAME),
+            (Handler::WsMessage, AppKinds::WS_MESSAGE),
+        ]
+        .into_iter()
+        .filter(|(handler, _)| self.wants(*handler))
+        .fold(AppKinds::NONE, |kinds, (_, kind)| kinds.with(kind))
+    }
+
     /// True when a script reported a finding about connection `conn`.
     pub fn has_findings(&self, conn: u64) -> bool {
         lock(&self.collector).output.has_findings(conn)

@@ -376,12 +376,15 @@ fn analyse_sharded(
         let counted = bytes.filter(|_| first_open.swap(false, Ordering::Relaxed));
         open_counted(path, counted)
     };
+    // Only the application events some script handles cross from the
+    // workers (the host would pass over the others).
+    let apps = host.app_kinds();
     let mut sink = Both {
         stats: &mut report.stats,
         labels: &mut report.labels,
         host: &mut host,
     };
-    let result = crate::parallel::run_sharded(open, limits, threads, true, &mut sink);
+    let result = crate::parallel::run_sharded(open, limits, threads, Some(apps), &mut sink);
     report.finish_run(&file, result);
     // Packets are not sent across: the workers counted them.
     report.output = host.finish();
