@@ -34,6 +34,12 @@ use crate::tracking::{ConnectionInfo, ConnectionSummary, RunSummary};
 const BATCH: usize = 1024;
 /// Batches in flight per worker: bounds memory whatever the capture.
 const IN_FLIGHT: usize = 4;
+/// Bytes of application events a batch holds at most (and one unit more):
+/// a message may hold a head of 64 KiB read three ways, or a kept body of
+/// 1 MiB, and BATCH of those would be gigabytes. With a batch being built
+/// and one being merged, a worker's events in flight stay under
+/// (IN_FLIGHT + 2) x 4 MiB, plus a unit per batch.
+const BATCH_WEIGHT: usize = 4 << 20;
 
 /// What one worker reports of one frame, or of the end.
 enum Unit {
@@ -89,12 +95,15 @@ struct Collect {
     /// The kinds the merge's consumer takes: the others are dropped here,
     /// on the thread that made them, and never cross.
     deliver: AppKinds,
+    /// Bytes of the application events collected since the last batch
+    /// was sent.
+    weight: usize,
 }
 
 impl Collect {
     fn push(&mut self, unit: Unit) -> std::io::Result<()> {
         self.batch.push(unit);
-        if self.batch.len() >= BATCH {
+        if self.batch.len() >= BATCH || self.weight >= BATCH_WEIGHT {
             self.flush()?;
         }
         Ok(())
@@ -104,6 +113,7 @@ impl Collect {
         if self.batch.is_empty() {
             return Ok(());
         }
+        self.weight = 0;
         let fresh = self
             .spent
             .try_recv()
@@ -140,6 +150,7 @@ impl EventSink for Collect {
         if !self.deliver.takes(&app) {
             return Ok(());
         }
+        self.weight += app.weight();
         if self.in_packet {
             if let Unit::Packet { apps, .. } = self.packet_unit() {
                 apps.push(app);
@@ -211,6 +222,7 @@ fn work<R: Read + Send>(
         current: None,
         apps: Vec::new(),
         deliver: dissect.unwrap_or(AppKinds::NONE),
+        weight: 0,
     };
     let (result, mut collect) = if dissect.is_some() {
         let mut worker = Dissector::with_limits(collect, limits.decode);
@@ -464,6 +476,80 @@ fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome,
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A collector of every kind, with its channels.
+    fn collect() -> (Collect, Receiver<Vec<Unit>>) {
+        let (out, rx) = sync_channel(IN_FLIGHT);
+        let (_spent_tx, spent) = sync_channel(1);
+        let collect = Collect {
+            out,
+            spent,
+            batch: Vec::new(),
+            frame: 0,
+            in_packet: true,
+            packet_conn: 0,
+            current: None,
+            apps: Vec::new(),
+            deliver: AppKinds::ALL,
+            weight: 0,
+        };
+        (collect, rx)
+    }
+
+    fn event_of(bytes: usize) -> AppEvent {
+        AppEvent::Sse(Box::new(crate::dissect::SseEvent {
+            conn: 0,
+            response: 0,
+            index: 0,
+            event: "message".into(),
+            data: "x".repeat(bytes),
+            id: None,
+            retry: None,
+            comments: Vec::new(),
+            first: crate::dissect::At {
+                frame: 1,
+                time: crate::capture::Timestamp(0),
+            },
+            readable: crate::dissect::At {
+                frame: 1,
+                time: crate::capture::Timestamp(0),
+            },
+            arrived: crate::dissect::At {
+                frame: 1,
+                time: crate::capture::Timestamp(0),
+            },
+            compressed: false,
+            decodable_on_arrival: true,
+            held_back_ns: 0,
+            truncated: false,
+            quiet_before_ns: 0,
+        }))
+    }
+
+    #[test]
+    fn a_batch_goes_when_its_events_weigh_too_much_whatever_their_count() {
+        let (mut c, rx) = collect();
+        // Small events: a batch goes at BATCH units (a packet's unit is
+        // sent when the next frame starts).
+        for frame in 1..=BATCH as u64 {
+            c.frame_start(frame);
+            c.in_packet = true;
+            c.app_owned(event_of(10)).expect("sent");
+        }
+        assert!(rx.try_recv().is_err(), "sent before {BATCH} units");
+        c.frame_start(BATCH as u64 + 1);
+        assert_eq!(rx.try_recv().map(|b| b.len()).ok(), Some(BATCH));
+        // Heavy ones: one of a quarter of the cap each, so the fourth sends.
+        for frame in 0..4u64 {
+            c.frame_start(10_000 + frame);
+            c.in_packet = true;
+            c.app_owned(event_of(BATCH_WEIGHT / 4)).expect("sent");
+        }
+        c.frame_start(20_000);
+        assert_eq!(rx.try_recv().map(|b| b.len()).ok(), Some(4));
+    }
+
     #[test]
     fn a_unit_fits_a_cache_line() {
         // A batch holds BATCH units, and each crosses to the merging core.

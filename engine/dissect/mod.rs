@@ -66,6 +66,32 @@ impl AppEvent {
         }
     }
 
+    /// Roughly the bytes it holds: its own size and what it points to.
+    pub fn weight(&self) -> usize {
+        let strings = |list: &[String]| list.iter().map(String::len).sum::<usize>();
+        match self {
+            AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => m.weight(),
+            AppEvent::Sse(e) => {
+                std::mem::size_of::<SseEvent>()
+                    + e.event.len()
+                    + e.data.len()
+                    + e.id.as_ref().map_or(0, String::len)
+                    + strings(&e.comments)
+            }
+            AppEvent::WsFrame(f) => {
+                std::mem::size_of::<WsFrame>()
+                    + f.payload.len()
+                    + f.close_reason.as_ref().map_or(0, String::len)
+            }
+            AppEvent::WsMessage(m) => {
+                std::mem::size_of::<WsMessage>()
+                    + m.data.len()
+                    + m.close_reason.as_ref().map_or(0, String::len)
+                    + strings(&m.anomalies)
+            }
+        }
+    }
+
     /// The frame of its last byte: the packet that completed it.
     pub fn frame(&self) -> u64 {
         match self {
