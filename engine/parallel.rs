@@ -293,7 +293,10 @@ where
                 numbers: ConnTable::default(),
             });
         }
-        merge(inputs, sink)
+        // A response's request is numbered with it only when the request's
+        // own event does not cross (see `renumber_app`).
+        let requests_cross = dissect.is_some_and(|k| k.contains(AppKinds::HTTP_REQUEST));
+        merge(inputs, sink, !requests_cross)
     })
 }
 
@@ -337,18 +340,25 @@ impl Input {
     }
 }
 
-fn renumber_app(app: &mut AppEvent, conn: u64) {
+/// Gives `app` the run's number `conn`, and, with `with_request`, the
+/// request a response answers too.
+fn renumber_app(app: &mut AppEvent, conn: u64, with_request: bool) {
     match app {
         // Shared with the worker's request queue or a response: numbered in
         // place, not copied.
         AppEvent::Http(m) | AppEvent::HttpHead(m) | AppEvent::HttpUnanswered(m) => {
             m.conn.set(conn);
             // A response's `request` is a message of the same connection,
-            // shared with the request's own event, which may not have
-            // crossed (a consumer of responses alone): numbered here too
-            // (tests/threads.rs checks r.request.conn).
-            if let Some(request) = &m.request {
-                request.conn.set(conn);
+            // shared with the request's own event, which numbers it when
+            // it crosses (a request's event always comes before its
+            // response's). When requests do not cross (a consumer of
+            // responses alone), it is numbered here; otherwise it is left
+            // alone, as reading it would cost a cache line per response.
+            // tests/threads.rs checks r.request.conn.
+            if with_request {
+                if let Some(request) = &m.request {
+                    request.conn.set(conn);
+                }
             }
         }
         AppEvent::Sse(e) => e.conn = conn,
@@ -357,7 +367,11 @@ fn renumber_app(app: &mut AppEvent, conn: u64) {
     }
 }
 
-fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome, RunError> {
+fn merge(
+    mut inputs: Vec<Input>,
+    sink: &mut dyn EventSink,
+    number_requests: bool,
+) -> Result<RunOutcome, RunError> {
     let mut next_number = 0u64;
     let mut retired: Vec<(u64, Vec<AppEvent>, Arc<ConnectionSummary>)> = Vec::new();
     let mut ends: Vec<Option<Result<RunOutcome, RunError>>> =
@@ -398,7 +412,7 @@ fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome,
         }
         for (number, mut apps, summary) in retired.drain(..) {
             for app in &mut apps {
-                renumber_app(app, number);
+                renumber_app(app, number, number_requests);
                 sink.event(&Event::App(app))?;
             }
             sink.closed_shared(&summary)?;
@@ -428,7 +442,7 @@ fn merge(mut inputs: Vec<Input>, sink: &mut dyn EventSink) -> Result<RunOutcome,
                     sink.event(&Event::Handshake(&h))?;
                 }
                 for app in &mut apps {
-                    renumber_app(app, number);
+                    renumber_app(app, number, number_requests);
                     sink.event(&Event::App(app))?;
                 }
             }

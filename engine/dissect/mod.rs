@@ -147,6 +147,11 @@ impl AppKinds {
         AppKinds(self.0 | other.0)
     }
 
+    /// Whether every kind of `other` is in the set.
+    pub const fn contains(self, other: AppKinds) -> bool {
+        self.0 & other.0 == other.0
+    }
+
     /// Whether `app` is of a kind in the set.
     pub fn takes(self, app: &AppEvent) -> bool {
         let kind = match app {
