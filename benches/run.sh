@@ -61,21 +61,33 @@ for f in "${FILES[@]}"; do
         -n "chattcp follow --conn 0" "$BIN follow $pcap --conn 0 > /dev/null")
   need tcptrace && cmds+=(-n "tcptrace -n" "tcptrace -n $pcap > /dev/null")
   need tcpflow && mkdir -p "$OUT/tcpflow" && cmds+=(-n "tcpflow -c" "tcpflow -c -o $OUT/tcpflow -r $pcap > /dev/null")
+  warm=("${cmds[@]}")
+  # tshark takes minutes per file (18 on bulk): below 512 MiB it runs in
+  # every round like the others, so that its ratio is paired too; above,
+  # once, after the rounds.
+  tshark_rounds=0
+  if [ "$TSHARK" = 1 ] && need tshark && [ "$(stat -c %s "$pcap")" -lt $((512 << 20)) ]; then
+    tshark_rounds=1
+    cmds+=(-n "tshark -q -z conv,tcp" "tshark -q -z conv,tcp -r $pcap > /dev/null")
+  fi
   echo "== $f.pcap ($(du -h "$pcap" | cut -f1))" >&2
   # One warm-up run brings the file into the page cache for every command
   # alike. Then rounds: each round runs every command once, in turn, so that
   # a machine slowing down or speeding up (a shared host's neighbours) moves
   # all commands alike; the ratios are taken within each round.
   rm -f "$OUT/$f".round*.json
-  hyperfine -N --runs 1 "${cmds[@]}" >/dev/null 2>&1 || hyperfine --runs 1 "${cmds[@]}" >/dev/null
+  hyperfine -N --runs 1 "${warm[@]}" >/dev/null 2>&1 || hyperfine --runs 1 "${warm[@]}" >/dev/null
   for round in $(seq 1 "$RUNS"); do
     hyperfine -N --runs 1 --export-json "$OUT/$f.round$round.json" "${cmds[@]}" >/dev/null 2>&1 \
       || hyperfine --runs 1 --export-json "$OUT/$f.round$round.json" "${cmds[@]}" >/dev/null
   done
-  rm -f "$OUT/$f.tshark.time"
-  if [ "$TSHARK" = 1 ] && need tshark; then
-    # Minutes per file (680 s on bulk): one run, the file already cached;
-    # its wall time and peak memory from the same run.
+  rm -f "$OUT/$f.tshark.time" "$OUT/$f.tshark.rss"
+  if [ "$tshark_rounds" = 1 ]; then
+    # Its peak memory, from one more run.
+    /usr/bin/time -f "%M" -o "$OUT/$f.tshark.rss" tshark -q -z conv,tcp -r "$pcap" >/dev/null 2>&1 || true
+  elif [ "$TSHARK" = 1 ] && need tshark; then
+    # One run, the file already cached; its wall time and peak memory
+    # from the same run.
     /usr/bin/time -f "%e %M" -o "$OUT/$f.tshark.time" tshark -q -z conv,tcp -r "$pcap" >/dev/null 2>&1 || true
   fi
   for c in conns diagnose; do
@@ -105,6 +117,10 @@ for f in files:
     if os.path.exists(t) and open(t).read().split():
         secs, rss = open(t).read().split()[-2:]
         tshark_rss = int(rss)
+    t_rss = os.path.join(out, f + ".tshark.rss")
+    if os.path.exists(t_rss) and open(t_rss).read().split():
+        tshark_rss = int(open(t_rss).read().split()[-1])
+        secs = None
     conns = "chattcp conns"
     for k in names:
         vs = ""
@@ -112,7 +128,7 @@ for f in files:
             q = ratio(k, conns)
             vs = f"{q:.2f}x slower" if q >= 1 else f"{1 / q:.2f}x faster"
         print(f"{f:8} {k:34} {med[k]:9.3f} {ratio(k, floor_name):8.2f} {vs:>17}")
-    if tshark_rss:
+    if tshark_rss and secs is not None:
         secs = float(secs)
         print(f"{f:8} {'tshark -q -z conv,tcp (one run)':34} {secs:9.3f} {secs / med[floor_name]:8.2f} {f'{secs / med[conns]:.2f}x slower':>17}")
     for c, label in (("conns", "chattcp conns"), ("diagnose", "chattcp diagnose"), ("diagnose1", "chattcp diagnose --threads 1")):
