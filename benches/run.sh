@@ -2,7 +2,7 @@
 # End-to-end benchmark: chattcp against the read floor and its peers, on the
 # three benchmark captures, in one run, on one machine. See benches/README.md.
 #
-#   benches/run.sh [--runs N] [--with-tshark] [bulk] [many] [lossy]
+#   benches/run.sh [--runs N] [--with-tshark] [--no-script-host] [bulk] [many] [lossy]
 #
 # Captures come from $BENCH_DATA_DIR (default /var/tmp/chattcp-bench); a
 # missing one is recorded first with benches/make-bench-pcaps.sh (root).
@@ -12,11 +12,13 @@ DATA=${BENCH_DATA_DIR:-/var/tmp/chattcp-bench}
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 RUNS=3
 TSHARK=0
+SCRIPT_HOST=1
 FILES=()
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) RUNS=$2; shift ;;
     --with-tshark) TSHARK=1 ;;
+    --no-script-host) SCRIPT_HOST=0 ;;
     bulk|many|lossy) FILES+=("$1") ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
@@ -147,3 +149,11 @@ for f in files:
         if a in med and b in med:
             print(f"{f:8} {label:34} {ratio(a, b):9.2f}")
 PY
+
+# The script host's own figure, in the same run and build: packets per
+# second through a rhai `on_packet` handler (benches/script_host.rs, built
+# with the `dist` profile like the binary above).
+if [ "$SCRIPT_HOST" = 1 ]; then
+  (cd "$ROOT" && cargo bench -q --profile dist --bench script_host -- --noplot 2>/dev/null) \
+    | awk '/^on_packet\// { name = $1 } /thrpt:/ && name { sub(/elem/, " packets", $5); printf "%-8s %-34s %9s %s\n", "script", name, $4, $5; name = "" }'
+fi
