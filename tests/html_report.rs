@@ -28,7 +28,7 @@ fn root() -> PathBuf {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("chattcp-html-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("html");
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir.join(name)
 }
@@ -712,7 +712,7 @@ fn http_get(port: u16, path: &str) -> String {
 }
 
 fn launch(chromium: &Path) -> (Browser, Page) {
-    let profile = std::env::temp_dir().join(format!("chattcp-chromium-{}", std::process::id()));
+    let profile = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("chromium");
     let _ = std::fs::remove_dir_all(&profile);
     std::fs::create_dir_all(&profile).expect("profile dir");
     let child = Command::new(chromium)

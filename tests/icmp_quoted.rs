@@ -62,7 +62,9 @@ fn a_quoted_header_opens_a_conversation_as_in_tshark() {
         file.extend_from_slice(&(p.len() as u32).to_le_bytes());
         file.extend_from_slice(p);
     }
-    let dir = std::env::temp_dir().join(format!("chattcp-icmp-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("icmp");
+    // Files of an earlier run must not join this one.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("icmp.pcap");
     std::fs::write(&path, &file).expect("write");

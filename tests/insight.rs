@@ -195,7 +195,9 @@ fn flags_hidden_by_a_snaplen_cut_in_the_options_are_said_to_be_hidden() {
     // The same data again one second later, captured with a 46-byte
     // snaplen: 20 bytes of IP, 20 of TCP, 6 of the 12 option bytes.
     add(2, &data, 46);
-    let dir = std::env::temp_dir().join(format!("chattcp-insight-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("insight");
+    // Files of an earlier run must not join this one.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("hidden.pcap");
     std::fs::write(&path, &file).expect("write");

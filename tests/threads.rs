@@ -133,7 +133,9 @@ fn every_capture() -> Vec<PathBuf> {
 /// among the threads instead, and the report is the same.
 #[test]
 fn diagnose_with_a_packet_rule_is_the_same_on_any_number_of_threads() {
-    let dir = std::env::temp_dir().join(format!("chattcp-threads-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("threads");
+    // Files of an earlier run must not join this one.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(
         dir.join("big_packets.rhai"),
@@ -158,7 +160,9 @@ fn diagnose_with_a_packet_rule_is_the_same_on_any_number_of_threads() {
 /// answer and of unanswered requests are the single run's.
 #[test]
 fn http_values_are_numbered_alike_when_sharded() {
-    let dir = std::env::temp_dir().join(format!("chattcp-threads-http-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("threads-http");
+    // Files of an earlier run must not join this one.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let script = dir.join("numbers.rhai");
     std::fs::write(
