@@ -14,10 +14,10 @@ const SERVER: Endpoint = ([10, 0, 0, 2], 80);
 const CLIENT_ISN: u32 = 1000;
 const SERVER_ISN: u32 = 5000;
 /// Payload per segment for bulk transfers.
-const MSS: usize = 1448;
+pub const MSS: usize = 1448;
 
 /// A writer of one client-server conversation, keeping sequence numbers.
-struct Conversation<'w, W: Write> {
+pub struct Conversation<'w, W: Write> {
     out: &'w mut W,
     micros: u64,
     next: [u32; 2],
@@ -25,7 +25,7 @@ struct Conversation<'w, W: Write> {
 
 impl<'w, W: Write> Conversation<'w, W> {
     /// Writes the pcap header and a three-way handshake.
-    fn open(out: &'w mut W) -> io::Result<Self> {
+    pub fn open(out: &'w mut W) -> io::Result<Self> {
         out.write_all(&pcap_header())?;
         let mut c = Conversation {
             out,
@@ -66,8 +66,14 @@ impl<'w, W: Write> Conversation<'w, W> {
         write_segment(self.out, self.micros, &seg)
     }
 
+    /// A pure ACK from `side` of everything the other side sent.
+    pub fn ack(&mut self, side: usize) -> io::Result<()> {
+        let (seq, ack) = (self.next[side], self.next[1 - side]);
+        self.raw(side, ACK, seq, ack, &[])
+    }
+
     /// Sends `bytes` from `side` in order, in segments of at most [`MSS`].
-    fn send(&mut self, side: usize, bytes: &[u8]) -> io::Result<()> {
+    pub fn send(&mut self, side: usize, bytes: &[u8]) -> io::Result<()> {
         for piece in bytes.chunks(MSS) {
             let (seq, ack) = (self.next[side], self.next[1 - side]);
             self.raw(side, PSH | ACK, seq, ack, piece)?;
