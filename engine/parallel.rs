@@ -30,7 +30,7 @@ use crate::tracking::{ConnectionInfo, ConnectionSummary, RunSummary};
 /// Units sent in one message between a worker and the merge. Each message
 /// may wake the merge, and on two cores a wake-up takes a core from a
 /// worker: with 256, `run` on many.pcap switched threads 5,400-6,000
-/// times, with 1,024 about 1,400 (a batch is 64 KiB).
+/// times, with 1,024 about 1,400 (a batch of units is 32 KiB).
 const BATCH: usize = 1024;
 /// Batches in flight per worker: bounds memory whatever the capture.
 const IN_FLIGHT: usize = 4;
@@ -41,29 +41,53 @@ const IN_FLIGHT: usize = 4;
 /// (IN_FLIGHT + 2) x 4 MiB, plus a unit per batch.
 const BATCH_WEIGHT: usize = 4 << 20;
 
-/// What one worker reports of one frame, or of the end.
+/// What one worker reports of one frame, or of the end. What a unit
+/// carries besides (an opening, a handshake, application events) travels
+/// in its [`Batch`]'s vectors, in the order of the units.
 enum Unit {
-    /// A summary retired at `frame`, with the application events flushed
-    /// just before it.
+    /// A summary retired at `frame`, after `apps` application events
+    /// flushed just before it.
     Retired {
         frame: u64,
-        apps: Vec<AppEvent>,
+        apps: u32,
         summary: Arc<ConnectionSummary>,
     },
-    /// The worker's packet at `frame`: the connection it opened, the
-    /// handshake it completed, what the dissectors found in it.
+    /// The worker's packet at `frame`: whether it opened a connection and
+    /// completed a handshake, and how many application events the
+    /// dissectors found in it.
     Packet {
         frame: u64,
         conn: u64,
-        /// Boxed, as the handshake: each comes once per connection, and a
-        /// unit crosses to another core (a smaller one costs fewer cache
-        /// lines there).
-        opened: Option<Box<ConnectionInfo>>,
-        handshake: Option<Box<Handshake>>,
-        apps: Vec<AppEvent>,
+        opened: bool,
+        handshake: bool,
+        apps: u32,
     },
     /// The worker is done.
     End(Box<Result<RunOutcome, RunError>>),
+}
+
+/// What a worker sends at once: units in frame order, and what they carry
+/// in vectors of their own, in the same order. A batch goes back and forth
+/// between its worker and the merge, so that no unit allocates: openings
+/// and handshakes used to be boxed and each packet's events put in a
+/// vector of their own, five allocations per connection made by the worker
+/// and freed by the merge (the costliest kind of free: to another
+/// thread's heap).
+#[derive(Default)]
+struct Batch {
+    units: Vec<Unit>,
+    opened: Vec<ConnectionInfo>,
+    handshakes: Vec<Handshake>,
+    apps: Vec<AppEvent>,
+}
+
+impl Batch {
+    fn with_capacity(units: usize) -> Self {
+        Batch {
+            units: Vec::with_capacity(units),
+            ..Batch::default()
+        }
+    }
 }
 
 impl Unit {
@@ -77,19 +101,22 @@ impl Unit {
 
 /// Collects a worker's events into units.
 struct Collect {
-    out: SyncSender<Vec<Unit>>,
+    out: SyncSender<Batch>,
     /// Emptied batches coming back from the merge: a batch is tens of
     /// kilobytes, too large to allocate afresh each time.
-    spent: Receiver<Vec<Unit>>,
-    batch: Vec<Unit>,
+    spent: Receiver<Batch>,
+    batch: Batch,
     /// The frame being processed.
     frame: u64,
     /// The frame's packet was seen: what follows belongs to its unit.
     in_packet: bool,
     /// Its connection (the worker's own number).
     packet_conn: u64,
-    /// Its unit, once it carries something worth sending.
-    current: Option<Unit>,
+    /// What the frame's packet carries so far: its unit is made when the
+    /// next frame starts, if it carries anything.
+    opened: Option<ConnectionInfo>,
+    handshake: Option<Handshake>,
+    packet_apps: Vec<AppEvent>,
     /// Application events flushed before a summary.
     apps: Vec<AppEvent>,
     /// The kinds the merge's consumer takes: the others are dropped here,
@@ -101,23 +128,25 @@ struct Collect {
 }
 
 impl Collect {
+    /// Adds `unit`, whose opening, handshake and events are already in the
+    /// batch's vectors.
     fn push(&mut self, unit: Unit) -> std::io::Result<()> {
-        self.batch.push(unit);
-        if self.batch.len() >= BATCH || self.weight >= BATCH_WEIGHT {
+        self.batch.units.push(unit);
+        if self.batch.units.len() >= BATCH || self.weight >= BATCH_WEIGHT {
             self.flush()?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        if self.batch.is_empty() {
+        if self.batch.units.is_empty() {
             return Ok(());
         }
         self.weight = 0;
         let fresh = self
             .spent
             .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+            .unwrap_or_else(|_| Batch::with_capacity(BATCH));
         let batch = std::mem::replace(&mut self.batch, fresh);
         self.out
             .send(batch)
@@ -126,21 +155,19 @@ impl Collect {
 
     /// Sends the current packet's unit, if it carries anything.
     fn close_packet(&mut self) -> std::io::Result<()> {
-        if let Some(unit) = self.current.take() {
-            self.push(unit)?;
+        if self.opened.is_none() && self.handshake.is_none() && self.packet_apps.is_empty() {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    /// The current packet's unit, made on first need.
-    fn packet_unit(&mut self) -> &mut Unit {
-        let (frame, conn) = (self.frame, self.packet_conn);
-        self.current.get_or_insert_with(|| Unit::Packet {
-            frame,
-            conn,
-            opened: None,
-            handshake: None,
-            apps: Vec::new(),
+        let opened = self.opened.take().map(|info| self.batch.opened.push(info));
+        let handshake = self.handshake.take().map(|h| self.batch.handshakes.push(h));
+        let apps = self.packet_apps.len() as u32;
+        self.batch.apps.append(&mut self.packet_apps);
+        self.push(Unit::Packet {
+            frame: self.frame,
+            conn: self.packet_conn,
+            opened: opened.is_some(),
+            handshake: handshake.is_some(),
+            apps,
         })
     }
 }
@@ -152,9 +179,7 @@ impl EventSink for Collect {
         }
         self.weight += app.weight();
         if self.in_packet {
-            if let Unit::Packet { apps, .. } = self.packet_unit() {
-                apps.push(app);
-            }
+            self.packet_apps.push(app);
         } else {
             self.apps.push(app);
         }
@@ -173,23 +198,18 @@ impl EventSink for Collect {
             Event::Opened(info) => {
                 self.in_packet = true;
                 self.packet_conn = info.conn;
-                if let Unit::Packet { opened, .. } = self.packet_unit() {
-                    *opened = Some(Box::new(**info));
-                }
+                self.opened = Some(**info);
             }
             Event::Packet(p) => {
                 self.in_packet = true;
                 self.packet_conn = p.conn;
             }
-            Event::Handshake(h) => {
-                if let Unit::Packet { handshake, .. } = self.packet_unit() {
-                    *handshake = Some(Box::new(**h));
-                }
-            }
+            Event::Handshake(h) => self.handshake = Some(**h),
             Event::App(app) if self.deliver.takes(app) => self.app_owned((*app).clone())?,
             Event::App(_) => {}
             Event::Closed(summary) => {
-                let apps = std::mem::take(&mut self.apps);
+                let apps = self.apps.len() as u32;
+                self.batch.apps.append(&mut self.apps);
                 self.push(Unit::Retired {
                     frame: self.frame,
                     apps,
@@ -209,17 +229,19 @@ fn work<R: Read + Send>(
     limits: Limits,
     shard: Shard,
     dissect: Option<AppKinds>,
-    out: SyncSender<Vec<Unit>>,
-    spent: Receiver<Vec<Unit>>,
+    out: SyncSender<Batch>,
+    spent: Receiver<Batch>,
 ) {
     let collect = Collect {
         out: out.clone(),
         spent,
-        batch: Vec::with_capacity(BATCH),
+        batch: Batch::with_capacity(BATCH),
         frame: 0,
         in_packet: false,
         packet_conn: 0,
-        current: None,
+        opened: None,
+        handshake: None,
+        packet_apps: Vec::new(),
         apps: Vec::new(),
         deliver: dissect.unwrap_or(AppKinds::NONE),
         weight: 0,
@@ -235,7 +257,10 @@ fn work<R: Read + Send>(
     };
     let _ = collect.close_packet();
     let _ = collect.flush();
-    let _ = out.send(vec![Unit::End(Box::new(result))]);
+    let _ = out.send(Batch {
+        units: vec![Unit::End(Box::new(result))],
+        ..Batch::default()
+    });
 }
 
 /// Runs a capture on `shards` worker threads, opening it once per worker
@@ -268,9 +293,9 @@ where
     std::thread::scope(|scope| {
         let mut inputs = Vec::with_capacity(shards);
         for index in 0..shards {
-            let (tx, rx) = sync_channel::<Vec<Unit>>(IN_FLIGHT);
+            let (tx, rx) = sync_channel::<Batch>(IN_FLIGHT);
             // Never blocks the merge: at most the batches in flight come back.
-            let (spent_tx, spent_rx) = sync_channel::<Vec<Unit>>(IN_FLIGHT + 2);
+            let (spent_tx, spent_rx) = sync_channel::<Batch>(IN_FLIGHT + 2);
             let source = open().map_err(|e| RunError::Capture(CaptureError::Io(e)))?;
             scope.spawn(move || {
                 work(
@@ -289,6 +314,9 @@ where
                 rx,
                 spent: spent_tx,
                 queue: VecDeque::new(),
+                opened: VecDeque::new(),
+                handshakes: VecDeque::new(),
+                apps: VecDeque::new(),
                 done: false,
                 numbers: ConnTable::default(),
             });
@@ -301,10 +329,15 @@ where
 }
 
 struct Input {
-    rx: Receiver<Vec<Unit>>,
+    rx: Receiver<Batch>,
     /// Where emptied batches go back to the worker, for reuse.
-    spent: SyncSender<Vec<Unit>>,
+    spent: SyncSender<Batch>,
+    /// The units of the batch being merged, and what they carry, taken
+    /// from the front as the units are.
     queue: VecDeque<Unit>,
+    opened: VecDeque<ConnectionInfo>,
+    handshakes: VecDeque<Handshake>,
+    apps: VecDeque<AppEvent>,
     done: bool,
     /// The run's number of each of the worker's open connections, by the
     /// worker's own number: a worker numbers its connections in order of
@@ -327,17 +360,33 @@ impl Input {
     fn refill(&mut self) {
         match self.rx.recv() {
             Ok(batch) => {
-                // The batch becomes the queue as it is (no copy), and
-                // the emptied queue goes back to the worker.
-                let spent = std::mem::replace(&mut self.queue, VecDeque::from(batch));
-                let mut spent = Vec::from(spent);
-                spent.clear();
+                // The batch becomes the queues as it is (no copy), and
+                // the emptied queues go back to the worker.
+                fn swap<T>(queue: &mut VecDeque<T>, fresh: Vec<T>) -> Vec<T> {
+                    let mut spent = Vec::from(std::mem::replace(queue, VecDeque::from(fresh)));
+                    spent.clear();
+                    spent
+                }
+                let spent = Batch {
+                    units: swap(&mut self.queue, batch.units),
+                    opened: swap(&mut self.opened, batch.opened),
+                    handshakes: swap(&mut self.handshakes, batch.handshakes),
+                    apps: swap(&mut self.apps, batch.apps),
+                };
                 // A full return channel or a finished worker: dropped.
                 let _ = self.spent.try_send(spent);
             }
             Err(_) => self.done = true,
         }
     }
+}
+
+/// Moves the next `count` events of `from` to the end of `to`; returns how
+/// many there were.
+fn take(from: &mut VecDeque<AppEvent>, count: u32, to: &mut Vec<AppEvent>) -> usize {
+    let count = (count as usize).min(from.len());
+    to.extend(from.drain(..count));
+    count
 }
 
 /// Gives `app` the run's number `conn`, and, with `with_request`, the
@@ -373,7 +422,10 @@ fn merge(
     number_requests: bool,
 ) -> Result<RunOutcome, RunError> {
     let mut next_number = 0u64;
-    let mut retired: Vec<(u64, Vec<AppEvent>, Arc<ConnectionSummary>)> = Vec::new();
+    // Summaries retired at one frame: (number, where their events start in
+    // `retired_apps`, how many, summary).
+    let mut retired: Vec<(u64, usize, usize, Arc<ConnectionSummary>)> = Vec::new();
+    let mut retired_apps: Vec<AppEvent> = Vec::new();
     let mut ends: Vec<Option<Result<RunOutcome, RunError>>> =
         (0..inputs.len()).map(|_| None).collect();
     loop {
@@ -403,20 +455,23 @@ fn merge(
                     };
                     // Not shared yet: numbered in place.
                     Arc::make_mut(&mut summary).conn = number;
-                    retired.push((number, apps, summary));
+                    let start = retired_apps.len();
+                    let count = take(&mut input.apps, apps, &mut retired_apps);
+                    retired.push((number, start, count, summary));
                 }
             }
         }
         if retired.len() > 1 {
             retired.sort_unstable_by_key(|r| r.0);
         }
-        for (number, mut apps, summary) in retired.drain(..) {
-            for app in &mut apps {
+        for (number, start, count, summary) in retired.drain(..) {
+            for app in &mut retired_apps[start..start + count] {
                 renumber_app(app, number, number_requests);
                 sink.event(&Event::App(app))?;
             }
             sink.closed_shared(&summary)?;
         }
+        retired_apps.clear();
         // The frame's packet, from the one shard that owns it.
         for input in inputs.iter_mut() {
             if !matches!(input.head(), Some(Unit::Packet { frame: f, .. }) if *f == frame) {
@@ -426,24 +481,26 @@ fn merge(
                 conn,
                 opened,
                 handshake,
-                mut apps,
+                apps,
                 ..
             }) = input.queue.pop_front()
             {
-                if let Some(mut info) = opened {
+                if let Some(mut info) = opened.then(|| input.opened.pop_front()).flatten() {
                     *input.numbers.slot(conn) = Slot::Live(next_number);
                     info.conn = next_number;
                     next_number += 1;
                     sink.event(&Event::Opened(&info))?;
                 }
                 let number = input.numbers.get(conn).copied().unwrap_or(conn);
-                if let Some(mut h) = handshake {
+                if let Some(mut h) = handshake.then(|| input.handshakes.pop_front()).flatten() {
                     h.conn = number;
                     sink.event(&Event::Handshake(&h))?;
                 }
-                for app in &mut apps {
-                    renumber_app(app, number, number_requests);
-                    sink.event(&Event::App(app))?;
+                for _ in 0..apps {
+                    if let Some(mut app) = input.apps.pop_front() {
+                        renumber_app(&mut app, number, number_requests);
+                        sink.event(&Event::App(&app))?;
+                    }
                 }
             }
             break;
@@ -493,17 +550,19 @@ mod tests {
     use super::*;
 
     /// A collector of every kind, with its channels.
-    fn collect() -> (Collect, Receiver<Vec<Unit>>) {
+    fn collect() -> (Collect, Receiver<Batch>) {
         let (out, rx) = sync_channel(IN_FLIGHT);
         let (_spent_tx, spent) = sync_channel(1);
         let collect = Collect {
             out,
             spent,
-            batch: Vec::new(),
+            batch: Batch::default(),
             frame: 0,
             in_packet: true,
             packet_conn: 0,
-            current: None,
+            opened: None,
+            handshake: None,
+            packet_apps: Vec::new(),
             apps: Vec::new(),
             deliver: AppKinds::ALL,
             weight: 0,
@@ -553,7 +612,7 @@ mod tests {
         }
         assert!(rx.try_recv().is_err(), "sent before {BATCH} units");
         c.frame_start(BATCH as u64 + 1);
-        assert_eq!(rx.try_recv().map(|b| b.len()).ok(), Some(BATCH));
+        assert_eq!(rx.try_recv().map(|b| b.units.len()).ok(), Some(BATCH));
         // Heavy ones: one of a quarter of the cap each, so the fourth sends.
         for frame in 0..4u64 {
             c.frame_start(10_000 + frame);
@@ -561,14 +620,14 @@ mod tests {
             c.app_owned(event_of(BATCH_WEIGHT / 4)).expect("sent");
         }
         c.frame_start(20_000);
-        assert_eq!(rx.try_recv().map(|b| b.len()).ok(), Some(4));
+        assert_eq!(rx.try_recv().map(|b| b.units.len()).ok(), Some(4));
     }
 
     #[test]
-    fn a_unit_fits_a_cache_line() {
+    fn a_unit_fits_half_a_cache_line() {
         // A batch holds BATCH units, and each crosses to the merging core.
         assert!(
-            std::mem::size_of::<super::Unit>() <= 64,
+            std::mem::size_of::<super::Unit>() <= 32,
             "{}",
             std::mem::size_of::<super::Unit>()
         );
