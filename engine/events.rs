@@ -88,6 +88,19 @@ pub trait EventSink {
         self.event(&Event::Closed(summary))
     }
 
+    /// A connection's summary handed over by the tracker: a sink that
+    /// keeps summaries, like a shard of a parallel run, takes it as it is
+    /// instead of a copy, and may hand back the lists of one it is done
+    /// with, which the tracker fills again for a later connection.
+    /// Otherwise it is `Event::Closed`, and its own lists come back.
+    fn closed_owned(
+        &mut self,
+        mut summary: crate::tracking::ConnectionSummary,
+    ) -> std::io::Result<Option<crate::tracking::SummaryLists>> {
+        self.event(&Event::Closed(&summary))?;
+        Ok(Some(summary.take_lists()))
+    }
+
     /// An application event handed over by its maker: a sink that keeps
     /// events, like a shard of a parallel run, takes it as it is instead
     /// of a copy. Otherwise it is `Event::App`.

@@ -25,7 +25,7 @@ use crate::conn_table::{ConnTable, Slot};
 use crate::dissect::{AppEvent, AppKinds, Dissector};
 use crate::events::{Event, EventSink, Handshake, AT_END};
 use crate::pipeline::{self, Limits, RunError, RunOutcome, Shard};
-use crate::tracking::{ConnectionInfo, ConnectionSummary, RunSummary};
+use crate::tracking::{ConnectionInfo, ConnectionSummary, RunSummary, SummaryLists};
 
 /// Units sent in one message between a worker and the merge. Each message
 /// may wake the merge, and on two cores a wake-up takes a core from a
@@ -79,6 +79,11 @@ struct Batch {
     opened: Vec<ConnectionInfo>,
     handshakes: Vec<Handshake>,
     apps: Vec<AppEvent>,
+    /// On the way back: the lists of summaries the merge is done with (and
+    /// nothing else holds), which the worker's tracker fills again. A
+    /// summary's lists (its Zeek history, its SYN times) were three more
+    /// allocations per connection freed by the merge.
+    lists: Vec<SummaryLists>,
 }
 
 impl Batch {
@@ -119,6 +124,8 @@ struct Collect {
     packet_apps: Vec<AppEvent>,
     /// Application events flushed before a summary.
     apps: Vec<AppEvent>,
+    /// Summaries' lists back from the merge, for the tracker to reuse.
+    spare_lists: Vec<SummaryLists>,
     /// The kinds the merge's consumer takes: the others are dropped here,
     /// on the thread that made them, and never cross.
     deliver: AppKinds,
@@ -143,14 +150,30 @@ impl Collect {
             return Ok(());
         }
         self.weight = 0;
-        let fresh = self
+        let mut fresh = self
             .spent
             .try_recv()
             .unwrap_or_else(|_| Batch::with_capacity(BATCH));
+        if self.spare_lists.len() < BATCH {
+            self.spare_lists.append(&mut fresh.lists);
+        }
+        fresh.lists.clear();
         let batch = std::mem::replace(&mut self.batch, fresh);
         self.out
             .send(batch)
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "merge stopped"))
+    }
+
+    /// A summary retired now, after the application events flushed
+    /// before it.
+    fn retire(&mut self, summary: Arc<ConnectionSummary>) -> std::io::Result<()> {
+        let apps = self.apps.len() as u32;
+        self.batch.apps.append(&mut self.apps);
+        self.push(Unit::Retired {
+            frame: self.frame,
+            apps,
+            summary,
+        })
     }
 
     /// Sends the current packet's unit, if it carries anything.
@@ -173,6 +196,14 @@ impl Collect {
 }
 
 impl EventSink for Collect {
+    fn closed_owned(
+        &mut self,
+        summary: ConnectionSummary,
+    ) -> std::io::Result<Option<SummaryLists>> {
+        self.retire(Arc::new(summary))?;
+        Ok(self.spare_lists.pop())
+    }
+
     fn app_owned(&mut self, app: AppEvent) -> std::io::Result<()> {
         if !self.deliver.takes(&app) {
             return Ok(());
@@ -207,15 +238,7 @@ impl EventSink for Collect {
             Event::Handshake(h) => self.handshake = Some(**h),
             Event::App(app) if self.deliver.takes(app) => self.app_owned((*app).clone())?,
             Event::App(_) => {}
-            Event::Closed(summary) => {
-                let apps = self.apps.len() as u32;
-                self.batch.apps.append(&mut self.apps);
-                self.push(Unit::Retired {
-                    frame: self.frame,
-                    apps,
-                    summary: Arc::new((*summary).clone()),
-                })?;
-            }
+            Event::Closed(summary) => self.retire(Arc::new((*summary).clone()))?,
             Event::End(_) => self.close_packet()?,
             Event::Data(_) => {}
         }
@@ -243,6 +266,7 @@ fn work<R: Read + Send>(
         handshake: None,
         packet_apps: Vec::new(),
         apps: Vec::new(),
+        spare_lists: Vec::new(),
         deliver: dissect.unwrap_or(AppKinds::NONE),
         weight: 0,
     };
@@ -317,6 +341,7 @@ where
                 opened: VecDeque::new(),
                 handshakes: VecDeque::new(),
                 apps: VecDeque::new(),
+                done_lists: Vec::new(),
                 done: false,
                 numbers: ConnTable::default(),
             });
@@ -338,6 +363,9 @@ struct Input {
     opened: VecDeque<ConnectionInfo>,
     handshakes: VecDeque<Handshake>,
     apps: VecDeque<AppEvent>,
+    /// The lists of summaries delivered and held by nothing else, to go
+    /// back with the emptied batch.
+    done_lists: Vec<SummaryLists>,
     done: bool,
     /// The run's number of each of the worker's open connections, by the
     /// worker's own number: a worker numbers its connections in order of
@@ -372,6 +400,7 @@ impl Input {
                     opened: swap(&mut self.opened, batch.opened),
                     handshakes: swap(&mut self.handshakes, batch.handshakes),
                     apps: swap(&mut self.apps, batch.apps),
+                    lists: std::mem::take(&mut self.done_lists),
                 };
                 // A full return channel or a finished worker: dropped.
                 let _ = self.spent.try_send(spent);
@@ -424,7 +453,7 @@ fn merge(
     let mut next_number = 0u64;
     // Summaries retired at one frame: (number, where their events start in
     // `retired_apps`, how many, summary).
-    let mut retired: Vec<(u64, usize, usize, Arc<ConnectionSummary>)> = Vec::new();
+    let mut retired: Vec<(u64, usize, usize, Arc<ConnectionSummary>, usize)> = Vec::new();
     let mut retired_apps: Vec<AppEvent> = Vec::new();
     let mut ends: Vec<Option<Result<RunOutcome, RunError>>> =
         (0..inputs.len()).map(|_| None).collect();
@@ -443,7 +472,7 @@ fn merge(
             break;
         };
         // Summaries retired at this frame, from every shard.
-        for input in inputs.iter_mut() {
+        for (w, input) in inputs.iter_mut().enumerate() {
             while matches!(input.head(), Some(Unit::Retired { frame: f, .. }) if *f == frame) {
                 if let Some(Unit::Retired {
                     apps, mut summary, ..
@@ -457,19 +486,22 @@ fn merge(
                     Arc::make_mut(&mut summary).conn = number;
                     let start = retired_apps.len();
                     let count = take(&mut input.apps, apps, &mut retired_apps);
-                    retired.push((number, start, count, summary));
+                    retired.push((number, start, count, summary, w));
                 }
             }
         }
         if retired.len() > 1 {
             retired.sort_unstable_by_key(|r| r.0);
         }
-        for (number, start, count, summary) in retired.drain(..) {
+        for (number, start, count, mut summary, w) in retired.drain(..) {
             for app in &mut retired_apps[start..start + count] {
                 renumber_app(app, number, number_requests);
                 sink.event(&Event::App(app))?;
             }
             sink.closed_shared(&summary)?;
+            if let Some(summary) = Arc::get_mut(&mut summary) {
+                inputs[w].done_lists.push(summary.take_lists());
+            }
         }
         retired_apps.clear();
         // The frame's packet, from the one shard that owns it.
@@ -564,6 +596,7 @@ mod tests {
             handshake: None,
             packet_apps: Vec::new(),
             apps: Vec::new(),
+            spare_lists: Vec::new(),
             deliver: AppKinds::ALL,
             weight: 0,
         };

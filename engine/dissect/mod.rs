@@ -386,6 +386,20 @@ impl<S: EventSink> EventSink for Dissector<S> {
         self.inner.frame_start(frame);
     }
 
+    fn closed_owned(
+        &mut self,
+        summary: crate::tracking::ConnectionSummary,
+    ) -> std::io::Result<Option<crate::tracking::SummaryLists>> {
+        // As `Event::Closed` below, the summary handed on as it is.
+        let at = At {
+            frame: summary.last_frame,
+            time: summary.end,
+        };
+        self.close(summary.conn, at);
+        self.send_out()?;
+        self.inner.closed_owned(summary)
+    }
+
     fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
         match event {
             Event::Data(d) => {

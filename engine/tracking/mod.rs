@@ -26,7 +26,7 @@ use analysis::{AnalysisFlags, FlowAnalysis, SegmentAnalysis, SegmentFacts, Windo
 pub use state::TcpState;
 use summary::SummaryBuilder;
 pub use summary::{
-    CloseStyle, ConnectionSummary, FrameTime, HandshakeOutcome, Timeline, ZeroWindow,
+    CloseStyle, ConnectionSummary, FrameTime, HandshakeOutcome, SummaryLists, Timeline, ZeroWindow,
 };
 
 /// An address and port.
@@ -1417,12 +1417,14 @@ impl Tracker {
             [detail.reassembly[0].stats, detail.reassembly[1].stats],
             capture_start,
         );
-        let result = sink.event(&Event::Closed(&summary));
+        let back = sink.closed_owned(summary)?;
         if self.spare_details.len() < MAX_SPARE_DETAILS {
-            detail.summary.recycle(summary);
+            if let Some(lists) = back {
+                detail.summary.recycle(lists);
+            }
             self.spare_details.push(detail);
         }
-        result
+        Ok(())
     }
 
     /// Ends the capture: every connection still tracked is summarised, in

@@ -128,6 +128,31 @@ pub struct ZeroWindow {
 /// Most SYNs or SYN-ACKs remembered per connection.
 pub const MAX_HANDSHAKE_FRAMES: usize = 16;
 
+/// The heap-allocated lists of a [`ConnectionSummary`], taken out of one that
+/// was delivered so that a [`SummaryBuilder`] fills them again for a later
+/// connection instead of allocating its own.
+#[derive(Debug, Default)]
+pub struct SummaryLists {
+    history: String,
+    keep_alive_intervals_ns: Vec<i64>,
+    syns: Vec<FrameTime>,
+    syn_acks: Vec<FrameTime>,
+    retransmissions: Vec<FrameTime>,
+}
+
+impl ConnectionSummary {
+    /// Takes its lists out, leaving them empty.
+    pub fn take_lists(&mut self) -> SummaryLists {
+        SummaryLists {
+            history: std::mem::take(&mut self.history),
+            keep_alive_intervals_ns: std::mem::take(&mut self.keep_alive_intervals_ns),
+            syns: std::mem::take(&mut self.timeline.syns),
+            syn_acks: std::mem::take(&mut self.timeline.syn_acks),
+            retransmissions: std::mem::take(&mut self.timeline.retransmissions),
+        }
+    }
+}
+
 /// When the milestones of a connection happened, for diagnoses and lessons.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Timeline {
@@ -311,20 +336,14 @@ impl SummaryBuilder {
         }
     }
 
-    /// Takes back the lists of a summary this builder made, once it has
-    /// been delivered, for [`SummaryBuilder::reset`] to reuse.
-    pub fn recycle(&mut self, summary: ConnectionSummary) {
-        let ConnectionSummary {
-            history,
-            keep_alive_intervals_ns,
-            timeline,
-            ..
-        } = summary;
-        self.timeline.syns = timeline.syns;
-        self.timeline.syn_acks = timeline.syn_acks;
-        self.timeline.retransmissions = timeline.retransmissions;
-        self.keep_alive_intervals = keep_alive_intervals_ns;
-        self.zeek.reuse_history(history);
+    /// Takes back the lists of a summary a builder made, once it has been
+    /// delivered, for [`SummaryBuilder::reset`] to reuse.
+    pub fn recycle(&mut self, lists: SummaryLists) {
+        self.timeline.syns = lists.syns;
+        self.timeline.syn_acks = lists.syn_acks;
+        self.timeline.retransmissions = lists.retransmissions;
+        self.keep_alive_intervals = lists.keep_alive_intervals_ns;
+        self.zeek.reuse_history(lists.history);
     }
 
     /// Starts over as [`SummaryBuilder::new`] would, keeping the buffers of
