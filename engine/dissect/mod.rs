@@ -368,6 +368,18 @@ impl<S: EventSink> Dissector<S> {
         }
     }
 
+    /// Ends the application state of the connection `summary` is of, and
+    /// sends what its end tells (unanswered requests, a message cut short),
+    /// ahead of the summary.
+    fn summarised(&mut self, summary: &crate::tracking::ConnectionSummary) -> std::io::Result<()> {
+        let at = At {
+            frame: summary.last_frame,
+            time: summary.end,
+        };
+        self.close(summary.conn, at);
+        self.send_out()
+    }
+
     fn close(&mut self, conn: u64, at: At) {
         if !self.undecided.is_empty() {
             self.undecided.remove(&(conn, 0));
@@ -390,13 +402,7 @@ impl<S: EventSink> EventSink for Dissector<S> {
         &mut self,
         summary: crate::tracking::ConnectionSummary,
     ) -> std::io::Result<Option<crate::tracking::SummaryLists>> {
-        // As `Event::Closed` below, the summary handed on as it is.
-        let at = At {
-            frame: summary.last_frame,
-            time: summary.end,
-        };
-        self.close(summary.conn, at);
-        self.send_out()?;
+        self.summarised(&summary)?;
         self.inner.closed_owned(summary)
     }
 
@@ -412,12 +418,7 @@ impl<S: EventSink> EventSink for Dissector<S> {
                 self.send_out()
             }
             Event::Closed(summary) => {
-                let at = At {
-                    frame: summary.last_frame,
-                    time: summary.end,
-                };
-                self.close(summary.conn, at);
-                self.send_out()?;
+                self.summarised(summary)?;
                 self.inner.event(event)
             }
             Event::End(_) => {
