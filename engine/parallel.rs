@@ -135,6 +135,27 @@ struct Collect {
 }
 
 impl Collect {
+    /// A collector sending its batches to `out`, reusing those that come
+    /// back on `spent`, and keeping the application events of the kinds
+    /// in `deliver`.
+    fn new(out: SyncSender<Batch>, spent: Receiver<Batch>, deliver: AppKinds) -> Self {
+        Collect {
+            out,
+            spent,
+            batch: Batch::with_capacity(BATCH),
+            frame: 0,
+            in_packet: false,
+            packet_conn: 0,
+            opened: None,
+            handshake: None,
+            packet_apps: Vec::new(),
+            apps: Vec::new(),
+            spare_lists: Vec::new(),
+            deliver,
+            weight: 0,
+        }
+    }
+
     /// Adds `unit`, whose opening, handshake and events are already in the
     /// batch's vectors.
     fn push(&mut self, unit: Unit) -> std::io::Result<()> {
@@ -255,21 +276,7 @@ fn work<R: Read + Send>(
     out: SyncSender<Batch>,
     spent: Receiver<Batch>,
 ) {
-    let collect = Collect {
-        out: out.clone(),
-        spent,
-        batch: Batch::with_capacity(BATCH),
-        frame: 0,
-        in_packet: false,
-        packet_conn: 0,
-        opened: None,
-        handshake: None,
-        packet_apps: Vec::new(),
-        apps: Vec::new(),
-        spare_lists: Vec::new(),
-        deliver: dissect.unwrap_or(AppKinds::NONE),
-        weight: 0,
-    };
+    let collect = Collect::new(out.clone(), spent, dissect.unwrap_or(AppKinds::NONE));
     let (result, mut collect) = if dissect.is_some() {
         let mut worker = Dissector::with_limits(collect, limits.decode);
         let result = pipeline::run_shard(source, limits, &mut worker, Some(shard));
@@ -585,21 +592,8 @@ mod tests {
     fn collect() -> (Collect, Receiver<Batch>) {
         let (out, rx) = sync_channel(IN_FLIGHT);
         let (_spent_tx, spent) = sync_channel(1);
-        let collect = Collect {
-            out,
-            spent,
-            batch: Batch::default(),
-            frame: 0,
-            in_packet: true,
-            packet_conn: 0,
-            opened: None,
-            handshake: None,
-            packet_apps: Vec::new(),
-            apps: Vec::new(),
-            spare_lists: Vec::new(),
-            deliver: AppKinds::ALL,
-            weight: 0,
-        };
+        let mut collect = Collect::new(out, spent, AppKinds::ALL);
+        collect.in_packet = true;
         (collect, rx)
     }
 
