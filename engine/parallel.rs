@@ -202,18 +202,24 @@ impl Collect {
         if self.opened.is_none() && self.handshake.is_none() && self.packet_apps.is_empty() {
             return Ok(());
         }
-        let opened = self.opened.take().map(|info| self.batch.opened.push(info));
-        let handshake = self.handshake.take().map(|h| self.batch.handshakes.push(h));
+        let opened = stash(&mut self.opened, &mut self.batch.opened);
+        let handshake = stash(&mut self.handshake, &mut self.batch.handshakes);
         let apps = self.packet_apps.len() as u32;
         self.batch.apps.append(&mut self.packet_apps);
         self.push(Unit::Packet {
             frame: self.frame,
             conn: self.packet_conn,
-            opened: opened.is_some(),
-            handshake: handshake.is_some(),
+            opened,
+            handshake,
             apps,
         })
     }
+}
+
+/// Moves what `pending` holds to the end of `batch`; says whether it held
+/// anything.
+fn stash<T>(pending: &mut Option<T>, batch: &mut Vec<T>) -> bool {
+    pending.take().map(|item| batch.push(item)).is_some()
 }
 
 impl EventSink for Collect {
@@ -417,12 +423,30 @@ impl Input {
     }
 }
 
-/// Moves the next `count` events of `from` to the end of `to`; returns how
-/// many there were.
-fn take(from: &mut VecDeque<AppEvent>, count: u32, to: &mut Vec<AppEvent>) -> usize {
-    let count = (count as usize).min(from.len());
-    to.extend(from.drain(..count));
-    count
+/// A summary retired at the frame being merged, waiting for the others
+/// retired then (summaries go out in connection order).
+struct Retiring {
+    /// The run's number of its connection.
+    number: u64,
+    /// Its application events, in `retired_apps`.
+    apps: std::ops::Range<usize>,
+    summary: Arc<ConnectionSummary>,
+    /// The input it came from, which its lists go back to.
+    input: usize,
+}
+
+/// Moves the next `count` events of `from` to the end of `to`; returns
+/// where they are there.
+fn take(
+    from: &mut VecDeque<AppEvent>,
+    count: u32,
+    to: &mut Vec<AppEvent>,
+) -> std::ops::Range<usize> {
+    // The worker put them in the batch with their unit.
+    debug_assert!(count as usize <= from.len());
+    let start = to.len();
+    to.extend(from.drain(..(count as usize).min(from.len())));
+    start..to.len()
 }
 
 /// Gives `app` the run's number `conn`, and, with `with_request`, the
@@ -458,9 +482,7 @@ fn merge(
     number_requests: bool,
 ) -> Result<RunOutcome, RunError> {
     let mut next_number = 0u64;
-    // Summaries retired at one frame: (number, where their events start in
-    // `retired_apps`, how many, summary).
-    let mut retired: Vec<(u64, usize, usize, Arc<ConnectionSummary>, usize)> = Vec::new();
+    let mut retired: Vec<Retiring> = Vec::new();
     let mut retired_apps: Vec<AppEvent> = Vec::new();
     let mut ends: Vec<Option<Result<RunOutcome, RunError>>> =
         (0..inputs.len()).map(|_| None).collect();
@@ -491,23 +513,27 @@ fn merge(
                     };
                     // Not shared yet: numbered in place.
                     Arc::make_mut(&mut summary).conn = number;
-                    let start = retired_apps.len();
-                    let count = take(&mut input.apps, apps, &mut retired_apps);
-                    retired.push((number, start, count, summary, w));
+                    retired.push(Retiring {
+                        number,
+                        apps: take(&mut input.apps, apps, &mut retired_apps),
+                        summary,
+                        input: w,
+                    });
                 }
             }
         }
         if retired.len() > 1 {
-            retired.sort_unstable_by_key(|r| r.0);
+            retired.sort_unstable_by_key(|r| r.number);
         }
-        for (number, start, count, mut summary, w) in retired.drain(..) {
-            for app in &mut retired_apps[start..start + count] {
-                renumber_app(app, number, number_requests);
+        for mut r in retired.drain(..) {
+            for app in &mut retired_apps[r.apps] {
+                renumber_app(app, r.number, number_requests);
                 sink.event(&Event::App(app))?;
             }
-            sink.closed_shared(&summary)?;
-            if let Some(summary) = Arc::get_mut(&mut summary) {
-                inputs[w].done_lists.push(summary.take_lists());
+            sink.closed_shared(&r.summary)?;
+            // Held by nothing else: its lists go back to be filled again.
+            if let Some(summary) = Arc::get_mut(&mut r.summary) {
+                inputs[r.input].done_lists.push(summary.take_lists());
             }
         }
         retired_apps.clear();
