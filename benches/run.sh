@@ -150,10 +150,11 @@ for f in files:
             print(f"{f:8} {label:34} {ratio(a, b):9.2f}")
 PY
 
-# The script host's own figure, in the same run and build: packets per
-# second through a rhai `on_packet` handler (benches/script_host.rs, built
-# with the `dist` profile like the binary above).
+# The script host's own figures, in the same run and build: packets per
+# second through a rhai `on_packet` handler, and events per second through
+# `on_http_response` and `on_close` (benches/script_host.rs, built with the
+# `dist` profile like the binary above).
 if [ "$SCRIPT_HOST" = 1 ]; then
   (cd "$ROOT" && cargo bench -q --profile dist --bench script_host -- --noplot 2>/dev/null) \
-    | awk '/^on_packet\// { name = $1 } /thrpt:/ && name { sub(/elem/, " packets", $5); printf "%-8s %-34s %9s %s\n", "script", name, $4, $5; name = "" }'
+    | awk '/^on_[a-z_]*\// { name = $1 } /thrpt:/ && name { sub(/elem/, (name ~ /^on_packet/ ? " packets" : " events"), $5); printf "%-8s %-34s %9s %s\n", "script", name, $4, $5; name = "" }'
 fi

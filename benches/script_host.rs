@@ -1,6 +1,7 @@
-//! The cost of a rhai `on_packet` handler: packets per second through the
-//! script host, with the capture already decoded and analysed (so the
-//! figure is the host's alone).
+//! The cost of rhai handlers: events per second through the script host,
+//! with the capture already decoded, analysed and dissected (so the figure
+//! is the host's alone): `on_packet` for every packet, and the handlers of
+//! the events the diagnoses take (`on_http_response`, `on_close`).
 
 /// The binary's allocator (engine/main.rs): the figures are the shipped
 /// program's, not the system allocator's.
@@ -9,10 +10,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 
+use chattcp::dissect::{AppEvent, DecodeLimits, Dissector};
 use chattcp::events::{Event, EventSink};
 use chattcp::pipeline::{self, Limits};
 use chattcp::scripting::{host::sandbox_engine, Script, ScriptHost, ScriptLimits};
-use chattcp::tracking::PacketRecord;
+use chattcp::tracking::{ConnectionSummary, PacketRecord};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Every packet of a capture, analysed, without payloads.
@@ -33,6 +35,115 @@ fn records() -> Vec<PacketRecord<'static>> {
     let mut keep = Keep(Vec::new());
     pipeline::run(file, Limits::default(), &mut keep).expect("run");
     keep.0
+}
+
+/// The application events and summaries of a run.
+#[derive(Default)]
+struct KeepApps {
+    apps: Vec<AppEvent>,
+    summaries: Vec<ConnectionSummary>,
+}
+
+impl EventSink for KeepApps {
+    fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
+        match event {
+            Event::App(app) => self.apps.push((*app).clone()),
+            Event::Closed(c) => self.summaries.push((*c).clone()),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The HTTP messages and summaries of the example captures of HTTP, as
+/// `diagnose` dissects them (bodies not kept).
+fn app_events() -> KeepApps {
+    let mut keep = Dissector::with_limits(
+        KeepApps::default(),
+        DecodeLimits {
+            body_kept: 0,
+            announce_heads: false,
+            ..DecodeLimits::default()
+        },
+    );
+    for name in [
+        "http-keep-alive.pcap",
+        "http-keep-alive-gzip-chunked.pcap",
+        "http-header-newline.pcap",
+    ] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("captures")
+            .join(name);
+        let file = std::fs::File::open(path).expect("capture");
+        pipeline::run(file, Limits::default(), &mut keep).expect("run");
+    }
+    keep.into_inner()
+}
+
+/// A handler that fails stops being called, and would be measured doing
+/// nothing: the figures count only if every call succeeded.
+fn ran_cleanly(host: ScriptHost<'_>) {
+    assert!(host.calls() > 0, "the handler was never called");
+    let errors = host.finish().errors;
+    assert!(errors.is_empty(), "the handler failed: {errors:?}");
+}
+
+/// Per event of the kinds diagnoses take: a handler that counts, and one
+/// that reads fields (what a diagnosis does first).
+fn per_event(c: &mut Criterion) {
+    let kept = app_events();
+    let limits = ScriptLimits::default();
+    let engine = sandbox_engine(&limits);
+    let http: Vec<&AppEvent> = kept
+        .apps
+        .iter()
+        .filter(|a| matches!(a, AppEvent::Http(m) if m.dir == chattcp::tracking::Direction::ServerToClient))
+        .collect();
+    let mut group = c.benchmark_group("on_http_response");
+    group.throughput(Throughput::Elements(http.len() as u64));
+    let cases = [
+        ("count_in_this", "fn init() { this.n = 0; }\nfn on_http_response(r) { this.n += 1; }"),
+        (
+            "read_fields",
+            "fn init() { this.n = 0; }\nfn on_http_response(r) { if r.status >= 400 || r.ttfb > 1.0 || r.content_type == \"text/event-stream\" { this.n += 1; } }",
+        ),
+    ];
+    for (name, source) in cases {
+        let scripts = [Script::compile(&engine, name, "bench", source).expect("compiles")];
+        group.bench_function(name, |b| {
+            let mut host = ScriptHost::new(&scripts, limits);
+            b.iter(|| {
+                for app in &http {
+                    host.event(&Event::App(app)).expect("event");
+                }
+            });
+            ran_cleanly(host);
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("on_close");
+    group.throughput(Throughput::Elements(kept.summaries.len() as u64));
+    let cases = [
+        ("count_in_this", "fn init() { this.n = 0; }\nfn on_close(c) { this.n += 1; }"),
+        (
+            "read_fields",
+            "fn init() { this.n = 0; }\nfn on_close(c) { if c.reset_by != () || c.packets > 100 || c.handshake != \"complete\" { this.n += 1; } }",
+        ),
+    ];
+    for (name, source) in cases {
+        let scripts = [Script::compile(&engine, name, "bench", source).expect("compiles")];
+        group.bench_function(name, |b| {
+            let mut host = ScriptHost::new(&scripts, limits);
+            b.iter(|| {
+                for summary in &kept.summaries {
+                    host.event(&Event::Closed(summary)).expect("event");
+                }
+            });
+            ran_cleanly(host);
+        });
+    }
+    group.finish();
 }
 
 fn on_packet(c: &mut Criterion) {
@@ -58,10 +169,11 @@ fn on_packet(c: &mut Criterion) {
                     host.event(&Event::Packet(r)).expect("event");
                 }
             });
+            ran_cleanly(host);
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, on_packet);
+criterion_group!(benches, on_packet, per_event);
 criterion_main!(benches);
