@@ -250,8 +250,12 @@ enum Command {
     },
     /// Every TCP connection with its summary.
     Conns {
-        /// Capture file (pcap or pcapng), or `-` for standard input.
-        file: PathBuf,
+        /// Capture files (pcap or pcapng), directories of them, or `-` for
+        /// standard input. Several are read at once (up to `--threads`) and
+        /// listed in the order given: in text under a `== FILE` line, in
+        /// JSON with a `"file"` field in each object.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
         /// JSON Lines: one object per connection.
         #[arg(long)]
         json: bool,
@@ -346,6 +350,196 @@ fn run_parallel(
         chattcp::parallel::run_sharded(open, limits, threads, None, &mut progress.sink(sink));
     progress.finish();
     outcome_code(&name, result)
+}
+
+/// What a capture's worker sends the printing thread: its output, piece by
+/// piece, then how the run ended.
+enum Piece {
+    Bytes(Vec<u8>),
+    Done(Result<chattcp::pipeline::RunOutcome, RunError>),
+}
+
+/// Output of one capture's run, sent on in pieces of [`PIECE`] bytes.
+struct PieceWriter {
+    to: std::sync::mpsc::SyncSender<Piece>,
+    buf: Vec<u8>,
+}
+
+/// Bytes of output sent at once.
+const PIECE: usize = 64 << 10;
+/// Pieces of a capture's output waiting to be printed, at most: a worker
+/// whose capture's turn has not come waits, so that memory stays bounded
+/// whatever the outputs weigh (the `--json` of many.pcap is 325 MB).
+const PIECES_WAITING: usize = 8;
+
+impl Write for PieceWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= PIECE {
+            self.flush()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = std::mem::replace(&mut self.buf, Vec::with_capacity(PIECE));
+        self.to
+            .send(Piece::Bytes(piece))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "output closed"))
+    }
+}
+
+/// `conns` over several captures: up to `threads` read at once (threads
+/// left over shard each capture's connections), each listed whole, in the
+/// order given, as `conns` lists one.
+fn conns_of_files(
+    paths: &[PathBuf],
+    json: bool,
+    limits: Limits,
+    threads: usize,
+    mut out: impl Write,
+) -> anyhow::Result<ExitCode> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc::sync_channel;
+    use std::sync::Mutex;
+
+    let workers = threads.clamp(1, paths.len());
+    let per_capture = (threads / workers).max(1);
+    let (senders, receivers): (Vec<_>, Vec<_>) = paths
+        .iter()
+        .map(|_| sync_channel::<Piece>(PIECES_WAITING))
+        .map(|(tx, rx)| (Mutex::new(Some(tx)), rx))
+        .unzip();
+    let total: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let watching = io::stderr().is_terminal() && !io::stdout().is_terminal();
+    let progress = Progress::new(Some(total), watching);
+    let next = AtomicUsize::new(0);
+    let mut code = 0u8;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let (Some(path), Some(slot)) = (paths.get(i), senders.get(i)) else {
+                    break;
+                };
+                let Some(to) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+                    continue;
+                };
+                let mut writer = PieceWriter {
+                    to: to.clone(),
+                    buf: Vec::with_capacity(PIECE),
+                };
+                let result = {
+                    let mut sink: Box<dyn EventSink + '_> = if json {
+                        Box::new(
+                            JsonLines::new(&mut writer, JsonKind::Conns)
+                                .naming_file(display_name(path)),
+                        )
+                    } else {
+                        Box::new(TextWriter::new(&mut writer, TextKind::Conns))
+                    };
+                    // Every worker of a sharded run reads the whole file:
+                    // the bar counts the first one's reading.
+                    let first = std::sync::atomic::AtomicBool::new(true);
+                    let open = || -> io::Result<Box<dyn Read + Send>> {
+                        let file = File::open(path)?;
+                        if first.swap(false, Ordering::Relaxed) {
+                            return Ok(Box::new(progress.reader(file)));
+                        }
+                        Ok(Box::new(file))
+                    };
+                    if per_capture > 1 {
+                        chattcp::parallel::run_sharded(
+                            open,
+                            limits,
+                            per_capture,
+                            None,
+                            sink.as_mut(),
+                        )
+                    } else {
+                        match open() {
+                            Ok(file) => pipeline::run(file, limits, sink.as_mut()),
+                            Err(e) => Err(RunError::Capture(chattcp::capture::CaptureError::Io(e))),
+                        }
+                    }
+                };
+                let _ = writer.flush();
+                // The printing thread gone (output closed): nothing to say.
+                let _ = to.send(Piece::Done(result));
+            });
+        }
+        // The receivers belong to this closure: should it return early (the
+        // output closed), they go with it, and workers waiting to send
+        // stop instead of waiting for ever.
+        for (i, (path, pieces)) in paths.iter().zip(receivers).enumerate() {
+            let name = display_name(path);
+            if !json {
+                let gap = if i == 0 { "" } else { "\n" };
+                if !printed(out.write_all(format!("{gap}== {name}\n").as_bytes()))? {
+                    return Ok(());
+                }
+            }
+            loop {
+                match pieces.recv() {
+                    Ok(Piece::Bytes(bytes)) => {
+                        if !printed(out.write_all(&bytes))? {
+                            return Ok(());
+                        }
+                    }
+                    Ok(Piece::Done(result)) => {
+                        if !printed(out.flush())? {
+                            return Ok(());
+                        }
+                        code = code.max(file_status(path, &name, result)?);
+                        break;
+                    }
+                    Err(_) => anyhow::bail!("{name}: the thread reading it stopped"),
+                }
+            }
+        }
+        Ok(())
+    })?;
+    progress.finish();
+    Ok(ExitCode::from(code))
+}
+
+/// Whether output went out: false when its reader went away (`| head`),
+/// which ends the run quietly.
+fn printed(written: io::Result<()>) -> anyhow::Result<bool> {
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        other => other.context("output").map(|()| true),
+    }
+}
+
+/// The exit status one capture of several calls for (its warnings and
+/// errors said on the way), as `conns` of that capture alone would end.
+fn file_status(
+    path: &Path,
+    name: &str,
+    result: Result<chattcp::pipeline::RunOutcome, RunError>,
+) -> anyhow::Result<u8> {
+    if let Err(RunError::Capture(chattcp::capture::CaptureError::Io(e))) = &result {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+        ) {
+            eprintln!("chattcp: {}: cannot open: {e}", path.display());
+            return Ok(EXIT_BAD_INPUT);
+        }
+    }
+    Ok(if outcome_code(name, result)? == ExitCode::SUCCESS {
+        0
+    } else {
+        EXIT_BAD_INPUT
+    })
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -1043,17 +1237,38 @@ fn main() -> ExitCode {
             }
         }
         Command::Conns {
-            file,
+            files,
             json,
             threads: n,
             limits,
         } => {
-            let mut sink: Box<dyn EventSink> = if json {
-                Box::new(JsonLines::new(out, JsonKind::Conns))
+            let paths = if files.len() == 1 && !files[0].is_dir() {
+                files
             } else {
-                Box::new(TextWriter::new(out, TextKind::Conns))
+                match expand_inputs(&files) {
+                    Ok(paths) if !paths.is_empty() => paths,
+                    Ok(_) => {
+                        eprintln!(
+                            "chattcp: no captures (.pcap, .pcapng, .cap) in the directories given"
+                        );
+                        return ExitCode::from(EXIT_BAD_INPUT);
+                    }
+                    Err(e) => {
+                        eprintln!("chattcp: {e}");
+                        return ExitCode::from(EXIT_BAD_INPUT);
+                    }
+                }
             };
-            run_parallel(&file, limits.limits(), threads(n), sink.as_mut())
+            if let [path] = paths.as_slice() {
+                let mut sink: Box<dyn EventSink> = if json {
+                    Box::new(JsonLines::new(out, JsonKind::Conns))
+                } else {
+                    Box::new(TextWriter::new(out, TextKind::Conns))
+                };
+                run_parallel(path, limits.limits(), threads(n), sink.as_mut())
+            } else {
+                conns_of_files(&paths, json, limits.limits(), threads(n), out)
+            }
         }
     };
     match result {

@@ -193,3 +193,72 @@ fn http_values_are_numbered_alike_when_sharded() {
     }
     assert!(printed >= 10, "{printed} responses");
 }
+
+/// `conns` over several captures lists each as `conns` lists it alone, in
+/// the order given, whatever the threads: under a `== FILE` line in text,
+/// with a leading `"file"` field in JSON. A capture that cannot be opened
+/// is said so, the others are still listed, and the status says it.
+#[test]
+fn conns_of_several_captures_lists_each_as_alone_in_order() {
+    let files = every_capture();
+    assert!(files.len() >= 17);
+    // A damaged capture's status (2) is the run's; what could be read of
+    // it is listed all the same.
+    let status = std::cell::Cell::new(0);
+    let alone = |path: &Path, json: bool| -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chattcp"));
+        cmd.arg("conns").arg(path);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().expect("run chattcp");
+        status.set(status.get().max(out.status.code().expect("a status")));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let mut text = String::new();
+    let mut json = String::new();
+    for (i, path) in files.iter().enumerate() {
+        let name = path.display().to_string();
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(&format!("== {name}\n{}", alone(path, false)));
+        for line in alone(path, true).lines() {
+            let rest = line.strip_prefix('{').expect("an object");
+            json.push_str(&format!("{{\"file\":{name:?},{rest}\n"));
+        }
+    }
+    for threads in [1, 2, 5, 64] {
+        let out = |extra: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_chattcp"))
+                .arg("conns")
+                .args(extra)
+                .arg("--threads")
+                .arg(threads.to_string())
+                .args(&files)
+                .output()
+                .expect("run chattcp");
+            assert_eq!(out.status.code(), Some(status.get()), "--threads {threads}");
+            String::from_utf8(out.stdout).expect("utf-8")
+        };
+        assert!(out(&[]) == text, "text, --threads {threads}");
+        assert!(out(&["--json"]) == json, "JSON, --threads {threads}");
+    }
+
+    let missing = root().join("captures/no-such-capture.pcap");
+    let (first, second) = (alone(&files[0], false), alone(&files[1], false));
+    let some = [files[0].clone(), missing.clone(), files[1].clone()];
+    let out = Command::new(env!("CARGO_BIN_EXE_chattcp"))
+        .args(["conns", "--threads", "2"])
+        .args(&some)
+        .output()
+        .expect("run chattcp");
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&first) && stdout.contains(&second));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}: cannot open", missing.display())),
+        "{stderr}"
+    );
+}

@@ -243,12 +243,15 @@ pub fn timeline_json(t: &Timeline) -> Value {
 }
 
 /// A connection summary as a JSON object.
-pub struct ConnJson<'a>(pub &'a ConnectionSummary);
+pub struct ConnJson<'a>(pub &'a ConnectionSummary, pub Option<&'a str>);
 
 impl Serialize for ConnJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let c = self.0;
         let mut m = s.serialize_map(None)?;
+        if let Some(file) = self.1 {
+            m.serialize_entry("file", file)?;
+        }
         m.serialize_entry("conn", &c.conn)?;
         m.serialize_entry("client", &Shown(c.client))?;
         m.serialize_entry("server", &Shown(c.server))?;
@@ -311,6 +314,9 @@ pub struct JsonLines<W: Write> {
     pub flush_each: bool,
     /// Connection summaries held back to be written in connection order.
     order: ConnOrder<ConnectionSummary>,
+    /// The capture each connection object names (`"file"`), when one run
+    /// lists the connections of several.
+    file: Option<String>,
 }
 
 impl<W: Write> JsonLines<W> {
@@ -321,7 +327,15 @@ impl<W: Write> JsonLines<W> {
             kind,
             flush_each: false,
             order: ConnOrder::default(),
+            file: None,
         }
+    }
+
+    /// Connection objects begin with `"file": name`, for output that holds
+    /// the connections of several captures.
+    pub fn naming_file(mut self, name: impl Into<String>) -> Self {
+        self.file = Some(name.into());
+        self
     }
 
     fn line<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
@@ -340,13 +354,17 @@ impl<W: Write> EventSink for JsonLines<W> {
             (JsonKind::Packets, Event::Packet(p)) => self.line(&PacketJson(p)),
             (JsonKind::Conns, Event::Closed(c)) => {
                 let mut order = std::mem::take(&mut self.order);
-                let result = order.push(c.conn, c, |c| self.line(&ConnJson(c)));
+                let file = self.file.take();
+                let result = order.push(c.conn, c, |c| self.line(&ConnJson(c, file.as_deref())));
                 self.order = order;
+                self.file = file;
                 result
             }
             (_, Event::End(_)) => {
                 let mut order = std::mem::take(&mut self.order);
-                order.finish(|c| self.line(&ConnJson(c)))?;
+                let file = self.file.take();
+                order.finish(|c| self.line(&ConnJson(c, file.as_deref())))?;
+                self.file = file;
                 self.out.flush()
             }
             _ => Ok(()),
