@@ -14,8 +14,9 @@ use chattcp::dissect::{AppEvent, DecodeLimits, Dissector};
 use chattcp::events::{Event, EventSink};
 use chattcp::pipeline::{self, Limits};
 use chattcp::scripting::{host::sandbox_engine, Script, ScriptHost, ScriptLimits};
-use chattcp::tracking::{ConnectionSummary, PacketRecord};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use chattcp::tracking::{ConnectionSummary, Direction, PacketRecord};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
 /// Every packet of a capture, analysed, without payloads.
 struct Keep(Vec<PacketRecord<'static>>);
@@ -88,90 +89,86 @@ fn ran_cleanly(host: ScriptHost<'_>) {
     assert!(errors.is_empty(), "the handler failed: {errors:?}");
 }
 
+/// Benchmarks each handler of `cases` (name, source) in `group`: every
+/// event of `events` through the script host, per iteration.
+fn handlers(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    cases: &[(&str, &str)],
+    events: &[Event<'_>],
+) {
+    let limits = ScriptLimits::default();
+    let engine = sandbox_engine(&limits);
+    group.throughput(Throughput::Elements(events.len() as u64));
+    for (name, source) in cases {
+        let scripts = [Script::compile(&engine, name, "bench", source).expect("compiles")];
+        group.bench_function(*name, |b| {
+            let mut host = ScriptHost::new(&scripts, limits);
+            b.iter(|| {
+                for event in events {
+                    host.event(event).expect("event");
+                }
+            });
+            ran_cleanly(host);
+        });
+    }
+}
+
 /// Per event of the kinds diagnoses take: a handler that counts, and one
 /// that reads fields (what a diagnosis does first).
 fn per_event(c: &mut Criterion) {
     let kept = app_events();
-    let limits = ScriptLimits::default();
-    let engine = sandbox_engine(&limits);
-    let http: Vec<&AppEvent> = kept
+    let responses: Vec<Event<'_>> = kept
         .apps
         .iter()
-        .filter(|a| matches!(a, AppEvent::Http(m) if m.dir == chattcp::tracking::Direction::ServerToClient))
+        .filter(|a| matches!(a, AppEvent::Http(m) if m.dir == Direction::ServerToClient))
+        .map(Event::App)
         .collect();
     let mut group = c.benchmark_group("on_http_response");
-    group.throughput(Throughput::Elements(http.len() as u64));
-    let cases = [
-        ("count_in_this", "fn init() { this.n = 0; }\nfn on_http_response(r) { this.n += 1; }"),
-        (
-            "read_fields",
-            "fn init() { this.n = 0; }\nfn on_http_response(r) { if r.status >= 400 || r.ttfb > 1.0 || r.content_type == \"text/event-stream\" { this.n += 1; } }",
-        ),
-    ];
-    for (name, source) in cases {
-        let scripts = [Script::compile(&engine, name, "bench", source).expect("compiles")];
-        group.bench_function(name, |b| {
-            let mut host = ScriptHost::new(&scripts, limits);
-            b.iter(|| {
-                for app in &http {
-                    host.event(&Event::App(app)).expect("event");
-                }
-            });
-            ran_cleanly(host);
-        });
-    }
+    handlers(
+        &mut group,
+        &[
+            ("count_in_this", "fn init() { this.n = 0; }\nfn on_http_response(r) { this.n += 1; }"),
+            (
+                "read_fields",
+                "fn init() { this.n = 0; }\nfn on_http_response(r) { if r.status >= 400 || r.ttfb > 1.0 || r.content_type == \"text/event-stream\" { this.n += 1; } }",
+            ),
+        ],
+        &responses,
+    );
     group.finish();
 
+    let closes: Vec<Event<'_>> = kept.summaries.iter().map(Event::Closed).collect();
     let mut group = c.benchmark_group("on_close");
-    group.throughput(Throughput::Elements(kept.summaries.len() as u64));
-    let cases = [
-        ("count_in_this", "fn init() { this.n = 0; }\nfn on_close(c) { this.n += 1; }"),
-        (
-            "read_fields",
-            "fn init() { this.n = 0; }\nfn on_close(c) { if c.reset_by != () || c.packets > 100 || c.handshake != \"complete\" { this.n += 1; } }",
-        ),
-    ];
-    for (name, source) in cases {
-        let scripts = [Script::compile(&engine, name, "bench", source).expect("compiles")];
-        group.bench_function(name, |b| {
-            let mut host = ScriptHost::new(&scripts, limits);
-            b.iter(|| {
-                for summary in &kept.summaries {
-                    host.event(&Event::Closed(summary)).expect("event");
-                }
-            });
-            ran_cleanly(host);
-        });
-    }
+    handlers(
+        &mut group,
+        &[
+            ("count_in_this", "fn init() { this.n = 0; }\nfn on_close(c) { this.n += 1; }"),
+            (
+                "read_fields",
+                "fn init() { this.n = 0; }\nfn on_close(c) { if c.reset_by != () || c.packets > 100 || c.handshake != \"complete\" { this.n += 1; } }",
+            ),
+        ],
+        &closes,
+    );
     group.finish();
 }
 
 fn on_packet(c: &mut Criterion) {
     let records = records();
-    let limits = ScriptLimits::default();
-    let engine = sandbox_engine(&limits);
-    let cases = [
-        ("empty_handler", "fn on_packet(p) { }"),
-        ("count_in_this", "fn init() { this.n = 0; }\nfn on_packet(p) { this.n += 1; }"),
-        (
-            "read_fields",
-            "fn init() { this.bytes = 0; }\nfn on_packet(p) { if p.has(\"retransmission\") || p.len > 1000 { this.bytes += p.len; } }",
-        ),
-    ];
+    let packets: Vec<Event<'_>> = records.iter().map(Event::Packet).collect();
     let mut group = c.benchmark_group("on_packet");
-    group.throughput(Throughput::Elements(records.len() as u64));
-    for (name, source) in cases {
-        let scripts = [Script::compile(&engine, name, "bench", source).expect("compiles")];
-        group.bench_function(name, |b| {
-            let mut host = ScriptHost::new(&scripts, limits);
-            b.iter(|| {
-                for r in &records {
-                    host.event(&Event::Packet(r)).expect("event");
-                }
-            });
-            ran_cleanly(host);
-        });
-    }
+    handlers(
+        &mut group,
+        &[
+            ("empty_handler", "fn on_packet(p) { }"),
+            ("count_in_this", "fn init() { this.n = 0; }\nfn on_packet(p) { this.n += 1; }"),
+            (
+                "read_fields",
+                "fn init() { this.bytes = 0; }\nfn on_packet(p) { if p.has(\"retransmission\") || p.len > 1000 { this.bytes += p.len; } }",
+            ),
+        ],
+        &packets,
+    );
     group.finish();
 }
 
