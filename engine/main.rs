@@ -408,6 +408,10 @@ fn conns_of_files(
 
     let workers = threads.clamp(1, paths.len());
     let per_capture = (threads / workers).max(1);
+    // Each capture's sender is taken by the one worker that reads it, so
+    // that it is the only sender: should that worker die without a word,
+    // its capture's queue closes and the printing thread says so instead
+    // of waiting for ever.
     let (senders, receivers): (Vec<_>, Vec<_>) = paths
         .iter()
         .map(|_| sync_channel::<Piece>(PIECES_WAITING))
