@@ -218,8 +218,8 @@ fn dissect(inputs: &[DissectorInput], limits: DecodeLimits) -> u64 {
 }
 
 /// The first 8 MiB of the benchmark's many.pcap (`$BENCH_DATA_DIR`, by
-/// default /var/tmp/chattcp-bench), if it was recorded: about 34,000
-/// frames, 3,500 connections. Its last record is cut short, which the
+/// default /var/tmp/chattcp-bench), if it was recorded: 29,699
+/// frames, 2,646 connections. Its last record is cut short, which the
 /// reader reports as the end.
 fn many_head() -> Option<(String, Vec<u8>)> {
     use std::io::Read;

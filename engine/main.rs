@@ -336,9 +336,24 @@ fn run_parallel(
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
     let mut progress = progress_for(path, false);
+    let counter = progress.counter();
+    let result = run_counted(path, limits, threads, &counter, &mut progress.sink(sink));
+    progress.finish();
+    outcome_code(&name, result)
+}
+
+/// Runs the capture file at `path`, its connections sharded across
+/// `threads` workers (one: no sharding), counting its bytes read in
+/// `counter`.
+fn run_counted(
+    path: &Path,
+    limits: Limits,
+    threads: usize,
+    counter: &chattcp::progress::ByteCounter,
+    sink: &mut dyn EventSink,
+) -> Result<chattcp::pipeline::RunOutcome, RunError> {
     // Only the first worker's reading is counted: every worker reads it all.
     let first = std::sync::atomic::AtomicBool::new(true);
-    let counter = progress.counter();
     let open = || -> io::Result<Box<dyn Read + Send>> {
         let file = File::open(path)?;
         if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
@@ -346,10 +361,13 @@ fn run_parallel(
         }
         Ok(Box::new(file))
     };
-    let result =
-        chattcp::parallel::run_sharded(open, limits, threads, None, &mut progress.sink(sink));
-    progress.finish();
-    outcome_code(&name, result)
+    if threads > 1 {
+        return chattcp::parallel::run_sharded(open, limits, threads, None, sink);
+    }
+    match open() {
+        Ok(file) => pipeline::run(file, limits, sink),
+        Err(e) => Err(RunError::Capture(chattcp::capture::CaptureError::Io(e))),
+    }
 }
 
 /// What a capture's worker sends the printing thread: its output, piece by
@@ -424,6 +442,7 @@ fn conns_of_files(
         .sum();
     let watching = io::stderr().is_terminal() && !io::stdout().is_terminal();
     let progress = Progress::new(Some(total), watching);
+    let counter = progress.counter();
     let next = AtomicUsize::new(0);
     let mut code = 0u8;
     std::thread::scope(|scope| -> anyhow::Result<()> {
@@ -449,30 +468,7 @@ fn conns_of_files(
                     } else {
                         Box::new(TextWriter::new(&mut writer, TextKind::Conns))
                     };
-                    // Every worker of a sharded run reads the whole file:
-                    // the bar counts the first one's reading.
-                    let first = std::sync::atomic::AtomicBool::new(true);
-                    let open = || -> io::Result<Box<dyn Read + Send>> {
-                        let file = File::open(path)?;
-                        if first.swap(false, Ordering::Relaxed) {
-                            return Ok(Box::new(progress.reader(file)));
-                        }
-                        Ok(Box::new(file))
-                    };
-                    if per_capture > 1 {
-                        chattcp::parallel::run_sharded(
-                            open,
-                            limits,
-                            per_capture,
-                            None,
-                            sink.as_mut(),
-                        )
-                    } else {
-                        match open() {
-                            Ok(file) => pipeline::run(file, limits, sink.as_mut()),
-                            Err(e) => Err(RunError::Capture(chattcp::capture::CaptureError::Io(e))),
-                        }
-                    }
+                    run_counted(path, limits, per_capture, &counter, sink.as_mut())
                 };
                 let _ = writer.flush();
                 // The printing thread gone (output closed): nothing to say.
@@ -1246,21 +1242,18 @@ fn main() -> ExitCode {
             threads: n,
             limits,
         } => {
-            let paths = if files.len() == 1 && !files[0].is_dir() {
-                files
-            } else {
-                match expand_inputs(&files) {
-                    Ok(paths) if !paths.is_empty() => paths,
-                    Ok(_) => {
-                        eprintln!(
-                            "chattcp: no captures (.pcap, .pcapng, .cap) in the directories given"
-                        );
-                        return ExitCode::from(EXIT_BAD_INPUT);
-                    }
-                    Err(e) => {
-                        eprintln!("chattcp: {e}");
-                        return ExitCode::from(EXIT_BAD_INPUT);
-                    }
+            // Files pass as given (`-` too); directories give their captures.
+            let paths = match expand_inputs(&files) {
+                Ok(paths) if !paths.is_empty() => paths,
+                Ok(_) => {
+                    eprintln!(
+                        "chattcp: no captures (.pcap, .pcapng, .cap) in the directories given"
+                    );
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+                Err(e) => {
+                    eprintln!("chattcp: {e}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
                 }
             };
             if let [path] = paths.as_slice() {
