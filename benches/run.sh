@@ -57,6 +57,7 @@ for f in "${FILES[@]}"; do
   cmds=(-n "read floor (tcpdump -r F -w /dev/null)" "tcpdump -r $pcap -w /dev/null 2>/dev/null"
         -n "chattcp conns" "$BIN conns $pcap > /dev/null"
         -n "chattcp conns --threads 1" "$BIN conns --threads 1 $pcap > /dev/null"
+        -n "chattcp conns --tcp-only" "$BIN conns --tcp-only $pcap > /dev/null"
         -n "chattcp run dissect_only.rhai" "$BIN run $ROOT/benches/dissect_only.rhai $pcap > /dev/null"
         -n "chattcp diagnose" "$BIN diagnose $pcap > /dev/null"
         -n "chattcp diagnose --threads 1" "$BIN diagnose --threads 1 $pcap > /dev/null"

@@ -109,5 +109,35 @@ pub trait EventSink {
     }
 }
 
+/// A sink borrowed: what it is lent to (a [`crate::dissect::Dissector`]
+/// in front of it, say) reaches it with every method it overrides.
+impl<S: EventSink + ?Sized> EventSink for &mut S {
+    fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
+        (**self).event(event)
+    }
+
+    fn frame_start(&mut self, frame: u64) {
+        (**self).frame_start(frame);
+    }
+
+    fn closed_shared(
+        &mut self,
+        summary: &std::sync::Arc<crate::tracking::ConnectionSummary>,
+    ) -> std::io::Result<()> {
+        (**self).closed_shared(summary)
+    }
+
+    fn closed_owned(
+        &mut self,
+        summary: crate::tracking::ConnectionSummary,
+    ) -> std::io::Result<Option<crate::tracking::SummaryLists>> {
+        (**self).closed_owned(summary)
+    }
+
+    fn app_owned(&mut self, app: crate::dissect::AppEvent) -> std::io::Result<()> {
+        (**self).app_owned(app)
+    }
+}
+
 /// The "frame" of the summaries emitted at the end of the capture.
 pub const AT_END: u64 = u64::MAX;

@@ -263,6 +263,11 @@ enum Command {
         /// cores; the output is the same with any number).
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
+        /// TCP alone: no application lines (HTTP, bodies, anomalies,
+        /// event streams, WebSocket), so no dissection; faster on captures
+        /// of many short connections. In JSON, `app` is then null.
+        #[arg(long)]
+        tcp_only: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -325,9 +330,15 @@ fn run_parallel(
     path: &Path,
     limits: Limits,
     threads: usize,
+    app: bool,
     sink: &mut dyn EventSink,
 ) -> anyhow::Result<ExitCode> {
+    let limits = for_conns(limits);
     if threads <= 1 || path.as_os_str() == "-" {
+        if app {
+            let mut dissector = Dissector::with_limits(sink, limits.decode).with_overviews();
+            return run(path, limits, &mut dissector);
+        }
         return run(path, limits, sink);
     }
     let name = display_name(path);
@@ -337,18 +348,35 @@ fn run_parallel(
     }
     let mut progress = progress_for(path, false);
     let counter = progress.counter();
-    let result = run_counted(path, limits, threads, &counter, &mut progress.sink(sink));
+    let result = run_counted(
+        path,
+        limits,
+        threads,
+        app,
+        &counter,
+        &mut progress.sink(sink),
+    );
     progress.finish();
     outcome_code(&name, result)
 }
 
-/// Runs the capture file at `path`, its connections sharded across
-/// `threads` workers (one: no sharding), counting its bytes read in
-/// `counter`.
+/// `limits` for `conns`: every connection dissected for its overview
+/// (`AppEvent::Overview`), bodies decoded (their decoded length is shown)
+/// but not kept, and no heads announced (nothing shows them).
+fn for_conns(mut limits: Limits) -> Limits {
+    limits.decode.body_kept = 0;
+    limits.decode.announce_heads = false;
+    limits
+}
+
+/// Runs `conns` over the capture file at `path`, its connections sharded
+/// across `threads` workers (one: no sharding), dissected for their
+/// overviews when `app`, counting its bytes read in `counter`.
 fn run_counted(
     path: &Path,
     limits: Limits,
     threads: usize,
+    app: bool,
     counter: &chattcp::progress::ByteCounter,
     sink: &mut dyn EventSink,
 ) -> Result<chattcp::pipeline::RunOutcome, RunError> {
@@ -361,10 +389,17 @@ fn run_counted(
         }
         Ok(Box::new(file))
     };
+    let limits = for_conns(limits);
     if threads > 1 {
-        return chattcp::parallel::run_sharded(open, limits, threads, None, sink);
+        let overviews = app.then_some(chattcp::dissect::AppKinds::OVERVIEW);
+        return chattcp::parallel::run_sharded(open, limits, threads, overviews, sink);
     }
     match open() {
+        Ok(file) if app => pipeline::run(
+            file,
+            limits,
+            &mut Dissector::with_limits(sink, limits.decode).with_overviews(),
+        ),
         Ok(file) => pipeline::run(file, limits, sink),
         Err(e) => Err(RunError::Capture(chattcp::capture::CaptureError::Io(e))),
     }
@@ -418,6 +453,7 @@ fn conns_of_files(
     json: bool,
     limits: Limits,
     threads: usize,
+    app: bool,
     mut out: impl Write,
 ) -> anyhow::Result<ExitCode> {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -468,7 +504,7 @@ fn conns_of_files(
                     } else {
                         Box::new(TextWriter::new(&mut writer, TextKind::Conns))
                     };
-                    run_counted(path, limits, per_capture, &counter, sink.as_mut())
+                    run_counted(path, limits, per_capture, app, &counter, sink.as_mut())
                 };
                 let _ = writer.flush();
                 // The printing thread gone (output closed): nothing to say.
@@ -1240,6 +1276,7 @@ fn main() -> ExitCode {
             files,
             json,
             threads: n,
+            tcp_only,
             limits,
         } => {
             // Files pass as given (`-` too); directories give their captures.
@@ -1262,9 +1299,9 @@ fn main() -> ExitCode {
                 } else {
                     Box::new(TextWriter::new(out, TextKind::Conns))
                 };
-                run_parallel(path, limits.limits(), threads(n), sink.as_mut())
+                run_parallel(path, limits.limits(), threads(n), !tcp_only, sink.as_mut())
             } else {
-                conns_of_files(&paths, json, limits.limits(), threads(n), out)
+                conns_of_files(&paths, json, limits.limits(), threads(n), !tcp_only, out)
             }
         }
     };

@@ -285,6 +285,9 @@ fn work<R: Read + Send>(
     let collect = Collect::new(out.clone(), spent, dissect.unwrap_or(AppKinds::NONE));
     let (result, mut collect) = if dissect.is_some() {
         let mut worker = Dissector::with_limits(collect, limits.decode);
+        if dissect.is_some_and(|kinds| kinds.contains(AppKinds::OVERVIEW)) {
+            worker = worker.with_overviews();
+        }
         let result = pipeline::run_shard(source, limits, &mut worker, Some(shard));
         (result, worker.into_inner())
     } else {
@@ -473,6 +476,7 @@ fn renumber_app(app: &mut AppEvent, conn: u64, with_request: bool) {
         AppEvent::Sse(e) => e.conn = conn,
         AppEvent::WsFrame(f) => f.conn = conn,
         AppEvent::WsMessage(m) => m.conn = conn,
+        AppEvent::Overview(o) => o.conn = conn,
     }
 }
 

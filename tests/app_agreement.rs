@@ -490,3 +490,141 @@ fn http_and_websocket_agree_with_tshark() {
         eprintln!("excused: {} {:?}: {}", e.file, e.frame, e.why);
     }
 }
+
+/// The overview `chattcp conns` shows under each connection (requests,
+/// responses by status, the first request) against the same tshark
+/// reading: every HTTP PDU tshark shows is counted in its stream.
+/// Messages of ours cut short that tshark never completes (see above) may
+/// be counted on our side alone, up to the overview's own count of them.
+#[test]
+fn conns_overviews_count_what_tshark_shows() {
+    #[derive(Default)]
+    struct Overviews(BTreeMap<u64, chattcp::dissect::AppOverview>);
+    impl EventSink for Overviews {
+        fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
+            if let Event::App(AppEvent::Overview(o)) = event {
+                assert!(
+                    self.0.insert(o.conn, (**o).clone()).is_none(),
+                    "one per connection"
+                );
+            }
+            Ok(())
+        }
+    }
+    #[derive(Default, Debug, PartialEq)]
+    struct Counts {
+        requests: u64,
+        statuses: BTreeMap<u16, u64>,
+        first_request: Option<String>,
+    }
+    let dir = root().join("tests/expected-app");
+    let mut failures = Vec::new();
+    let (mut files, mut streams, mut exact) = (0, 0, 0);
+    let mut tsvs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/expected-app")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "tsv"))
+        .collect();
+    tsvs.sort();
+    for tsv in &tsvs {
+        let stem = tsv.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        let Some(capture) = capture_of(stem) else {
+            continue;
+        };
+        files += 1;
+        let mut want: BTreeMap<u64, Counts> = BTreeMap::new();
+        for (_, pdus) in read_tsv(tsv) {
+            for p in pdus.iter().filter(|p| p.kind == "http") {
+                let c = want.entry(p.stream).or_default();
+                let (method, uri, code) = (&p.fields[0], &p.fields[1], &p.fields[2]);
+                if !method.is_empty() {
+                    c.requests += 1;
+                    c.first_request
+                        .get_or_insert_with(|| format!("{method} {uri}"));
+                }
+                if let Ok(code) = code.parse::<u16>() {
+                    *c.statuses.entry(code).or_default() += 1;
+                }
+            }
+        }
+        // As `chattcp conns` runs the dissectors: bodies decoded, not kept.
+        let mut limits = Limits::default();
+        limits.decode.body_kept = 0;
+        limits.decode.announce_heads = false;
+        let file = std::fs::File::open(&capture).expect("open capture");
+        let mut dissector =
+            Dissector::with_limits(Overviews::default(), limits.decode).with_overviews();
+        let _ = pipeline::run(std::io::BufReader::new(file), limits, &mut dissector);
+        let got = dissector.into_inner().0;
+        // Whole PDUs tshark misses, by the exception table.
+        let missed_by_tshark = EXCEPTIONS
+            .iter()
+            .filter(|e| e.file == stem && e.field.is_none())
+            .count() as u64;
+        for (stream, w) in &want {
+            streams += 1;
+            let Some(o) = got.get(stream) else {
+                failures.push(format!(
+                    "{stem}: stream {stream}: no overview; tshark: {w:?}"
+                ));
+                continue;
+            };
+            let g = Counts {
+                requests: o.requests,
+                statuses: o.statuses.iter().copied().collect(),
+                first_request: o.first_request.clone(),
+            };
+            // A long request line is shown cut, marked with `…`.
+            let cut_agrees = match (&g.first_request, &w.first_request) {
+                (Some(ours), Some(theirs)) => ours
+                    .strip_suffix('…')
+                    .is_some_and(|head| theirs.starts_with(head) && theirs.len() > head.len()),
+                _ => false,
+            };
+            let w = &Counts {
+                first_request: if cut_agrees {
+                    g.first_request.clone()
+                } else {
+                    w.first_request.clone()
+                },
+                statuses: w.statuses.clone(),
+                ..*w
+            };
+            if g == *w {
+                exact += 1;
+                continue;
+            }
+            // What only we count must be messages cut short (or a PDU the
+            // exception table says tshark misses).
+            let ours_only = g.requests.saturating_sub(w.requests)
+                + g.statuses.values().sum::<u64>()
+                - w.statuses
+                    .values()
+                    .sum::<u64>()
+                    .min(g.statuses.values().sum());
+            let tshark_counted = w.requests <= g.requests
+                && w.statuses
+                    .iter()
+                    .all(|(s, n)| g.statuses.get(s).is_some_and(|m| m >= n));
+            let first_agrees = w.first_request == g.first_request || missed_by_tshark > 0;
+            if !(tshark_counted && first_agrees && ours_only <= o.cut_short + missed_by_tshark) {
+                failures.push(format!(
+                    "{stem}: stream {stream}: tshark {w:?}, ours {g:?} ({} cut short)",
+                    o.cut_short
+                ));
+            }
+        }
+        // A connection with HTTP that tshark shows none of.
+        for (conn, o) in &got {
+            if !want.contains_key(conn) && o.requests + o.responses > o.cut_short + missed_by_tshark
+            {
+                failures.push(format!("{stem}: conn {conn}: ours {o:?}, none in tshark"));
+            }
+        }
+    }
+    eprintln!(
+        "{files} files, {streams} streams with HTTP: {exact} overviews equal to tshark's counts"
+    );
+    assert!(files > 0, "no capture for tests/expected-app");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

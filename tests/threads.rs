@@ -262,3 +262,46 @@ fn conns_of_several_captures_lists_each_as_alone_in_order() {
         "{stderr}"
     );
 }
+
+/// `conns --tcp-only` skips the dissectors: the same TCP lines, without
+/// the application ones (and `app` null in JSON), on one thread or more.
+#[test]
+fn conns_tcp_only_drops_the_application_lines_alone() {
+    const APP_LINES: [&str; 5] = [
+        "     http      ",
+        "     bodies    ",
+        "     anomalies ",
+        "     events    ",
+        "     websocket ",
+    ];
+    let mut with_app = 0;
+    for path in every_capture() {
+        let one = std::slice::from_ref(&path);
+        for threads in [1, 2] {
+            let full = chattcp_args(&["conns"], threads, one);
+            let tcp = chattcp_args(&["conns", "--tcp-only"], threads, one);
+            let full = String::from_utf8_lossy(&full);
+            let kept: String = full
+                .split_inclusive('\n')
+                .filter(|l| !APP_LINES.iter().any(|p| l.starts_with(p)))
+                .collect();
+            if kept.len() < full.len() {
+                with_app += 1;
+            }
+            assert_eq!(kept, String::from_utf8_lossy(&tcp), "{}", path.display());
+            let json = chattcp_args(&["conns", "--json", "--tcp-only"], threads, one);
+            for line in String::from_utf8_lossy(&json)
+                .lines()
+                .filter(|l| l.starts_with('{'))
+            {
+                assert!(
+                    line.ends_with(",\"app\":null}"),
+                    "{}: {line}",
+                    path.display()
+                );
+            }
+        }
+    }
+    // The examples alone have nine connections with application lines.
+    assert!(with_app >= 18, "{with_app}");
+}

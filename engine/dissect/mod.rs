@@ -8,6 +8,7 @@
 
 pub mod compression;
 pub mod http;
+pub mod overview;
 pub mod sse;
 pub mod websocket;
 
@@ -24,6 +25,7 @@ use crate::conn_table::{ConnTable, Slot};
 
 pub use compression::{DecodeLimits, Encoding};
 pub use http::{Anomaly, Header, HttpMessage, StartLine};
+pub use overview::AppOverview;
 pub use sse::SseEvent;
 pub use websocket::{WsFrame, WsMessage};
 
@@ -53,6 +55,9 @@ pub enum AppEvent {
     WsFrame(Box<WsFrame>),
     /// A WebSocket message (data frames put together, or a control frame).
     WsMessage(Box<WsMessage>),
+    /// What the connection carried, in a few numbers: sent just before its
+    /// summary, by a dissector asked for it ([`Dissector::with_overviews`]).
+    Overview(Box<AppOverview>),
 }
 
 impl AppEvent {
@@ -63,6 +68,7 @@ impl AppEvent {
             AppEvent::Sse(e) => e.conn,
             AppEvent::WsFrame(f) => f.conn,
             AppEvent::WsMessage(m) => m.conn,
+            AppEvent::Overview(o) => o.conn,
         }
     }
 
@@ -89,6 +95,12 @@ impl AppEvent {
                     + m.close_reason.as_ref().map_or(0, String::len)
                     + strings(&m.anomalies)
             }
+            AppEvent::Overview(o) => {
+                std::mem::size_of::<AppOverview>()
+                    + o.first_request.as_ref().map_or(0, String::len)
+                    + std::mem::size_of_val(&o.statuses[..])
+                    + std::mem::size_of_val(&o.anomalies[..])
+            }
         }
     }
 
@@ -100,6 +112,7 @@ impl AppEvent {
             AppEvent::Sse(e) => e.readable.frame,
             AppEvent::WsFrame(f) => f.last.frame,
             AppEvent::WsMessage(m) => m.last.frame,
+            AppEvent::Overview(o) => o.last_frame,
         }
     }
 
@@ -112,6 +125,7 @@ impl AppEvent {
             AppEvent::Sse(e) => e.first.frame,
             AppEvent::WsFrame(f) => f.first.frame,
             AppEvent::WsMessage(m) => m.first.frame,
+            AppEvent::Overview(o) => o.last_frame,
         }
     }
 }
@@ -139,8 +153,10 @@ impl AppKinds {
     pub const WS_FRAME: AppKinds = AppKinds(1 << 5);
     /// [`AppEvent::WsMessage`].
     pub const WS_MESSAGE: AppKinds = AppKinds(1 << 6);
+    /// [`AppEvent::Overview`].
+    pub const OVERVIEW: AppKinds = AppKinds(1 << 7);
     /// Every kind.
-    pub const ALL: AppKinds = AppKinds(0x7F);
+    pub const ALL: AppKinds = AppKinds(0xFF);
 
     /// Both sets together.
     pub const fn with(self, other: AppKinds) -> AppKinds {
@@ -162,6 +178,7 @@ impl AppKinds {
             AppEvent::Sse(_) => AppKinds::SSE,
             AppEvent::WsFrame(_) => AppKinds::WS_FRAME,
             AppEvent::WsMessage(_) => AppKinds::WS_MESSAGE,
+            AppEvent::Overview(_) => AppKinds::OVERVIEW,
         };
         self.0 & kind.0 != 0
     }
@@ -202,6 +219,9 @@ pub struct Dissector<S> {
     /// Bytes of requests kept while they wait for responses, shared by all
     /// connections (see [`http::REQUESTS_KEPT`]).
     kept_requests: Arc<AtomicUsize>,
+    /// Each connection's overview as its events pass, when asked for
+    /// ([`Dissector::with_overviews`]).
+    overviews: Option<ConnTable<AppOverview>>,
 }
 
 impl<S: EventSink> Dissector<S> {
@@ -226,7 +246,16 @@ impl<S: EventSink> Dissector<S> {
             out: Vec::new(),
             limits,
             kept_requests: Arc::default(),
+            overviews: None,
         }
+    }
+
+    /// Also sends an [`AppEvent::Overview`] of each connection that
+    /// carried application events, just before its summary: what
+    /// `chattcp conns` shows.
+    pub fn with_overviews(mut self) -> Self {
+        self.overviews = Some(ConnTable::default());
+        self
     }
 
     /// The consumer.
@@ -246,6 +275,17 @@ impl<S: EventSink> Dissector<S> {
 
     fn send_out(&mut self) -> std::io::Result<()> {
         for app in self.out.drain(..) {
+            if let Some(overviews) = self.overviews.as_mut() {
+                let conn = app.conn();
+                match overviews.slot(conn) {
+                    Slot::Live(o) => o.count(&app),
+                    slot => {
+                        let mut o = AppOverview::new(conn);
+                        o.count(&app);
+                        *slot = Slot::Live(o);
+                    }
+                }
+            }
             self.inner.app_owned(app)?;
         }
         Ok(())
@@ -377,7 +417,14 @@ impl<S: EventSink> Dissector<S> {
             time: summary.end,
         };
         self.close(summary.conn, at);
-        self.send_out()
+        self.send_out()?;
+        if let Some(overviews) = self.overviews.as_mut() {
+            if let Slot::Live(mut o) = overviews.close(summary.conn) {
+                o.last_frame = summary.last_frame;
+                self.inner.app_owned(AppEvent::Overview(Box::new(o)))?;
+            }
+        }
+        Ok(())
     }
 
     fn close(&mut self, conn: u64, at: At) {
@@ -432,6 +479,10 @@ impl<S: EventSink> EventSink for Dissector<S> {
                 }
                 self.conns.clear();
                 self.send_out()?;
+                if let Some(overviews) = self.overviews.as_mut() {
+                    // Every connection was summarised before the end.
+                    overviews.clear();
+                }
                 self.inner.event(event)
             }
             _ => self.inner.event(event),

@@ -6,7 +6,9 @@ use serde_json::{json, Map, Value};
 
 use crate::capture::Timestamp;
 use crate::dissect::websocket::opcode_name;
-use crate::dissect::{AppEvent, At, Header, HttpMessage, SseEvent, StartLine, WsFrame, WsMessage};
+use crate::dissect::{
+    AppEvent, AppOverview, At, Header, HttpMessage, SseEvent, StartLine, WsFrame, WsMessage,
+};
 
 fn secs(ns: i64) -> f64 {
     ns as f64 / 1e9
@@ -232,7 +234,50 @@ pub fn app_json(e: &AppEvent, start: Timestamp) -> Value {
         AppEvent::Sse(s) => sse_json(s, start),
         AppEvent::WsFrame(f) => ws_frame_json(f, start),
         AppEvent::WsMessage(m) => ws_message_json(m, start),
+        AppEvent::Overview(o) => {
+            let mut v = overview_json(o);
+            if let Some(map) = v.as_object_mut() {
+                map.insert("type".into(), json!("overview"));
+                map.insert("conn".into(), json!(o.conn));
+            }
+            v
+        }
     }
+}
+
+/// A connection's application overview as a JSON object: the `app` field
+/// of `chattcp conns --json` (see docs/json.md).
+pub fn overview_json(o: &AppOverview) -> Value {
+    let statuses: Map<String, Value> = o
+        .statuses
+        .iter()
+        .map(|(s, n)| (s.to_string(), json!(n)))
+        .collect();
+    let anomalies: Map<String, Value> = o
+        .anomalies
+        .iter()
+        .map(|(a, n)| ((*a).to_string(), json!(n)))
+        .collect();
+    json!({
+        "http_requests": o.requests,
+        "http_responses": o.responses,
+        "http_statuses": statuses,
+        "http_other_statuses": o.other_statuses,
+        "first_request": o.first_request,
+        "http_unanswered": o.unanswered,
+        "http_cut_short": o.cut_short,
+        "http_unreadable": o.unreadable,
+        "body_bytes_c2s": o.body_bytes[0],
+        "body_bytes_s2c": o.body_bytes[1],
+        "decoded_bytes_c2s": o.decoded_bytes[0],
+        "decoded_bytes_s2c": o.decoded_bytes[1],
+        "http_anomalies": anomalies,
+        "http_other_anomalies": o.other_anomalies,
+        "sse_events": o.sse_events,
+        "ws_messages_c2s": o.ws_messages[0],
+        "ws_messages_s2c": o.ws_messages[1],
+        "ws_close_code": o.ws_close_code,
+    })
 }
 
 /// Text shown to a person: control bytes escaped (`\r`, `\n`, `\x00`), at
@@ -283,7 +328,10 @@ pub fn preview(e: &AppEvent) -> Option<String> {
             s.event,
             escaped(s.data.as_bytes(), 34)
         )),
-        AppEvent::WsFrame(_) | AppEvent::HttpHead(_) | AppEvent::HttpUnanswered(_) => None,
+        AppEvent::WsFrame(_)
+        | AppEvent::HttpHead(_)
+        | AppEvent::HttpUnanswered(_)
+        | AppEvent::Overview(_) => None,
         AppEvent::WsMessage(m) => {
             let name = opcode_name(m.opcode);
             let compressed = if m.compressed { " (deflated)" } else { "" };
@@ -462,7 +510,8 @@ pub fn follow_text(e: &AppEvent, start: Timestamp) -> String {
                 out.push_str(&format!("    data: {}\n", escaped(line.as_bytes(), 200)));
             }
         }
-        AppEvent::WsFrame(_) => {}
+        // A frame is shown through its message; the overview is `conns`'.
+        AppEvent::WsFrame(_) | AppEvent::Overview(_) => {}
         AppEvent::WsMessage(m) => {
             let who = match m.dir.name() {
                 "c2s" => "client → server",

@@ -3,6 +3,7 @@
 //! Field names are a contract (other tools parse them): extend, never rename.
 //! `docs/json.md` lists every field.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::conn_order::ConnOrder;
@@ -11,7 +12,9 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
 use crate::decode::tcp::write_flag_names;
+use crate::dissect::AppEvent;
 use crate::events::{Event, EventSink};
+use crate::render::app::overview_json;
 use crate::tracking::analysis::{AnalysisFlags, Flag};
 use crate::tracking::summary::completeness_label;
 use crate::tracking::{
@@ -243,7 +246,11 @@ pub fn timeline_json(t: &Timeline) -> Value {
 }
 
 /// A connection summary as a JSON object.
-pub struct ConnJson<'a>(pub &'a ConnectionSummary, pub Option<&'a str>);
+pub struct ConnJson<'a>(
+    pub &'a ConnectionSummary,
+    pub Option<&'a str>,
+    pub Option<&'a Value>,
+);
 
 impl Serialize for ConnJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -293,6 +300,7 @@ impl Serialize for ConnJson<'_> {
             &(c.reassembly[0].cap_hits + c.reassembly[1].cap_hits),
         )?;
         m.serialize_entry("timeline", &timeline_json(&c.timeline))?;
+        m.serialize_entry("app", &self.2)?;
         m.end()
     }
 }
@@ -317,6 +325,10 @@ pub struct JsonLines<W: Write> {
     /// The capture each connection object names (`"file"`), when one run
     /// lists the connections of several.
     file: Option<String>,
+    /// Connections' `app` objects until their summaries are written: an
+    /// overview comes just before its summary, so this holds no more
+    /// than the summaries waiting in `order`, and one.
+    apps: BTreeMap<u64, Value>,
 }
 
 impl<W: Write> JsonLines<W> {
@@ -328,6 +340,7 @@ impl<W: Write> JsonLines<W> {
             flush_each: false,
             order: ConnOrder::default(),
             file: None,
+            apps: BTreeMap::new(),
         }
     }
 
@@ -352,18 +365,31 @@ impl<W: Write> EventSink for JsonLines<W> {
     fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
         match (self.kind, event) {
             (JsonKind::Packets, Event::Packet(p)) => self.line(&PacketJson(p)),
+            (JsonKind::Conns, Event::App(AppEvent::Overview(o))) => {
+                self.apps.insert(o.conn, overview_json(o));
+                Ok(())
+            }
             (JsonKind::Conns, Event::Closed(c)) => {
                 let mut order = std::mem::take(&mut self.order);
                 let file = self.file.take();
-                let result = order.push(c.conn, c, |c| self.line(&ConnJson(c, file.as_deref())));
+                let mut apps = std::mem::take(&mut self.apps);
+                let result = order.push(c.conn, c, |c| {
+                    let app = apps.remove(&c.conn);
+                    self.line(&ConnJson(c, file.as_deref(), app.as_ref()))
+                });
                 self.order = order;
                 self.file = file;
+                self.apps = apps;
                 result
             }
             (_, Event::End(_)) => {
                 let mut order = std::mem::take(&mut self.order);
                 let file = self.file.take();
-                order.finish(|c| self.line(&ConnJson(c, file.as_deref())))?;
+                let mut apps = std::mem::take(&mut self.apps);
+                order.finish(|c| {
+                    let app = apps.remove(&c.conn);
+                    self.line(&ConnJson(c, file.as_deref(), app.as_ref()))
+                })?;
                 self.file = file;
                 self.out.flush()
             }

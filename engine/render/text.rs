@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use super::conn_order::ConnOrder;
 use crate::decode::flags::{ACK, CWR, ECE, FIN, PSH, RST, SYN, URG};
+use crate::dissect::{AppEvent, AppOverview};
 use crate::events::{Event, EventSink};
 use crate::tracking::analysis::Flag;
 use crate::tracking::summary::{completeness_label, completeness_name};
@@ -254,6 +255,10 @@ pub struct TextWriter<W: Write> {
     order: ConnOrder<Vec<u8>>,
     /// Connections' text not yet written out, in order.
     buf: Block,
+    /// The application lines of the connection whose overview came last
+    /// (it comes just before the connection's summary), and its number.
+    app_lines: Block,
+    app_conn: Option<u64>,
     /// Flush after every line (for live pipes).
     pub flush_each: bool,
 }
@@ -277,6 +282,8 @@ impl<W: Write> TextWriter<W> {
             line: String::with_capacity(160),
             order: ConnOrder::default(),
             buf: Block::default(),
+            app_lines: Block::default(),
+            app_conn: None,
             flush_each: false,
         }
     }
@@ -485,6 +492,9 @@ impl<W: Write> EventSink for TextWriter<W> {
                 // writer's buffer, no allocation unless a block must wait.
                 let start = self.buf.len();
                 Self::render_conn(&mut self.buf, c);
+                if self.app_conn.take() == Some(c.conn) {
+                    self.buf.0.extend_from_slice(&self.app_lines.0);
+                }
                 self.order.push_rendered(c.conn, &mut self.buf.0, start);
                 if self.buf.len() >= PENDING_FLUSH {
                     self.out.write_all(&self.buf.0)?;
@@ -492,9 +502,120 @@ impl<W: Write> EventSink for TextWriter<W> {
                 }
                 Ok(())
             }
+            (TextKind::Conns, Event::App(AppEvent::Overview(o))) => {
+                self.app_lines.0.clear();
+                render_overview(&mut self.app_lines, o);
+                self.app_conn = Some(o.conn);
+                Ok(())
+            }
             (_, Event::End(r)) => self.end(r),
             _ => Ok(()),
         }
+    }
+}
+
+/// A connection's application lines in `conns`: its HTTP exchange, body
+/// bytes, anomalies, event stream and WebSocket messages, each when there
+/// was any.
+fn render_overview(s: &mut Block, o: &AppOverview) {
+    let plural = |s: &mut Block, n: u64, one: &str, many: &str| {
+        push_u64(s, n);
+        s.push(' ');
+        s.push_str(if n == 1 { one } else { many });
+    };
+    if o.requests + o.responses + o.unreadable > 0 {
+        s.push_str("     http      ");
+        plural(s, o.requests, "request", "requests");
+        if let Some(first) = &o.first_request {
+            s.push_str(if o.requests == 1 { " (" } else { " (first " });
+            s.push_str(first);
+            s.push(')');
+        }
+        s.push_str(", ");
+        plural(s, o.responses, "response", "responses");
+        if o.responses > 0 {
+            s.push_str(" (");
+            let mut sep = "";
+            for (status, n) in &o.statuses {
+                s.push_str(sep);
+                push_u64(s, u64::from(*status));
+                if *n > 1 {
+                    s.push_str(" ×");
+                    push_u64(s, *n);
+                }
+                sep = ", ";
+            }
+            if o.other_statuses > 0 {
+                s.push_str(sep);
+                s.push_str("other ×");
+                push_u64(s, o.other_statuses);
+            }
+            s.push(')');
+        }
+        if o.unanswered > 0 {
+            s.push_str(", ");
+            push_u64(s, o.unanswered);
+            s.push_str(" unanswered");
+        }
+        if o.cut_short > 0 {
+            s.push_str(", ");
+            push_u64(s, o.cut_short);
+            s.push_str(" cut short");
+        }
+        if o.unreadable > 0 {
+            s.push_str(", ");
+            push_u64(s, o.unreadable);
+            s.push_str(" not readable as HTTP");
+        }
+        s.push('\n');
+    }
+    if o.body_bytes.iter().chain(&o.decoded_bytes).any(|n| *n > 0) {
+        s.push_str("     bodies    ");
+        for (d, side) in ["client ", ", server "].iter().enumerate() {
+            s.push_str(side);
+            push_u64(s, o.body_bytes[d]);
+            s.push_str(" bytes");
+            if o.decoded_bytes[d] != o.body_bytes[d] {
+                s.push_str(" (");
+                push_u64(s, o.decoded_bytes[d]);
+                s.push_str(" decoded)");
+            }
+        }
+        s.push('\n');
+    }
+    if !o.anomalies.is_empty() || o.other_anomalies > 0 {
+        s.push_str("     anomalies ");
+        let mut sep = "";
+        for (name, n) in &o.anomalies {
+            s.push_str(sep);
+            s.push_str(name);
+            s.push(' ');
+            push_u64(s, *n);
+            sep = ", ";
+        }
+        if o.other_anomalies > 0 {
+            s.push_str(sep);
+            s.push_str("other ");
+            push_u64(s, o.other_anomalies);
+        }
+        s.push('\n');
+    }
+    if o.sse_events > 0 {
+        s.push_str("     events    ");
+        plural(s, o.sse_events, "server-sent event", "server-sent events");
+        s.push('\n');
+    }
+    if o.ws_messages.iter().any(|n| *n > 0) {
+        s.push_str("     websocket ");
+        plural(s, o.ws_messages[0], "message", "messages");
+        s.push_str(" from the client, ");
+        push_u64(s, o.ws_messages[1]);
+        s.push_str(" from the server");
+        if let Some(code) = o.ws_close_code {
+            s.push_str("; close code ");
+            push_u64(s, u64::from(code));
+        }
+        s.push('\n');
     }
 }
 
