@@ -28,6 +28,10 @@ pub enum Event<'a> {
     /// Something an application dissector found (only in a stream that went
     /// through a [`crate::dissect::Dissector`]).
     App(&'a AppEvent),
+    /// What a connection carried at the application layer, in a few
+    /// numbers: just before its summary, from a
+    /// [`crate::dissect::Dissector`] asked for overviews.
+    Overview(&'a crate::dissect::AppOverview),
     /// A connection's summary; no more events name it.
     Closed(&'a ConnectionSummary),
     /// The end of the capture.

@@ -361,7 +361,7 @@ fn run_parallel(
 }
 
 /// `limits` for `conns`: every connection dissected for its overview
-/// (`AppEvent::Overview`), bodies decoded (their decoded length is shown)
+/// (`Event::Overview`), bodies decoded (their decoded length is shown)
 /// but not kept, and no heads announced (nothing shows them).
 fn for_conns(mut limits: Limits) -> Limits {
     limits.decode.body_kept = 0;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::capture::CaptureError;
 use crate::conn_table::{ConnTable, Slot};
-use crate::dissect::{AppEvent, AppKinds, Dissector};
+use crate::dissect::{AppEvent, AppKinds, AppOverview, Dissector};
 use crate::events::{Event, EventSink, Handshake, AT_END};
 use crate::pipeline::{self, Limits, RunError, RunOutcome, Shard};
 use crate::tracking::{ConnectionInfo, ConnectionSummary, RunSummary, SummaryLists};
@@ -46,10 +46,11 @@ const BATCH_WEIGHT: usize = 4 << 20;
 /// in its [`Batch`]'s vectors, in the order of the units.
 enum Unit {
     /// A summary retired at `frame`, after `apps` application events
-    /// flushed just before it.
+    /// flushed just before it, and its connection's overview if it has one.
     Retired {
         frame: u64,
         apps: u32,
+        overview: bool,
         summary: Arc<ConnectionSummary>,
     },
     /// The worker's packet at `frame`: whether it opened a connection and
@@ -79,6 +80,9 @@ struct Batch {
     opened: Vec<ConnectionInfo>,
     handshakes: Vec<Handshake>,
     apps: Vec<AppEvent>,
+    /// Overviews, copied in: a few hundred bytes each, read by the merge
+    /// in order from one block instead of one allocation each.
+    overviews: Vec<AppOverview>,
     /// On the way back: the lists of summaries the merge is done with (and
     /// nothing else holds), which the worker's tracker fills again. A
     /// summary's lists (its Zeek history, its SYN times) were three more
@@ -124,6 +128,9 @@ struct Collect {
     packet_apps: Vec<AppEvent>,
     /// Application events flushed before a summary.
     apps: Vec<AppEvent>,
+    /// The overview lent just before a summary, when the consumer takes
+    /// them ([`AppKinds::OVERVIEW`]).
+    overview: Option<AppOverview>,
     /// Summaries' lists back from the merge, for the tracker to reuse.
     spare_lists: Vec<SummaryLists>,
     /// The kinds the merge's consumer takes: the others are dropped here,
@@ -150,6 +157,7 @@ impl Collect {
             handshake: None,
             packet_apps: Vec::new(),
             apps: Vec::new(),
+            overview: None,
             spare_lists: Vec::new(),
             deliver,
             weight: 0,
@@ -190,9 +198,11 @@ impl Collect {
     fn retire(&mut self, summary: Arc<ConnectionSummary>) -> std::io::Result<()> {
         let apps = self.apps.len() as u32;
         self.batch.apps.append(&mut self.apps);
+        let overview = stash(&mut self.overview, &mut self.batch.overviews);
         self.push(Unit::Retired {
             frame: self.frame,
             apps,
+            overview,
             summary,
         })
     }
@@ -265,6 +275,10 @@ impl EventSink for Collect {
             Event::Handshake(h) => self.handshake = Some(**h),
             Event::App(app) if self.deliver.takes(app) => self.app_owned((*app).clone())?,
             Event::App(_) => {}
+            Event::Overview(o) if self.deliver.contains(AppKinds::OVERVIEW) => {
+                self.overview = Some((*o).clone());
+            }
+            Event::Overview(_) => {}
             Event::Closed(summary) => self.retire(Arc::new((*summary).clone()))?,
             Event::End(_) => self.close_packet()?,
             Event::Data(_) => {}
@@ -357,6 +371,7 @@ where
                 opened: VecDeque::new(),
                 handshakes: VecDeque::new(),
                 apps: VecDeque::new(),
+                overviews: VecDeque::new(),
                 done_lists: Vec::new(),
                 done: false,
                 numbers: ConnTable::default(),
@@ -379,6 +394,7 @@ struct Input {
     opened: VecDeque<ConnectionInfo>,
     handshakes: VecDeque<Handshake>,
     apps: VecDeque<AppEvent>,
+    overviews: VecDeque<AppOverview>,
     /// The lists of summaries delivered and held by nothing else, to go
     /// back with the emptied batch.
     done_lists: Vec<SummaryLists>,
@@ -416,6 +432,7 @@ impl Input {
                     opened: swap(&mut self.opened, batch.opened),
                     handshakes: swap(&mut self.handshakes, batch.handshakes),
                     apps: swap(&mut self.apps, batch.apps),
+                    overviews: swap(&mut self.overviews, batch.overviews),
                     lists: std::mem::take(&mut self.done_lists),
                 };
                 // A full return channel or a finished worker: dropped.
@@ -433,6 +450,8 @@ struct Retiring {
     number: u64,
     /// Its application events, in `retired_apps`.
     apps: std::ops::Range<usize>,
+    /// Its overview, in `retired_overviews`.
+    overview: Option<usize>,
     summary: Arc<ConnectionSummary>,
     /// The input it came from, which its lists go back to.
     input: usize,
@@ -476,7 +495,6 @@ fn renumber_app(app: &mut AppEvent, conn: u64, with_request: bool) {
         AppEvent::Sse(e) => e.conn = conn,
         AppEvent::WsFrame(f) => f.conn = conn,
         AppEvent::WsMessage(m) => m.conn = conn,
-        AppEvent::Overview(o) => o.conn = conn,
     }
 }
 
@@ -488,6 +506,7 @@ fn merge(
     let mut next_number = 0u64;
     let mut retired: Vec<Retiring> = Vec::new();
     let mut retired_apps: Vec<AppEvent> = Vec::new();
+    let mut retired_overviews: Vec<AppOverview> = Vec::new();
     let mut ends: Vec<Option<Result<RunOutcome, RunError>>> =
         (0..inputs.len()).map(|_| None).collect();
     loop {
@@ -508,7 +527,10 @@ fn merge(
         for (w, input) in inputs.iter_mut().enumerate() {
             while matches!(input.head(), Some(Unit::Retired { frame: f, .. }) if *f == frame) {
                 if let Some(Unit::Retired {
-                    apps, mut summary, ..
+                    apps,
+                    overview,
+                    mut summary,
+                    ..
                 }) = input.queue.pop_front()
                 {
                     let number = match input.numbers.close(summary.conn) {
@@ -517,9 +539,19 @@ fn merge(
                     };
                     // Not shared yet: numbered in place.
                     Arc::make_mut(&mut summary).conn = number;
+                    let overview =
+                        overview
+                            .then(|| input.overviews.pop_front())
+                            .flatten()
+                            .map(|mut o| {
+                                o.conn = number;
+                                retired_overviews.push(o);
+                                retired_overviews.len() - 1
+                            });
                     retired.push(Retiring {
                         number,
                         apps: take(&mut input.apps, apps, &mut retired_apps),
+                        overview,
                         summary,
                         input: w,
                     });
@@ -534,6 +566,9 @@ fn merge(
                 renumber_app(app, r.number, number_requests);
                 sink.event(&Event::App(app))?;
             }
+            if let Some(o) = r.overview.and_then(|i| retired_overviews.get(i)) {
+                sink.event(&Event::Overview(o))?;
+            }
             sink.closed_shared(&r.summary)?;
             // Held by nothing else: its lists go back to be filled again.
             if let Some(summary) = Arc::get_mut(&mut r.summary) {
@@ -541,6 +576,7 @@ fn merge(
             }
         }
         retired_apps.clear();
+        retired_overviews.clear();
         // The frame's packet, from the one shard that owns it.
         for input in inputs.iter_mut() {
             if !matches!(input.head(), Some(Unit::Packet { frame: f, .. }) if *f == frame) {

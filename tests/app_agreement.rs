@@ -502,9 +502,9 @@ fn conns_overviews_count_what_tshark_shows() {
     struct Overviews(BTreeMap<u64, chattcp::dissect::AppOverview>);
     impl EventSink for Overviews {
         fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
-            if let Event::App(AppEvent::Overview(o)) = event {
+            if let Event::Overview(o) = event {
                 assert!(
-                    self.0.insert(o.conn, (**o).clone()).is_none(),
+                    self.0.insert(o.conn, (*o).clone()).is_none(),
                     "one per connection"
                 );
             }
@@ -571,8 +571,8 @@ fn conns_overviews_count_what_tshark_shows() {
             };
             let g = Counts {
                 requests: o.requests,
-                statuses: o.statuses.iter().copied().collect(),
-                first_request: o.first_request.clone(),
+                statuses: o.statuses().iter().copied().collect(),
+                first_request: o.first_request().map(str::to_string),
             };
             // A long request line is shown cut, marked with `…`.
             let cut_agrees = match (&g.first_request, &w.first_request) {

@@ -368,8 +368,6 @@ fn split_event(e: &AppEvent) -> (String, Positions) {
                 p.at.push(std::mem::replace(at, ZERO));
             }
         }
-        // Its numbers do not depend on how the bytes were cut; its frame does.
-        AppEvent::Overview(o) => o.last_frame = 0,
         AppEvent::WsMessage(m) => {
             for at in [&mut m.first, &mut m.last] {
                 p.at.push(std::mem::replace(at, ZERO));

@@ -55,9 +55,6 @@ pub enum AppEvent {
     WsFrame(Box<WsFrame>),
     /// A WebSocket message (data frames put together, or a control frame).
     WsMessage(Box<WsMessage>),
-    /// What the connection carried, in a few numbers: sent just before its
-    /// summary, by a dissector asked for it ([`Dissector::with_overviews`]).
-    Overview(Box<AppOverview>),
 }
 
 impl AppEvent {
@@ -68,7 +65,6 @@ impl AppEvent {
             AppEvent::Sse(e) => e.conn,
             AppEvent::WsFrame(f) => f.conn,
             AppEvent::WsMessage(m) => m.conn,
-            AppEvent::Overview(o) => o.conn,
         }
     }
 
@@ -95,12 +91,6 @@ impl AppEvent {
                     + m.close_reason.as_ref().map_or(0, String::len)
                     + strings(&m.anomalies)
             }
-            AppEvent::Overview(o) => {
-                std::mem::size_of::<AppOverview>()
-                    + o.first_request.as_ref().map_or(0, String::len)
-                    + std::mem::size_of_val(&o.statuses[..])
-                    + std::mem::size_of_val(&o.anomalies[..])
-            }
         }
     }
 
@@ -112,7 +102,6 @@ impl AppEvent {
             AppEvent::Sse(e) => e.readable.frame,
             AppEvent::WsFrame(f) => f.last.frame,
             AppEvent::WsMessage(m) => m.last.frame,
-            AppEvent::Overview(o) => o.last_frame,
         }
     }
 
@@ -125,7 +114,6 @@ impl AppEvent {
             AppEvent::Sse(e) => e.first.frame,
             AppEvent::WsFrame(f) => f.first.frame,
             AppEvent::WsMessage(m) => m.first.frame,
-            AppEvent::Overview(o) => o.last_frame,
         }
     }
 }
@@ -153,10 +141,11 @@ impl AppKinds {
     pub const WS_FRAME: AppKinds = AppKinds(1 << 5);
     /// [`AppEvent::WsMessage`].
     pub const WS_MESSAGE: AppKinds = AppKinds(1 << 6);
-    /// [`AppEvent::Overview`].
+    /// Every kind of application event.
+    pub const ALL: AppKinds = AppKinds(0x7F);
+    /// Not an application event: each connection's
+    /// [`Event::Overview`], made only when asked for by name.
     pub const OVERVIEW: AppKinds = AppKinds(1 << 7);
-    /// Every kind.
-    pub const ALL: AppKinds = AppKinds(0xFF);
 
     /// Both sets together.
     pub const fn with(self, other: AppKinds) -> AppKinds {
@@ -178,7 +167,6 @@ impl AppKinds {
             AppEvent::Sse(_) => AppKinds::SSE,
             AppEvent::WsFrame(_) => AppKinds::WS_FRAME,
             AppEvent::WsMessage(_) => AppKinds::WS_MESSAGE,
-            AppEvent::Overview(_) => AppKinds::OVERVIEW,
         };
         self.0 & kind.0 != 0
     }
@@ -220,8 +208,10 @@ pub struct Dissector<S> {
     /// connections (see [`http::REQUESTS_KEPT`]).
     kept_requests: Arc<AtomicUsize>,
     /// Each connection's overview as its events pass, when asked for
-    /// ([`Dissector::with_overviews`]).
-    overviews: Option<ConnTable<AppOverview>>,
+    /// ([`Dissector::with_overviews`]). Boxed: a slot costs a pointer. An
+    /// overview is lent to the consumer, not given: freed where it was
+    /// made (see `overview`).
+    overviews: Option<ConnTable<Box<AppOverview>>>,
 }
 
 impl<S: EventSink> Dissector<S> {
@@ -250,9 +240,9 @@ impl<S: EventSink> Dissector<S> {
         }
     }
 
-    /// Also sends an [`AppEvent::Overview`] of each connection that
-    /// carried application events, just before its summary: what
-    /// `chattcp conns` shows.
+    /// Also sends an [`Event::Overview`] of each connection that carried
+    /// application events, just before its summary: what `chattcp conns`
+    /// shows.
     pub fn with_overviews(mut self) -> Self {
         self.overviews = Some(ConnTable::default());
         self
@@ -280,7 +270,7 @@ impl<S: EventSink> Dissector<S> {
                 match overviews.slot(conn) {
                     Slot::Live(o) => o.count(&app),
                     slot => {
-                        let mut o = AppOverview::new(conn);
+                        let mut o = Box::new(AppOverview::new(conn));
                         o.count(&app);
                         *slot = Slot::Live(o);
                     }
@@ -421,7 +411,7 @@ impl<S: EventSink> Dissector<S> {
         if let Some(overviews) = self.overviews.as_mut() {
             if let Slot::Live(mut o) = overviews.close(summary.conn) {
                 o.last_frame = summary.last_frame;
-                self.inner.app_owned(AppEvent::Overview(Box::new(o)))?;
+                self.inner.event(&Event::Overview(&o))?;
             }
         }
         Ok(())

@@ -234,14 +234,6 @@ pub fn app_json(e: &AppEvent, start: Timestamp) -> Value {
         AppEvent::Sse(s) => sse_json(s, start),
         AppEvent::WsFrame(f) => ws_frame_json(f, start),
         AppEvent::WsMessage(m) => ws_message_json(m, start),
-        AppEvent::Overview(o) => {
-            let mut v = overview_json(o);
-            if let Some(map) = v.as_object_mut() {
-                map.insert("type".into(), json!("overview"));
-                map.insert("conn".into(), json!(o.conn));
-            }
-            v
-        }
     }
 }
 
@@ -249,12 +241,12 @@ pub fn app_json(e: &AppEvent, start: Timestamp) -> Value {
 /// of `chattcp conns --json` (see docs/json.md).
 pub fn overview_json(o: &AppOverview) -> Value {
     let statuses: Map<String, Value> = o
-        .statuses
+        .statuses()
         .iter()
         .map(|(s, n)| (s.to_string(), json!(n)))
         .collect();
     let anomalies: Map<String, Value> = o
-        .anomalies
+        .anomalies()
         .iter()
         .map(|(a, n)| ((*a).to_string(), json!(n)))
         .collect();
@@ -263,7 +255,7 @@ pub fn overview_json(o: &AppOverview) -> Value {
         "http_responses": o.responses,
         "http_statuses": statuses,
         "http_other_statuses": o.other_statuses,
-        "first_request": o.first_request,
+        "first_request": o.first_request(),
         "http_unanswered": o.unanswered,
         "http_cut_short": o.cut_short,
         "http_unreadable": o.unreadable,
@@ -328,10 +320,7 @@ pub fn preview(e: &AppEvent) -> Option<String> {
             s.event,
             escaped(s.data.as_bytes(), 34)
         )),
-        AppEvent::WsFrame(_)
-        | AppEvent::HttpHead(_)
-        | AppEvent::HttpUnanswered(_)
-        | AppEvent::Overview(_) => None,
+        AppEvent::WsFrame(_) | AppEvent::HttpHead(_) | AppEvent::HttpUnanswered(_) => None,
         AppEvent::WsMessage(m) => {
             let name = opcode_name(m.opcode);
             let compressed = if m.compressed { " (deflated)" } else { "" };
@@ -510,8 +499,7 @@ pub fn follow_text(e: &AppEvent, start: Timestamp) -> String {
                 out.push_str(&format!("    data: {}\n", escaped(line.as_bytes(), 200)));
             }
         }
-        // A frame is shown through its message; the overview is `conns`'.
-        AppEvent::WsFrame(_) | AppEvent::Overview(_) => {}
+        AppEvent::WsFrame(_) => {}
         AppEvent::WsMessage(m) => {
             let who = match m.dir.name() {
                 "c2s" => "client → server",

@@ -12,7 +12,6 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
 use crate::decode::tcp::write_flag_names;
-use crate::dissect::AppEvent;
 use crate::events::{Event, EventSink};
 use crate::render::app::overview_json;
 use crate::tracking::analysis::{AnalysisFlags, Flag};
@@ -365,7 +364,7 @@ impl<W: Write> EventSink for JsonLines<W> {
     fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
         match (self.kind, event) {
             (JsonKind::Packets, Event::Packet(p)) => self.line(&PacketJson(p)),
-            (JsonKind::Conns, Event::App(AppEvent::Overview(o))) => {
+            (JsonKind::Conns, Event::Overview(o)) => {
                 self.apps.insert(o.conn, overview_json(o));
                 Ok(())
             }

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use super::conn_order::ConnOrder;
 use crate::decode::flags::{ACK, CWR, ECE, FIN, PSH, RST, SYN, URG};
-use crate::dissect::{AppEvent, AppOverview};
+use crate::dissect::AppOverview;
 use crate::events::{Event, EventSink};
 use crate::tracking::analysis::Flag;
 use crate::tracking::summary::{completeness_label, completeness_name};
@@ -502,7 +502,7 @@ impl<W: Write> EventSink for TextWriter<W> {
                 }
                 Ok(())
             }
-            (TextKind::Conns, Event::App(AppEvent::Overview(o))) => {
+            (TextKind::Conns, Event::Overview(o)) => {
                 self.app_lines.0.clear();
                 render_overview(&mut self.app_lines, o);
                 self.app_conn = Some(o.conn);
@@ -526,7 +526,7 @@ fn render_overview(s: &mut Block, o: &AppOverview) {
     if o.requests + o.responses + o.unreadable > 0 {
         s.push_str("     http      ");
         plural(s, o.requests, "request", "requests");
-        if let Some(first) = &o.first_request {
+        if let Some(first) = o.first_request() {
             s.push_str(if o.requests == 1 { " (" } else { " (first " });
             s.push_str(first);
             s.push(')');
@@ -536,7 +536,7 @@ fn render_overview(s: &mut Block, o: &AppOverview) {
         if o.responses > 0 {
             s.push_str(" (");
             let mut sep = "";
-            for (status, n) in &o.statuses {
+            for (status, n) in o.statuses() {
                 s.push_str(sep);
                 push_u64(s, u64::from(*status));
                 if *n > 1 {
@@ -583,10 +583,10 @@ fn render_overview(s: &mut Block, o: &AppOverview) {
         }
         s.push('\n');
     }
-    if !o.anomalies.is_empty() || o.other_anomalies > 0 {
+    if !o.anomalies().is_empty() || o.other_anomalies > 0 {
         s.push_str("     anomalies ");
         let mut sep = "";
-        for (name, n) in &o.anomalies {
+        for (name, n) in o.anomalies() {
             s.push_str(sep);
             s.push_str(name);
             s.push(' ');

@@ -944,6 +944,7 @@ impl EventSink for ScriptHost<'_> {
                 Event::Handshake(h) => Some(h.conn),
                 Event::Data(d) => Some(d.conn),
                 Event::App(a) => Some(a.conn()),
+                Event::Overview(o) => Some(o.conn),
                 Event::Closed(c) => Some(c.conn),
                 Event::End(_) => None,
             };

@@ -54,7 +54,7 @@ impl EventSink for Seen {
                     self.data.push((d.conn, d.dir, bytes.to_vec()));
                 }
             }
-            Event::End(_) | Event::App(_) => {}
+            Event::End(_) | Event::App(_) | Event::Overview(_) => {}
         }
         Ok(())
     }

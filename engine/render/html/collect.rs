@@ -304,7 +304,6 @@ impl HtmlCollector {
             }
             AppEvent::Sse(_) => c.app.event_stream = true,
             AppEvent::WsFrame(_) | AppEvent::WsMessage(_) => c.app.websocket = true,
-            AppEvent::Overview(_) => return,
         }
         if !c.full {
             return;
@@ -316,10 +315,7 @@ impl HtmlCollector {
             AppEvent::Http(m) => (app.first_frame(), Decoded::Http(Box::new(http_view(m)))),
             AppEvent::Sse(e) => (app.frame(), Decoded::Sse(Box::new(sse_view(e)))),
             AppEvent::WsMessage(m) => (app.frame(), Decoded::Ws(Box::new(ws_view(m)))),
-            AppEvent::HttpHead(_)
-            | AppEvent::HttpUnanswered(_)
-            | AppEvent::WsFrame(_)
-            | AppEvent::Overview(_) => return,
+            AppEvent::HttpHead(_) | AppEvent::HttpUnanswered(_) | AppEvent::WsFrame(_) => return,
         };
         if let Some(text) = crate::render::app::preview(app) {
             c.carried
@@ -527,7 +523,7 @@ impl EventSink for HtmlCollector {
             Event::App(app) => self.app(app),
             Event::Closed(s) => self.closed(s),
             Event::End(run) => self.run = Some((*run).clone()),
-            Event::Handshake(_) | Event::Data(_) => {}
+            Event::Handshake(_) | Event::Data(_) | Event::Overview(_) => {}
         }
         Ok(())
     }
