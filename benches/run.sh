@@ -142,6 +142,7 @@ for f in files:
         print(f"{f:8} {'peak RSS tshark':34} {tshark_rss / 1024:8.1f} MiB")
     pairs = (
         ("speed-up of --threads (all cores)", "chattcp conns --threads 1", conns),
+        ("conns / conns --tcp-only", conns, "chattcp conns --tcp-only"),
         ("diagnose / conns", "chattcp diagnose", conns),
         ("diagnose / dissection alone", "chattcp diagnose", "chattcp run dissect_only.rhai"),
         ("speed-up of diagnose --threads", "chattcp diagnose --threads 1", "chattcp diagnose"),
