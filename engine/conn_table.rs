@@ -67,7 +67,9 @@ impl<T> ConnTable<T> {
                 let number = self.base;
                 self.base += 1;
                 match self.window.pop_front() {
-                    Some(Slot::Closed) | None => {}
+                    // Nothing kept: nothing to set aside (a number seen
+                    // again starts afresh either way).
+                    Some(Slot::Closed | Slot::Empty) | None => {}
                     Some(slot) => {
                         self.aside.insert(number, slot);
                     }
@@ -95,8 +97,10 @@ impl<T> ConnTable<T> {
             return Slot::Closed;
         };
         let taken = std::mem::replace(slot, Slot::Closed);
-        // The window moves past the numbers done with.
-        while matches!(self.window.front(), Some(Slot::Closed)) {
+        // The window moves past the numbers done with, and past those with
+        // nothing kept: a number closed before the window reached it was
+        // not marked, and the slot made for it later stays empty for good.
+        while matches!(self.window.front(), Some(Slot::Closed | Slot::Empty)) {
             self.window.pop_front();
             self.base += 1;
         }
@@ -214,6 +218,25 @@ mod tests {
             matches!(t.slot(0), Slot::Empty),
             "a number seen again starts afresh"
         );
+    }
+
+    #[test]
+    fn numbers_closed_before_the_window_reached_them_do_not_hold_it() {
+        // Connections with nothing kept (no bytes to dissect, say) closed
+        // before a later number got a slot: the window used to stop at
+        // their empty slots and set them aside one by one, for good.
+        let mut t = ConnTable::<u64>::default();
+        for conn in 0..(3 * MAX_WINDOW as u64) {
+            if conn % 2 == 0 {
+                assert!(matches!(t.close(conn), Slot::Closed));
+            } else {
+                *t.slot(conn) = Slot::Live(conn);
+                assert!(matches!(t.close(conn), Slot::Live(_)));
+            }
+        }
+        assert!(t.held() <= 2, "{}", t.held());
+        // A number passed over with nothing kept starts afresh.
+        assert!(matches!(t.slot(2), Slot::Empty));
     }
 
     #[test]
