@@ -324,8 +324,9 @@ fn run(path: &Path, limits: Limits, sink: &mut dyn EventSink) -> anyhow::Result<
     outcome_code(&name, result)
 }
 
-/// Like [`run`], with connections sharded across `threads` workers when the
-/// input is a file (standard input can be read only once).
+/// `conns` of one capture: like [`run`], dissected for overviews when
+/// `app`, with connections sharded across `threads` workers when the input
+/// is a file (standard input can be read only once).
 fn run_parallel(
     path: &Path,
     limits: Limits,
@@ -333,7 +334,6 @@ fn run_parallel(
     app: bool,
     sink: &mut dyn EventSink,
 ) -> anyhow::Result<ExitCode> {
-    let limits = for_conns(limits);
     if threads <= 1 || path.as_os_str() == "-" {
         if app {
             let mut dissector = Dissector::with_limits(sink, limits.decode).with_overviews();
@@ -389,7 +389,6 @@ fn run_counted(
         }
         Ok(Box::new(file))
     };
-    let limits = for_conns(limits);
     if threads > 1 {
         let overviews = app.then_some(chattcp::dissect::AppKinds::OVERVIEW);
         return chattcp::parallel::run_sharded(open, limits, threads, overviews, sink);
@@ -1293,15 +1292,16 @@ fn main() -> ExitCode {
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
             };
+            let limits = for_conns(limits.limits());
             if let [path] = paths.as_slice() {
                 let mut sink: Box<dyn EventSink> = if json {
                     Box::new(JsonLines::new(out, JsonKind::Conns))
                 } else {
                     Box::new(TextWriter::new(out, TextKind::Conns))
                 };
-                run_parallel(path, limits.limits(), threads(n), !tcp_only, sink.as_mut())
+                run_parallel(path, limits, threads(n), !tcp_only, sink.as_mut())
             } else {
-                conns_of_files(&paths, json, limits.limits(), threads(n), !tcp_only, out)
+                conns_of_files(&paths, json, limits, threads(n), !tcp_only, out)
             }
         }
     };

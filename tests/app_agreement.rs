@@ -421,15 +421,20 @@ fn capture_of(stem: &str) -> Option<PathBuf> {
     None
 }
 
-#[test]
-fn http_and_websocket_agree_with_tshark() {
-    let dir = root().join("tests/expected-app");
-    let mut tsvs: Vec<PathBuf> = std::fs::read_dir(&dir)
+/// tshark's readings, `tests/expected-app/*.tsv`, in order of name.
+fn expected_tsvs() -> Vec<PathBuf> {
+    let mut tsvs: Vec<PathBuf> = std::fs::read_dir(root().join("tests/expected-app"))
         .expect("tests/expected-app")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "tsv"))
         .collect();
     tsvs.sort();
+    tsvs
+}
+
+#[test]
+fn http_and_websocket_agree_with_tshark() {
+    let tsvs = expected_tsvs();
     let corpus = root().join("../shared/corpus").is_dir();
     let mut t = Tally::default();
     let mut skipped = Vec::new();
@@ -517,16 +522,9 @@ fn conns_overviews_count_what_tshark_shows() {
         statuses: BTreeMap<u16, u64>,
         first_request: Option<String>,
     }
-    let dir = root().join("tests/expected-app");
     let mut failures = Vec::new();
     let (mut files, mut streams, mut exact) = (0, 0, 0);
-    let mut tsvs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/expected-app")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "tsv"))
-        .collect();
-    tsvs.sort();
-    for tsv in &tsvs {
+    for tsv in &expected_tsvs() {
         let stem = tsv.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         let Some(capture) = capture_of(stem) else {
             continue;

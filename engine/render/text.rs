@@ -514,6 +514,29 @@ impl<W: Write> EventSink for TextWriter<W> {
     }
 }
 
+/// `items` as `label count, label count, ...`, then what did not fit as
+/// `other`: `label` writes an item's label, `count` a count after one.
+fn push_tallies<T: Copy>(
+    s: &mut Block,
+    items: &[(T, u64)],
+    other: u64,
+    label: impl Fn(&mut Block, T),
+    count: impl Fn(&mut Block, u64),
+) {
+    let mut sep = "";
+    for &(item, n) in items {
+        s.push_str(sep);
+        label(s, item);
+        count(s, n);
+        sep = ", ";
+    }
+    if other > 0 {
+        s.push_str(sep);
+        s.push_str("other");
+        count(s, other);
+    }
+}
+
 /// A connection's application lines in `conns`: its HTTP exchange, body
 /// bytes, anomalies, event stream and WebSocket messages, each when there
 /// was any.
@@ -535,21 +558,18 @@ fn render_overview(s: &mut Block, o: &AppOverview) {
         plural(s, o.responses, "response", "responses");
         if o.responses > 0 {
             s.push_str(" (");
-            let mut sep = "";
-            for (status, n) in o.statuses() {
-                s.push_str(sep);
-                push_u64(s, u64::from(*status));
-                if *n > 1 {
-                    s.push_str(" ×");
-                    push_u64(s, *n);
-                }
-                sep = ", ";
-            }
-            if o.other_statuses > 0 {
-                s.push_str(sep);
-                s.push_str("other ×");
-                push_u64(s, o.other_statuses);
-            }
+            push_tallies(
+                s,
+                o.statuses(),
+                o.other_statuses,
+                |s, status| push_u64(s, u64::from(status)),
+                |s, n| {
+                    if n > 1 {
+                        s.push_str(" ×");
+                        push_u64(s, n);
+                    }
+                },
+            );
             s.push(')');
         }
         if o.unanswered > 0 {
@@ -585,19 +605,17 @@ fn render_overview(s: &mut Block, o: &AppOverview) {
     }
     if !o.anomalies().is_empty() || o.other_anomalies > 0 {
         s.push_str("     anomalies ");
-        let mut sep = "";
-        for (name, n) in o.anomalies() {
-            s.push_str(sep);
-            s.push_str(name);
-            s.push(' ');
-            push_u64(s, *n);
-            sep = ", ";
-        }
-        if o.other_anomalies > 0 {
-            s.push_str(sep);
-            s.push_str("other ");
-            push_u64(s, o.other_anomalies);
-        }
+        // As the flags line: each name with its count.
+        push_tallies(
+            s,
+            o.anomalies(),
+            o.other_anomalies,
+            |s, name| s.push_str(name),
+            |s, n| {
+                s.push(' ');
+                push_u64(s, n);
+            },
+        );
         s.push('\n');
     }
     if o.sse_events > 0 {
