@@ -457,6 +457,47 @@ struct Retiring {
     input: usize,
 }
 
+/// Takes `input`'s next unit, a retired summary, numbered as the run
+/// numbers it; its application events and overview go to the end of
+/// `apps` and `overviews`.
+fn take_retired(
+    input: &mut Input,
+    w: usize,
+    apps: &mut Vec<AppEvent>,
+    overviews: &mut Vec<AppOverview>,
+) -> Option<Retiring> {
+    let Some(Unit::Retired {
+        apps: count,
+        overview,
+        mut summary,
+        ..
+    }) = input.queue.pop_front()
+    else {
+        return None;
+    };
+    let number = match input.numbers.close(summary.conn) {
+        Slot::Live(number) => number,
+        _ => summary.conn,
+    };
+    // Not shared yet: numbered in place.
+    Arc::make_mut(&mut summary).conn = number;
+    let overview = overview
+        .then(|| input.overviews.pop_front())
+        .flatten()
+        .map(|mut o| {
+            o.conn = number;
+            overviews.push(o);
+            overviews.len() - 1
+        });
+    Some(Retiring {
+        number,
+        apps: take(&mut input.apps, count, apps),
+        overview,
+        summary,
+        input: w,
+    })
+}
+
 /// Moves the next `count` events of `from` to the end of `to`; returns
 /// where they are there.
 fn take(
@@ -523,60 +564,73 @@ fn merge(
         let Some(frame) = frame else {
             break;
         };
-        // Summaries retired at this frame, from every shard.
-        for (w, input) in inputs.iter_mut().enumerate() {
-            while matches!(input.head(), Some(Unit::Retired { frame: f, .. }) if *f == frame) {
-                if let Some(Unit::Retired {
-                    apps,
-                    overview,
-                    mut summary,
-                    ..
-                }) = input.queue.pop_front()
-                {
-                    let number = match input.numbers.close(summary.conn) {
-                        Slot::Live(number) => number,
-                        _ => summary.conn,
+        // Summaries retired at this frame, from every shard, in order of
+        // number. At the end of the capture every connection still open
+        // retires at once; each shard sends those in order of number (the
+        // tracker's `finish`), so they are merged as they come, one at a
+        // time, instead of all being held first: that held every open
+        // connection's summary (and overview) at once.
+        let at_end = frame == AT_END;
+        loop {
+            if at_end {
+                let mut next: Option<(u64, usize)> = None;
+                for (w, input) in inputs.iter_mut().enumerate() {
+                    let conn = match input.head() {
+                        Some(Unit::Retired {
+                            frame: f, summary, ..
+                        }) if *f == frame => summary.conn,
+                        _ => continue,
                     };
-                    // Not shared yet: numbered in place.
-                    Arc::make_mut(&mut summary).conn = number;
-                    let overview =
-                        overview
-                            .then(|| input.overviews.pop_front())
-                            .flatten()
-                            .map(|mut o| {
-                                o.conn = number;
-                                retired_overviews.push(o);
-                                retired_overviews.len() - 1
-                            });
-                    retired.push(Retiring {
-                        number,
-                        apps: take(&mut input.apps, apps, &mut retired_apps),
-                        overview,
-                        summary,
-                        input: w,
-                    });
+                    let number = input.numbers.get(conn).copied().unwrap_or(conn);
+                    if next.is_none_or(|(n, _)| number < n) {
+                        next = Some((number, w));
+                    }
+                }
+                let Some((_, w)) = next else {
+                    break;
+                };
+                retired.extend(take_retired(
+                    &mut inputs[w],
+                    w,
+                    &mut retired_apps,
+                    &mut retired_overviews,
+                ));
+            } else {
+                for (w, input) in inputs.iter_mut().enumerate() {
+                    while matches!(input.head(), Some(Unit::Retired { frame: f, .. }) if *f == frame)
+                    {
+                        retired.extend(take_retired(
+                            input,
+                            w,
+                            &mut retired_apps,
+                            &mut retired_overviews,
+                        ));
+                    }
+                }
+                if retired.len() > 1 {
+                    retired.sort_unstable_by_key(|r| r.number);
                 }
             }
-        }
-        if retired.len() > 1 {
-            retired.sort_unstable_by_key(|r| r.number);
-        }
-        for mut r in retired.drain(..) {
-            for app in &mut retired_apps[r.apps] {
-                renumber_app(app, r.number, number_requests);
-                sink.event(&Event::App(app))?;
+            for mut r in retired.drain(..) {
+                for app in &mut retired_apps[r.apps] {
+                    renumber_app(app, r.number, number_requests);
+                    sink.event(&Event::App(app))?;
+                }
+                if let Some(o) = r.overview.and_then(|i| retired_overviews.get(i)) {
+                    sink.event(&Event::Overview(o))?;
+                }
+                sink.closed_shared(&r.summary)?;
+                // Held by nothing else: its lists go back to be filled again.
+                if let Some(summary) = Arc::get_mut(&mut r.summary) {
+                    inputs[r.input].done_lists.push(summary.take_lists());
+                }
             }
-            if let Some(o) = r.overview.and_then(|i| retired_overviews.get(i)) {
-                sink.event(&Event::Overview(o))?;
-            }
-            sink.closed_shared(&r.summary)?;
-            // Held by nothing else: its lists go back to be filled again.
-            if let Some(summary) = Arc::get_mut(&mut r.summary) {
-                inputs[r.input].done_lists.push(summary.take_lists());
+            retired_apps.clear();
+            retired_overviews.clear();
+            if !at_end {
+                break;
             }
         }
-        retired_apps.clear();
-        retired_overviews.clear();
         // The frame's packet, from the one shard that owns it.
         for input in inputs.iter_mut() {
             if !matches!(input.head(), Some(Unit::Packet { frame: f, .. }) if *f == frame) {
