@@ -6,9 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::capture::Timestamp;
 use crate::dissect::websocket::opcode_name;
-use crate::dissect::{
-    AppEvent, AppOverview, At, Header, HttpMessage, SseEvent, StartLine, WsFrame, WsMessage,
-};
+use crate::dissect::{AppEvent, At, Header, HttpMessage, SseEvent, StartLine, WsFrame, WsMessage};
 
 fn secs(ns: i64) -> f64 {
     ns as f64 / 1e9
@@ -235,41 +233,6 @@ pub fn app_json(e: &AppEvent, start: Timestamp) -> Value {
         AppEvent::WsFrame(f) => ws_frame_json(f, start),
         AppEvent::WsMessage(m) => ws_message_json(m, start),
     }
-}
-
-/// A connection's application overview as a JSON object: the `app` field
-/// of `chattcp conns --json` (see docs/json.md).
-pub fn overview_json(o: &AppOverview) -> Value {
-    let statuses: Map<String, Value> = o
-        .statuses()
-        .iter()
-        .map(|(s, n)| (s.to_string(), json!(n)))
-        .collect();
-    let anomalies: Map<String, Value> = o
-        .anomalies()
-        .iter()
-        .map(|(a, n)| ((*a).to_string(), json!(n)))
-        .collect();
-    json!({
-        "http_requests": o.requests,
-        "http_responses": o.responses,
-        "http_statuses": statuses,
-        "http_other_statuses": o.other_statuses,
-        "first_request": o.first_request(),
-        "http_unanswered": o.unanswered,
-        "http_cut_short": o.cut_short,
-        "http_unreadable": o.unreadable,
-        "body_bytes_c2s": o.body_bytes[0],
-        "body_bytes_s2c": o.body_bytes[1],
-        "decoded_bytes_c2s": o.decoded_bytes[0],
-        "decoded_bytes_s2c": o.decoded_bytes[1],
-        "http_anomalies": anomalies,
-        "http_other_anomalies": o.other_anomalies,
-        "sse_events": o.sse_events,
-        "ws_messages_c2s": o.ws_messages[0],
-        "ws_messages_s2c": o.ws_messages[1],
-        "ws_close_code": o.ws_close_code,
-    })
 }
 
 /// Text shown to a person: control bytes escaped (`\r`, `\n`, `\x00`), at

@@ -12,8 +12,8 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
 use crate::decode::tcp::write_flag_names;
+use crate::dissect::AppOverview;
 use crate::events::{Event, EventSink};
-use crate::render::app::overview_json;
 use crate::tracking::analysis::{AnalysisFlags, Flag};
 use crate::tracking::summary::completeness_label;
 use crate::tracking::{
@@ -248,8 +248,46 @@ pub fn timeline_json(t: &Timeline) -> Value {
 pub struct ConnJson<'a>(
     pub &'a ConnectionSummary,
     pub Option<&'a str>,
-    pub Option<&'a Value>,
+    pub Option<&'a AppOverview>,
 );
+
+/// A connection's application overview as a JSON object: the `app` field
+/// of `chattcp conns --json` (see docs/json.md), written as it is read,
+/// with no `Value` built per connection.
+pub struct OverviewJson<'a>(pub &'a AppOverview);
+
+impl Serialize for OverviewJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// Counts by key, as an object (integer keys become strings).
+        struct Counts<'a, K>(&'a [(K, u64)]);
+        impl<K: Serialize> Serialize for Counts<'_, K> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_map(self.0.iter().map(|(k, n)| (k, n)))
+            }
+        }
+        let o = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("http_requests", &o.requests)?;
+        m.serialize_entry("http_responses", &o.responses)?;
+        m.serialize_entry("http_statuses", &Counts(o.statuses()))?;
+        m.serialize_entry("http_other_statuses", &o.other_statuses)?;
+        m.serialize_entry("first_request", &o.first_request())?;
+        m.serialize_entry("http_unanswered", &o.unanswered)?;
+        m.serialize_entry("http_cut_short", &o.cut_short)?;
+        m.serialize_entry("http_unreadable", &o.unreadable)?;
+        m.serialize_entry("body_bytes_c2s", &o.body_bytes[0])?;
+        m.serialize_entry("body_bytes_s2c", &o.body_bytes[1])?;
+        m.serialize_entry("decoded_bytes_c2s", &o.decoded_bytes[0])?;
+        m.serialize_entry("decoded_bytes_s2c", &o.decoded_bytes[1])?;
+        m.serialize_entry("http_anomalies", &Counts(o.anomalies()))?;
+        m.serialize_entry("http_other_anomalies", &o.other_anomalies)?;
+        m.serialize_entry("sse_events", &o.sse_events)?;
+        m.serialize_entry("ws_messages_c2s", &o.ws_messages[0])?;
+        m.serialize_entry("ws_messages_s2c", &o.ws_messages[1])?;
+        m.serialize_entry("ws_close_code", &o.ws_close_code)?;
+        m.end()
+    }
+}
 
 impl Serialize for ConnJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -299,7 +337,7 @@ impl Serialize for ConnJson<'_> {
             &(c.reassembly[0].cap_hits + c.reassembly[1].cap_hits),
         )?;
         m.serialize_entry("timeline", &timeline_json(&c.timeline))?;
-        m.serialize_entry("app", &self.2)?;
+        m.serialize_entry("app", &self.2.map(OverviewJson))?;
         m.end()
     }
 }
@@ -324,10 +362,10 @@ pub struct JsonLines<W: Write> {
     /// The capture each connection object names (`"file"`), when one run
     /// lists the connections of several.
     file: Option<String>,
-    /// Connections' `app` objects until their summaries are written: an
+    /// Connections' overviews until their summaries are written: an
     /// overview comes just before its summary, so this holds no more
     /// than the summaries waiting in `order`, and one.
-    apps: BTreeMap<u64, Value>,
+    apps: BTreeMap<u64, AppOverview>,
 }
 
 impl<W: Write> JsonLines<W> {
@@ -365,7 +403,7 @@ impl<W: Write> EventSink for JsonLines<W> {
         match (self.kind, event) {
             (JsonKind::Packets, Event::Packet(p)) => self.line(&PacketJson(p)),
             (JsonKind::Conns, Event::Overview(o)) => {
-                self.apps.insert(o.conn, overview_json(o));
+                self.apps.insert(o.conn, (*o).clone());
                 Ok(())
             }
             (JsonKind::Conns, Event::Closed(c)) => {
