@@ -421,7 +421,7 @@ struct PieceWriter {
 const PIECE: usize = 64 << 10;
 /// Pieces of a capture's output waiting to be printed, at most: a worker
 /// whose capture's turn has not come waits, so that memory stays bounded
-/// whatever the outputs weigh (the `--json` of many.pcap is 325 MB).
+/// whatever the outputs weigh (the `--json` of many.pcap is 400 MB).
 const PIECES_WAITING: usize = 8;
 
 impl Write for PieceWriter {

@@ -571,6 +571,7 @@ fn merge(
         // time, instead of all being held first: that held every open
         // connection's summary (and overview) at once.
         let at_end = frame == AT_END;
+        let mut last_at_end = None::<u64>;
         loop {
             if at_end {
                 let mut next: Option<(u64, usize)> = None;
@@ -586,9 +587,15 @@ fn merge(
                         next = Some((number, w));
                     }
                 }
-                let Some((_, w)) = next else {
+                let Some((number, w)) = next else {
                     break;
                 };
+                // What merging as they come relies on.
+                debug_assert!(
+                    last_at_end.is_none_or(|l| number > l),
+                    "a shard's summaries at the end out of order"
+                );
+                last_at_end = Some(number);
                 retired.extend(take_retired(
                     &mut inputs[w],
                     w,

@@ -409,8 +409,7 @@ impl<S: EventSink> Dissector<S> {
         self.close(summary.conn, at);
         self.send_out()?;
         if let Some(overviews) = self.overviews.as_mut() {
-            if let Slot::Live(mut o) = overviews.close(summary.conn) {
-                o.last_frame = summary.last_frame;
+            if let Slot::Live(o) = overviews.close(summary.conn) {
                 self.inner.event(&Event::Overview(&o))?;
             }
         }

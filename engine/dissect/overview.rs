@@ -7,10 +7,8 @@
 //! before the connection's summary. So a parallel run hands over one
 //! small value per connection instead of every message, copied into the
 //! batch that carries the summary (see `crate::parallel`). It holds
-//! everything inline, with no allocation of its own: a first version, a
-//! box with a list of statuses and the request line, allocated by a
-//! worker and freed by the merging thread, cost 15% of `conns`' CPU on
-//! many.pcap, in frees to another thread's heap and in cold reads.
+//! everything inline, with no allocation of its own, so that nothing a
+//! worker allocates is freed by the merging thread.
 
 use super::{AppEvent, StartLine};
 
@@ -33,8 +31,6 @@ pub const STATUSES_MAX: usize = 8;
 pub struct AppOverview {
     /// Connection number.
     pub conn: u64,
-    /// The connection's last frame (its summary's).
-    pub last_frame: u64,
     /// HTTP requests (complete or cut short).
     pub requests: u64,
     /// HTTP responses, interim (1xx) ones included.
@@ -46,10 +42,10 @@ pub struct AppOverview {
     /// Responses whose code did not fit in `statuses`.
     pub other_statuses: u64,
     /// Method and target of the first request: `first_request_len` bytes
-    /// of UTF-8 (see [`AppOverview::first_request`]).
+    /// of UTF-8, none before a request (a request line is never empty:
+    /// see [`AppOverview::first_request`]).
     first_request: [u8; FIRST_REQUEST_ROOM],
     first_request_len: u8,
-    has_first_request: bool,
     /// Requests no response answered.
     pub unanswered: u64,
     /// HTTP messages the connection's end cut short (readable ones).
@@ -82,7 +78,6 @@ impl AppOverview {
     pub fn new(conn: u64) -> Self {
         AppOverview {
             conn,
-            last_frame: 0,
             requests: 0,
             responses: 0,
             statuses: [(0, 0); STATUSES_MAX],
@@ -90,7 +85,6 @@ impl AppOverview {
             other_statuses: 0,
             first_request: [0; FIRST_REQUEST_ROOM],
             first_request_len: 0,
-            has_first_request: false,
             unanswered: 0,
             cut_short: 0,
             unreadable: 0,
@@ -121,7 +115,7 @@ impl AppOverview {
     /// control characters shown as `?`, cut at [`FIRST_REQUEST_MAX`] bytes
     /// with `…`.
     pub fn first_request(&self) -> Option<&str> {
-        if !self.has_first_request {
+        if self.first_request_len == 0 {
             return None;
         }
         std::str::from_utf8(&self.first_request[..usize::from(self.first_request_len)]).ok()
@@ -148,8 +142,7 @@ impl AppOverview {
                 match &m.start {
                     StartLine::Request { method, uri } => {
                         self.requests += 1;
-                        if !self.has_first_request {
-                            self.has_first_request = true;
+                        if self.first_request_len == 0 {
                             self.first_request_len =
                                 first_request(method, uri, &mut self.first_request);
                         }
@@ -172,14 +165,6 @@ impl AppOverview {
             // the messages counted.
             AppEvent::HttpHead(_) | AppEvent::WsFrame(_) => {}
         }
-    }
-
-    /// Whether nothing was counted: a connection whose bytes were not
-    /// HTTP, or that carried none.
-    pub fn is_empty(&self) -> bool {
-        let mut empty = AppOverview::new(self.conn);
-        empty.last_frame = self.last_frame;
-        empty == *self
     }
 
     fn status(&mut self, status: u16) {
@@ -275,7 +260,5 @@ mod tests {
         assert_eq!(o.anomalies().len(), ANOMALY_KINDS_MAX);
         assert_eq!(o.anomalies()[0], ("a", 2));
         assert_eq!(o.other_anomalies, 4);
-        assert!(!o.is_empty());
-        assert!(AppOverview::new(3).is_empty());
     }
 }
