@@ -3,20 +3,35 @@
 //! Summaries come out of tracking as connections retire, which is not the
 //! order they opened in; `conns` prints them by number. Holding the early
 //! finishers until a long-lived connection retires must not grow without
-//! bound, so past [`MAX_WAITING`] the earliest waiting summary goes out
-//! early and the order is given up for it.
+//! bound, so past [`MAX_WAITING_BYTES`] held the earliest waiting summary
+//! goes out early and the order is given up for it.
 
 use std::collections::BTreeMap;
 use std::io;
 
-/// Summaries held back at most to print connections in order.
-pub const MAX_WAITING: usize = 10_000;
+/// Bytes of summaries held back at most to print connections in order.
+///
+/// A budget of bytes, not of summaries, because what waits differs in size
+/// by output: about 500 bytes of rendered text a connection, but a
+/// summary and its overview (about 1,600 bytes) for JSON, which renders
+/// it only when its turn comes. With a count (10,000) the JSON of
+/// many.pcap, where one connection open to the end keeps the rest waiting,
+/// held 16 MiB where the text held 5, and `conns --json` peaked at
+/// 134-137 MiB (116-120 MiB with this budget, the text unchanged).
+pub const MAX_WAITING_BYTES: usize = 4 << 20;
+
+/// What a waiting entry costs besides its own bytes: its box and its
+/// place in the tree.
+const ENTRY_BYTES: usize = 64;
 
 /// Reorders summaries (of type `T`, numbered by connection); `write` is
 /// called for each in the order to print.
 pub struct ConnOrder<T> {
     next: u64,
-    waiting: BTreeMap<u64, Box<T>>,
+    /// Each waiting summary, with the bytes it is counted for.
+    waiting: BTreeMap<u64, (usize, Box<T>)>,
+    /// Bytes counted for those waiting.
+    held: usize,
 }
 
 impl<T> Default for ConnOrder<T> {
@@ -24,17 +39,48 @@ impl<T> Default for ConnOrder<T> {
         ConnOrder {
             next: 0,
             waiting: BTreeMap::new(),
+            held: 0,
         }
+    }
+}
+
+impl<T> ConnOrder<T> {
+    /// Holds `c`, counted for `bytes`, until its turn.
+    fn wait(&mut self, conn: u64, bytes: usize, c: Box<T>) {
+        let bytes = bytes + ENTRY_BYTES;
+        self.held += bytes;
+        if let Some((replaced, _)) = self.waiting.insert(conn, (bytes, c)) {
+            self.held -= replaced;
+        }
+    }
+
+    /// The waiting summary of `conn`, if any, no longer held.
+    fn take(&mut self, conn: u64) -> Option<Box<T>> {
+        let (bytes, c) = self.waiting.remove(&conn)?;
+        self.held -= bytes;
+        Some(c)
+    }
+
+    /// The earliest waiting summary, once more is held than the budget.
+    fn over_budget(&mut self) -> Option<(u64, Box<T>)> {
+        if self.held <= MAX_WAITING_BYTES {
+            return None;
+        }
+        let (conn, (bytes, c)) = self.waiting.pop_first()?;
+        self.held -= bytes;
+        Some((conn, c))
     }
 }
 
 impl<T: Clone> ConnOrder<T> {
     /// Takes the summary of connection `conn`, writing it and any that were
-    /// waiting for it.
+    /// waiting for it; if it has to wait, a copy is held, counted for
+    /// `bytes` (its size, and what it holds on the heap).
     pub fn push(
         &mut self,
         conn: u64,
         c: &T,
+        bytes: usize,
         mut write: impl FnMut(&T) -> io::Result<()>,
     ) -> io::Result<()> {
         if conn <= self.next {
@@ -45,15 +91,13 @@ impl<T: Clone> ConnOrder<T> {
                 self.next += 1;
             }
         } else {
-            self.waiting.insert(conn, Box::new(c.clone()));
-            while self.waiting.len() > MAX_WAITING {
-                if let Some((id, early)) = self.waiting.pop_first() {
-                    write(&early)?;
-                    self.next = self.next.max(id + 1);
-                }
+            self.wait(conn, bytes, Box::new(c.clone()));
+            while let Some((id, early)) = self.over_budget() {
+                write(&early)?;
+                self.next = self.next.max(id + 1);
             }
         }
-        while let Some(c) = self.waiting.remove(&self.next) {
+        while let Some(c) = self.take(self.next) {
             write(&c)?;
             self.next += 1;
         }
@@ -62,7 +106,8 @@ impl<T: Clone> ConnOrder<T> {
 
     /// Writes every summary still waiting, in order (at the end of a run).
     pub fn finish(&mut self, mut write: impl FnMut(&T) -> io::Result<()>) -> io::Result<()> {
-        for c in std::mem::take(&mut self.waiting).values() {
+        self.held = 0;
+        for (_, c) in std::mem::take(&mut self.waiting).values() {
             write(c)?;
         }
         Ok(())
@@ -80,16 +125,15 @@ impl ConnOrder<Vec<u8>> {
                 self.next += 1;
             }
         } else {
-            self.waiting.insert(conn, Box::new(out[start..].to_vec()));
+            let text = out[start..].to_vec();
             out.truncate(start);
-            while self.waiting.len() > MAX_WAITING {
-                if let Some((id, early)) = self.waiting.pop_first() {
-                    out.extend_from_slice(&early);
-                    self.next = self.next.max(id + 1);
-                }
+            self.wait(conn, text.len(), Box::new(text));
+            while let Some((id, early)) = self.over_budget() {
+                out.extend_from_slice(&early);
+                self.next = self.next.max(id + 1);
             }
         }
-        while let Some(text) = self.waiting.remove(&self.next) {
+        while let Some(text) = self.take(self.next) {
             out.extend_from_slice(&text);
             self.next += 1;
         }
@@ -100,15 +144,24 @@ impl ConnOrder<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// Bytes each test summary is counted for.
+    const ITEM: usize = 1000;
+
+    /// How many such summaries wait at most.
+    fn room() -> u64 {
+        (MAX_WAITING_BYTES / (ITEM + ENTRY_BYTES)) as u64
+    }
+
     fn run(order: &[u64]) -> Vec<u64> {
         let mut out = Vec::new();
         let mut o = ConnOrder::default();
         for &id in order {
-            o.push(id, &id, |&c| {
+            o.push(id, &id, ITEM, |&c| {
                 out.push(c);
                 Ok(())
             })
             .ok();
+            assert!(o.held <= MAX_WAITING_BYTES, "{} bytes held", o.held);
         }
         o.finish(|&c| {
             out.push(c);
@@ -120,16 +173,17 @@ mod tests {
 
     #[test]
     fn rendered_text_comes_out_as_push_writes_it() {
-        let mut order: Vec<u64> = (1..=(MAX_WAITING as u64 + 5)).collect();
-        order.extend([0, MAX_WAITING as u64 + 7, MAX_WAITING as u64 + 6]);
+        let n = 2 * room();
+        let mut order: Vec<u64> = (1..=n).collect();
+        order.extend([0, n + 2, n + 1]);
         let mut expected = Vec::new();
         let mut by_push = ConnOrder::default();
         let mut out = Vec::new();
         let mut by_rendered = ConnOrder::default();
         for &id in &order {
-            let text = format!("<{id}>").into_bytes();
+            let text = format!("<{id}:{}>", "-".repeat(ITEM)).into_bytes();
             by_push
-                .push(id, &text, |t: &Vec<u8>| {
+                .push(id, &text, text.len(), |t: &Vec<u8>| {
                     expected.extend_from_slice(t);
                     Ok(())
                 })
@@ -137,6 +191,7 @@ mod tests {
             let start = out.len();
             out.extend_from_slice(&text);
             by_rendered.push_rendered(id, &mut out, start);
+            assert_eq!(by_rendered.held, by_push.held);
         }
         by_push
             .finish(|t: &Vec<u8>| {
@@ -161,7 +216,7 @@ mod tests {
     #[test]
     fn a_connection_open_all_along_does_not_hold_everything_back() {
         // Connection 0 retires last; the others must not all wait for it.
-        let mut order: Vec<u64> = (1..=(MAX_WAITING as u64 + 5)).collect();
+        let mut order: Vec<u64> = (1..=room() + 5).collect();
         order.push(0);
         let out = run(&order);
         assert_eq!(out.len(), order.len());
@@ -170,5 +225,30 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), out.len(), "each printed once");
+    }
+
+    #[test]
+    fn larger_summaries_wait_fewer_at_a_time() {
+        // Held back by connection 0, the others go out early once the
+        // budget is spent: after fewer of them when each counts for more.
+        fn first_out_early(bytes: usize) -> u64 {
+            let mut o = ConnOrder::default();
+            let mut written = None;
+            for id in 1..100_000u64 {
+                o.push(id, &id, bytes, |_| {
+                    written = Some(id);
+                    Ok(())
+                })
+                .ok();
+                if written.is_some() {
+                    return id;
+                }
+            }
+            0
+        }
+        let small = first_out_early(500);
+        let large = first_out_early(1600);
+        assert_eq!(small, (MAX_WAITING_BYTES / (500 + ENTRY_BYTES)) as u64 + 1);
+        assert_eq!(large, (MAX_WAITING_BYTES / (1600 + ENTRY_BYTES)) as u64 + 1);
     }
 }

@@ -410,7 +410,15 @@ impl<W: Write> EventSink for JsonLines<W> {
                 let mut order = std::mem::take(&mut self.order);
                 let file = self.file.take();
                 let mut apps = std::mem::take(&mut self.apps);
-                let result = order.push(c.conn, c, |c| {
+                // What waits is a copy of the summary (with the lists it
+                // holds) and the overview kept in `apps`.
+                let overview = if apps.contains_key(&c.conn) {
+                    std::mem::size_of::<AppOverview>()
+                } else {
+                    0
+                };
+                let bytes = std::mem::size_of::<ConnectionSummary>() + c.heap_bytes() + overview;
+                let result = order.push(c.conn, c, bytes, |c| {
                     let app = apps.remove(&c.conn);
                     self.line(&ConnJson(c, file.as_deref(), app.as_ref()))
                 });

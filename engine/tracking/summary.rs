@@ -141,6 +141,16 @@ pub struct SummaryLists {
 }
 
 impl ConnectionSummary {
+    /// Bytes its lists hold on the heap (what a copy of it allocates).
+    pub fn heap_bytes(&self) -> usize {
+        self.history.len()
+            + std::mem::size_of::<i64>() * self.keep_alive_intervals_ns.len()
+            + std::mem::size_of::<FrameTime>()
+                * (self.timeline.syns.len()
+                    + self.timeline.syn_acks.len()
+                    + self.timeline.retransmissions.len())
+    }
+
     /// Takes its lists out, leaving them empty.
     pub fn take_lists(&mut self) -> SummaryLists {
         SummaryLists {
