@@ -17,7 +17,7 @@ use std::io;
 /// it only when its turn comes. With a count (10,000) the JSON of
 /// many.pcap, where one connection open to the end keeps the rest waiting,
 /// held 16 MiB where the text held 5, and `conns --json` peaked at
-/// 134-137 MiB (116-120 MiB with this budget, the text unchanged).
+/// 127-137 MiB (116-121 MiB with this budget, the text unchanged).
 pub const MAX_WAITING_BYTES: usize = 4 << 20;
 
 /// What a waiting entry costs besides its own bytes: its box and its
