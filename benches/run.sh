@@ -59,6 +59,7 @@ for f in "${FILES[@]}"; do
         -n "chattcp conns --threads 1" "$BIN conns --threads 1 $pcap > /dev/null"
         -n "chattcp conns --tcp-only" "$BIN conns --tcp-only $pcap > /dev/null"
         -n "chattcp conns --json" "$BIN conns --json $pcap > /dev/null"
+        -n "chattcp conns --close-delay 0" "$BIN conns --close-delay 0 $pcap > /dev/null"
         -n "chattcp run dissect_only.rhai" "$BIN run $ROOT/benches/dissect_only.rhai $pcap > /dev/null"
         -n "chattcp diagnose" "$BIN diagnose $pcap > /dev/null"
         -n "chattcp diagnose --threads 1" "$BIN diagnose --threads 1 $pcap > /dev/null"
@@ -99,6 +100,7 @@ for f in "${FILES[@]}"; do
   done
   /usr/bin/time -f "%M" -o "$OUT/$f.diagnose1.rss" "$BIN" diagnose --threads 1 "$pcap" >/dev/null
   /usr/bin/time -f "%M" -o "$OUT/$f.json.rss" "$BIN" conns --json "$pcap" >/dev/null
+  /usr/bin/time -f "%M" -o "$OUT/$f.nodelay.rss" "$BIN" conns --close-delay 0 "$pcap" >/dev/null
 done
 
 python3 - "$OUT" "$RUNS" "${FILES[@]}" <<'PY'
@@ -136,7 +138,7 @@ for f in files:
     if tshark_rss and secs is not None:
         secs = float(secs)
         print(f"{f:8} {'tshark -q -z conv,tcp (one run)':34} {secs:9.3f} {secs / med[floor_name]:8.2f} {f'{secs / med[conns]:.2f}x slower':>17}")
-    for c, label in (("conns", "chattcp conns"), ("json", "chattcp conns --json"), ("diagnose", "chattcp diagnose"), ("diagnose1", "chattcp diagnose --threads 1")):
+    for c, label in (("conns", "chattcp conns"), ("json", "chattcp conns --json"), ("nodelay", "chattcp conns --close-delay 0"), ("diagnose", "chattcp diagnose"), ("diagnose1", "chattcp diagnose --threads 1")):
         p = os.path.join(out, f"{f}.{c}.rss")
         if os.path.exists(p):
             print(f"{f:8} {'peak RSS ' + label:34} {int(open(p).read().split()[-1]) / 1024:8.1f} MiB")
@@ -146,6 +148,7 @@ for f in files:
         ("speed-up of --threads (all cores)", "chattcp conns --threads 1", conns),
         ("conns / conns --tcp-only", conns, "chattcp conns --tcp-only"),
         ("conns --json / conns", "chattcp conns --json", conns),
+        ("conns / conns --close-delay 0", conns, "chattcp conns --close-delay 0"),
         ("diagnose / conns", "chattcp diagnose", conns),
         ("diagnose / dissection alone", "chattcp diagnose", "chattcp run dissect_only.rhai"),
         ("speed-up of diagnose --threads", "chattcp diagnose --threads 1", "chattcp diagnose"),

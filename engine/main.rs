@@ -66,6 +66,13 @@ struct LimitArgs {
     /// summarised early (a SYN flood cannot exhaust memory).
     #[arg(long, default_value_t = 50_000, value_name = "N")]
     max_connections: usize,
+    /// Seconds of capture time a finished connection stays quiet before its
+    /// summary: late packets within it (a retransmitted FIN, a connection
+    /// going on after a reset) count in the summary. 0 summarises at once:
+    /// faster and leaner on captures of many short connections, but such
+    /// packets are then left out of it.
+    #[arg(long, default_value = "2", value_name = "SECS", value_parser = parse_close_delay)]
+    close_delay: i64,
     /// Bytes decoded at most from one compressed body or WebSocket message.
     #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
     max_decoded: u64,
@@ -82,6 +89,25 @@ struct LimitArgs {
     no_filters: bool,
 }
 
+/// The longest `--close-delay`: an hour of capture time.
+const MAX_CLOSE_DELAY_SECS: f64 = 3600.0;
+
+/// `--close-delay`: seconds (a fraction allowed), as nanoseconds.
+fn parse_close_delay(text: &str) -> Result<i64, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite())
+        .ok_or_else(|| format!("{text:?} is not a number of seconds"))?;
+    if !(0.0..=MAX_CLOSE_DELAY_SECS).contains(&secs) {
+        return Err(format!(
+            "{text} s is out of range: from 0 to {MAX_CLOSE_DELAY_SECS} s"
+        ));
+    }
+    Ok((secs * 1e9).round() as i64)
+}
+
 impl LimitArgs {
     fn limits(self) -> Limits {
         let mut l = Limits::default();
@@ -89,6 +115,7 @@ impl LimitArgs {
         l.reassembly.per_direction = self.reassembly_per_direction;
         l.reassembly.total = self.reassembly_total;
         l.max_open = self.max_connections.max(1);
+        l.close_delay_ns = self.close_delay;
         l.decode.max_decoded = self.max_decoded;
         l.decode.max_ratio = self.max_decode_ratio.max(1);
         l

@@ -23,6 +23,9 @@ pub struct Limits {
     pub max_finished: usize,
     /// Connections open at once at most (see [`TrackerConfig::max_open`]).
     pub max_open: usize,
+    /// Capture time a finished connection stays quiet before its summary,
+    /// in nanoseconds (see [`TrackerConfig::summary_after_ns`]).
+    pub close_delay_ns: i64,
     /// Bounds on decoding compressed bodies and messages (used by the
     /// application dissectors downstream).
     pub decode: crate::dissect::DecodeLimits,
@@ -36,6 +39,7 @@ impl Default for Limits {
             reassembly: ReassemblyLimits::default(),
             max_finished: TrackerConfig::default().max_finished,
             max_open: TrackerConfig::default().max_open,
+            close_delay_ns: TrackerConfig::default().summary_after_ns,
             decode: crate::dissect::DecodeLimits::default(),
         }
     }
@@ -134,6 +138,7 @@ pub fn run_shard<R: Read + Send>(
         reassembly: limits.reassembly,
         max_finished: limits.max_finished,
         max_open: limits.max_open,
+        summary_after_ns: limits.close_delay_ns,
         ..TrackerConfig::default()
     });
     let mut summary = RunSummary::default();

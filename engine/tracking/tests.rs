@@ -117,7 +117,11 @@ fn header_bytes(p: &Pkt) -> Vec<u8> {
 }
 
 fn run(conversation: &[Pkt]) -> Seen {
-    let mut tracker = Tracker::new(TrackerConfig::default());
+    run_with(conversation, TrackerConfig::default())
+}
+
+fn run_with(conversation: &[Pkt], config: TrackerConfig) -> Seen {
+    let mut tracker = Tracker::new(config);
     let mut seen = Seen::default();
     for (i, p) in conversation.iter().enumerate() {
         let bytes = header_bytes(p);
@@ -336,4 +340,60 @@ fn a_finished_connection_is_summarised_after_it_goes_quiet() {
         seen.summary_after_packets[0], 6,
         "after the quiet period, not at the end"
     );
+}
+
+/// A graceful close whose last FIN the server sends again 1 s later (its
+/// peer's ACK lost on the way), and another connection 20 s later.
+fn close_then_late_fin() -> Vec<Pkt> {
+    let mut c = handshake();
+    c.push(pkt(true, FIN | ACK, 101, 901, 30));
+    c.push(pkt(false, FIN | ACK, 901, 102, 40));
+    c.push(pkt(true, ACK, 102, 902, 50));
+    c.push(pkt(false, FIN | ACK, 901, 102, 1_050));
+    c.push(pkt(true, ACK, 102, 902, 1_051));
+    c.push(Pkt {
+        other_client: true,
+        ..pkt(true, ACK, 1, 1, 20_050)
+    });
+    c
+}
+
+#[test]
+fn a_late_packet_within_the_close_delay_counts_in_the_summary() {
+    let seen = run(&close_then_late_fin());
+    let s = &seen.summaries[0];
+    assert_eq!(s.packets, [5, 3], "the resent FIN and its ACK are in");
+    assert_eq!(seen.summary_after_packets[0], 8);
+    // The late packets are still analysed as tshark does.
+    assert!(seen.packets[6].analysis.has(Flag::Retransmission));
+}
+
+#[test]
+fn with_no_close_delay_the_summary_comes_at_the_next_packet() {
+    let config = TrackerConfig {
+        summary_after_ns: 0,
+        ..TrackerConfig::default()
+    };
+    let seen = run_with(&close_then_late_fin(), config);
+    let s = &seen.summaries[0];
+    assert_eq!(s.packets, [4, 2]);
+    assert_eq!(
+        seen.summary_after_packets[0], 6,
+        "at the resent FIN, before it is counted"
+    );
+    // Summarised or not, the connection keeps its number and its analysis.
+    assert_eq!(seen.packets[6].conn, 0);
+    assert!(seen.packets[6].analysis.has(Flag::Retransmission));
+}
+
+#[test]
+fn a_close_delay_below_a_second_is_honoured() {
+    // 0.5 s: the resent FIN, 1 s after the close, comes too late.
+    let config = TrackerConfig {
+        summary_after_ns: 500_000_000,
+        ..TrackerConfig::default()
+    };
+    let seen = run_with(&close_then_late_fin(), config);
+    assert_eq!(seen.summary_after_packets[0], 6);
+    assert_eq!(seen.summaries[0].packets, [4, 2]);
 }
