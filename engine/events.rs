@@ -111,6 +111,18 @@ pub trait EventSink {
     fn app_owned(&mut self, app: crate::dissect::AppEvent) -> std::io::Result<()> {
         self.event(&Event::App(&app))
     }
+
+    /// Connection `conn`'s summary as `conns` prints it, rendered by the
+    /// worker thread that tracked it, all but its number (which only the
+    /// merging thread knows): instead of `Event::Closed` and the
+    /// `Event::Overview` before it, for a sink that asked a parallel run
+    /// for its blocks so ([`crate::parallel::WorkerRendering`]). A sink
+    /// that did not ask never gets one.
+    fn closed_rendered(&mut self, conn: u64, _block: &[u8]) -> std::io::Result<()> {
+        Err(std::io::Error::other(format!(
+            "connection {conn} came rendered to a consumer that renders its own"
+        )))
+    }
 }
 
 /// A sink borrowed: what it is lent to (a [`crate::dissect::Dissector`]
@@ -140,6 +152,10 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
 
     fn app_owned(&mut self, app: crate::dissect::AppEvent) -> std::io::Result<()> {
         (**self).app_owned(app)
+    }
+
+    fn closed_rendered(&mut self, conn: u64, block: &[u8]) -> std::io::Result<()> {
+        (**self).closed_rendered(conn, block)
     }
 }
 

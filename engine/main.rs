@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 use chattcp::dissect::Dissector;
 use chattcp::events::EventSink;
+use chattcp::parallel::WorkerRendering;
 use chattcp::pipeline::{self, Limits, RunError};
 use chattcp::progress::Progress;
 use chattcp::render::chat::{render as render_chat, ChatCollector, ChatOptions};
@@ -359,6 +360,7 @@ fn run_parallel(
     limits: Limits,
     threads: usize,
     app: bool,
+    rendering: Option<WorkerRendering>,
     sink: &mut dyn EventSink,
 ) -> anyhow::Result<ExitCode> {
     if threads <= 1 || path.as_os_str() == "-" {
@@ -380,12 +382,20 @@ fn run_parallel(
         limits,
         threads,
         app,
+        rendering,
         &counter,
         &mut progress.sink(sink),
     );
     progress.finish();
     outcome_code(&name, result)
 }
+
+/// `conns`'s text, rendered by the worker threads of a sharded run (the
+/// text writer takes blocks so: [`EventSink::closed_rendered`]).
+const CONNS_TEXT: WorkerRendering = WorkerRendering {
+    summary: chattcp::render::text::conn_block_body,
+    overview: chattcp::render::text::overview_lines,
+};
 
 /// `limits` for `conns`: every connection dissected for its overview
 /// (`Event::Overview`), bodies decoded (their decoded length is shown)
@@ -398,12 +408,15 @@ fn for_conns(mut limits: Limits) -> Limits {
 
 /// Runs `conns` over the capture file at `path`, its connections sharded
 /// across `threads` workers (one: no sharding), dissected for their
-/// overviews when `app`, counting its bytes read in `counter`.
+/// overviews when `app`, counting its bytes read in `counter`. With
+/// `rendering` (the text, whose sink takes blocks rendered), the workers
+/// render each connection's block.
 fn run_counted(
     path: &Path,
     limits: Limits,
     threads: usize,
     app: bool,
+    rendering: Option<WorkerRendering>,
     counter: &chattcp::progress::ByteCounter,
     sink: &mut dyn EventSink,
 ) -> Result<chattcp::pipeline::RunOutcome, RunError> {
@@ -418,7 +431,7 @@ fn run_counted(
     };
     if threads > 1 {
         let overviews = app.then_some(chattcp::dissect::AppKinds::OVERVIEW);
-        return chattcp::parallel::run_sharded(open, limits, threads, overviews, sink);
+        return chattcp::parallel::run_sharded(open, limits, threads, overviews, rendering, sink);
     }
     match open() {
         Ok(file) if app => pipeline::run(
@@ -530,7 +543,16 @@ fn conns_of_files(
                     } else {
                         Box::new(TextWriter::new(&mut writer, TextKind::Conns))
                     };
-                    run_counted(path, limits, per_capture, app, &counter, sink.as_mut())
+                    let rendering = (!json).then_some(CONNS_TEXT);
+                    run_counted(
+                        path,
+                        limits,
+                        per_capture,
+                        app,
+                        rendering,
+                        &counter,
+                        sink.as_mut(),
+                    )
                 };
                 let _ = writer.flush();
                 // The printing thread gone (output closed): nothing to say.
@@ -1326,7 +1348,15 @@ fn main() -> ExitCode {
                 } else {
                     Box::new(TextWriter::new(out, TextKind::Conns))
                 };
-                run_parallel(path, limits, threads(n), !tcp_only, sink.as_mut())
+                let rendering = (!json).then_some(CONNS_TEXT);
+                run_parallel(
+                    path,
+                    limits,
+                    threads(n),
+                    !tcp_only,
+                    rendering,
+                    sink.as_mut(),
+                )
             } else {
                 conns_of_files(&paths, json, limits, threads(n), !tcp_only, out)
             }

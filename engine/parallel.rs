@@ -12,7 +12,8 @@
 //!
 //! What crosses between threads is what per-connection consumers need:
 //! openings, handshakes, the application events of the kinds the consumer
-//! takes, summaries and the end. A consumer that needs every packet or
+//! takes, summaries and the end; for `conns`'s text, each connection's
+//! block rendered by its worker in place of its summary. A consumer that needs every packet or
 //! every byte (`on_packet`, `on_data`) runs on one thread.
 
 use std::collections::VecDeque;
@@ -27,6 +28,20 @@ use crate::events::{Event, EventSink, Handshake, AT_END};
 use crate::pipeline::{self, Limits, RunError, RunOutcome, Shard};
 use crate::tracking::{ConnectionInfo, ConnectionSummary, RunSummary, SummaryLists};
 
+/// How worker threads render each connection's block themselves, for a
+/// sink that takes them so ([`EventSink::closed_rendered`]): `conns`'s
+/// text. A summary and its overview are about 1,500 bytes, its block a
+/// few hundred: rendered where the summary is made, while it is still in
+/// that core's cache, a connection's block is all that crosses to the
+/// merging thread, and the rendering is shared among the workers.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerRendering {
+    /// A connection's block, all but its number, appended to the text.
+    pub summary: fn(&ConnectionSummary, &mut Vec<u8>),
+    /// Its application lines, appended after the block.
+    pub overview: fn(&AppOverview, &mut Vec<u8>),
+}
+
 /// Units sent in one message between a worker and the merge. Each message
 /// may wake the merge, and on two cores a wake-up takes a core from a
 /// worker: with 256, `run` on many.pcap switched threads 5,400-6,000
@@ -34,8 +49,9 @@ use crate::tracking::{ConnectionInfo, ConnectionSummary, RunSummary, SummaryList
 const BATCH: usize = 1024;
 /// Batches in flight per worker: bounds memory whatever the capture.
 const IN_FLIGHT: usize = 4;
-/// Bytes of application events a batch holds at most (and one unit more):
-/// a message may hold a head of 64 KiB read three ways, or a kept body of
+/// Bytes of application events and rendered blocks a batch holds at most
+/// (and one unit more): a message may hold a head of 64 KiB read three
+/// ways, or a kept body of
 /// 1 MiB, and BATCH of those would be gigabytes. With a batch being built
 /// and one being merged, a worker's events in flight stay under
 /// (IN_FLIGHT + 2) x 4 MiB, plus a unit per batch.
@@ -52,6 +68,15 @@ enum Unit {
         apps: u32,
         overview: bool,
         summary: Arc<ConnectionSummary>,
+    },
+    /// A summary retired at `frame`, rendered by the worker
+    /// ([`WorkerRendering`]): its `len` bytes of text are next in the
+    /// batch's `text`.
+    RetiredText {
+        frame: u64,
+        conn: u64,
+        apps: u32,
+        len: u32,
     },
     /// The worker's packet at `frame`: whether it opened a connection and
     /// completed a handshake, and how many application events the
@@ -88,6 +113,8 @@ struct Batch {
     /// summary's lists (its Zeek history, its SYN times) were three more
     /// allocations per connection freed by the merge.
     lists: Vec<SummaryLists>,
+    /// The blocks of the `RetiredText` units, one after the other.
+    text: Vec<u8>,
 }
 
 impl Batch {
@@ -102,7 +129,9 @@ impl Batch {
 impl Unit {
     fn frame(&self) -> u64 {
         match self {
-            Unit::Retired { frame, .. } | Unit::Packet { frame, .. } => *frame,
+            Unit::Retired { frame, .. }
+            | Unit::RetiredText { frame, .. }
+            | Unit::Packet { frame, .. } => *frame,
             Unit::End(_) => AT_END,
         }
     }
@@ -139,13 +168,24 @@ struct Collect {
     /// Bytes of the application events collected since the last batch
     /// was sent.
     weight: usize,
+    /// Summaries rendered here, when the merge's sink takes them so.
+    rendering: Option<WorkerRendering>,
+    /// The application lines of the overview lent last, and its
+    /// connection: they end that connection's block, rendered next.
+    app_text: Vec<u8>,
+    app_text_conn: Option<u64>,
 }
 
 impl Collect {
     /// A collector sending its batches to `out`, reusing those that come
     /// back on `spent`, and keeping the application events of the kinds
     /// in `deliver`.
-    fn new(out: SyncSender<Batch>, spent: Receiver<Batch>, deliver: AppKinds) -> Self {
+    fn new(
+        out: SyncSender<Batch>,
+        spent: Receiver<Batch>,
+        deliver: AppKinds,
+        rendering: Option<WorkerRendering>,
+    ) -> Self {
         Collect {
             out,
             spent,
@@ -161,6 +201,9 @@ impl Collect {
             spare_lists: Vec::new(),
             deliver,
             weight: 0,
+            rendering,
+            app_text: Vec::new(),
+            app_text_conn: None,
         }
     }
 
@@ -207,6 +250,31 @@ impl Collect {
         })
     }
 
+    /// A summary retired now, rendered here (with the application lines
+    /// of its overview, lent just before it), after the application
+    /// events flushed before it.
+    fn retire_rendered(
+        &mut self,
+        render: WorkerRendering,
+        summary: &ConnectionSummary,
+    ) -> std::io::Result<()> {
+        let start = self.batch.text.len();
+        (render.summary)(summary, &mut self.batch.text);
+        if self.app_text_conn.take() == Some(summary.conn) {
+            self.batch.text.extend_from_slice(&self.app_text);
+        }
+        let len = self.batch.text.len() - start;
+        self.weight += len;
+        let apps = self.apps.len() as u32;
+        self.batch.apps.append(&mut self.apps);
+        self.push(Unit::RetiredText {
+            frame: self.frame,
+            conn: summary.conn,
+            apps,
+            len: len as u32,
+        })
+    }
+
     /// Sends the current packet's unit, if it carries anything.
     fn close_packet(&mut self) -> std::io::Result<()> {
         if self.opened.is_none() && self.handshake.is_none() && self.packet_apps.is_empty() {
@@ -235,8 +303,13 @@ fn stash<T>(pending: &mut Option<T>, batch: &mut Vec<T>) -> bool {
 impl EventSink for Collect {
     fn closed_owned(
         &mut self,
-        summary: ConnectionSummary,
+        mut summary: ConnectionSummary,
     ) -> std::io::Result<Option<SummaryLists>> {
+        if let Some(render) = self.rendering {
+            self.retire_rendered(render, &summary)?;
+            // Done with here: its lists go straight back to the tracker.
+            return Ok(Some(summary.take_lists()));
+        }
         self.retire(Arc::new(summary))?;
         Ok(self.spare_lists.pop())
     }
@@ -276,10 +349,19 @@ impl EventSink for Collect {
             Event::App(app) if self.deliver.takes(app) => self.app_owned((*app).clone())?,
             Event::App(_) => {}
             Event::Overview(o) if self.deliver.contains(AppKinds::OVERVIEW) => {
-                self.overview = Some((*o).clone());
+                if let Some(render) = self.rendering {
+                    self.app_text.clear();
+                    (render.overview)(o, &mut self.app_text);
+                    self.app_text_conn = Some(o.conn);
+                } else {
+                    self.overview = Some((*o).clone());
+                }
             }
             Event::Overview(_) => {}
-            Event::Closed(summary) => self.retire(Arc::new((*summary).clone()))?,
+            Event::Closed(summary) => match self.rendering {
+                Some(render) => self.retire_rendered(render, summary)?,
+                None => self.retire(Arc::new((*summary).clone()))?,
+            },
             Event::End(_) => self.close_packet()?,
             Event::Data(_) => {}
         }
@@ -293,10 +375,16 @@ fn work<R: Read + Send>(
     limits: Limits,
     shard: Shard,
     dissect: Option<AppKinds>,
+    rendering: Option<WorkerRendering>,
     out: SyncSender<Batch>,
     spent: Receiver<Batch>,
 ) {
-    let collect = Collect::new(out.clone(), spent, dissect.unwrap_or(AppKinds::NONE));
+    let collect = Collect::new(
+        out.clone(),
+        spent,
+        dissect.unwrap_or(AppKinds::NONE),
+        rendering,
+    );
     let (result, mut collect) = if dissect.is_some() {
         let mut worker = Dissector::with_limits(collect, limits.decode);
         if dissect.is_some_and(|kinds| kinds.contains(AppKinds::OVERVIEW)) {
@@ -326,11 +414,17 @@ fn work<R: Read + Send>(
 /// With `dissect`, every connection is dissected, whatever kinds are
 /// named: the kinds not named are dropped by the worker that found them
 /// (freed on the thread that allocated them, and nothing handed over).
+///
+/// With `rendering`, the workers render each summary and its overview
+/// themselves, and `sink` gets them as blocks
+/// ([`EventSink::closed_rendered`]) instead of `Closed` and `Overview`
+/// events.
 pub fn run_sharded<R, F>(
     open: F,
     limits: Limits,
     shards: usize,
     dissect: Option<AppKinds>,
+    rendering: Option<WorkerRendering>,
     sink: &mut dyn EventSink,
 ) -> Result<RunOutcome, RunError>
 where
@@ -360,6 +454,7 @@ where
                         count: shards,
                     },
                     dissect,
+                    rendering,
                     tx,
                     spent_rx,
                 )
@@ -372,6 +467,8 @@ where
                 handshakes: VecDeque::new(),
                 apps: VecDeque::new(),
                 overviews: VecDeque::new(),
+                text: Vec::new(),
+                text_at: 0,
                 done_lists: Vec::new(),
                 done: false,
                 numbers: ConnTable::default(),
@@ -395,6 +492,9 @@ struct Input {
     handshakes: VecDeque<Handshake>,
     apps: VecDeque<AppEvent>,
     overviews: VecDeque<AppOverview>,
+    /// The batch's rendered blocks, and where the next one starts.
+    text: Vec<u8>,
+    text_at: usize,
     /// The lists of summaries delivered and held by nothing else, to go
     /// back with the emptied batch.
     done_lists: Vec<SummaryLists>,
@@ -427,6 +527,9 @@ impl Input {
                     spent.clear();
                     spent
                 }
+                let mut text = std::mem::replace(&mut self.text, batch.text);
+                text.clear();
+                self.text_at = 0;
                 let spent = Batch {
                     units: swap(&mut self.queue, batch.units),
                     opened: swap(&mut self.opened, batch.opened),
@@ -434,6 +537,7 @@ impl Input {
                     apps: swap(&mut self.apps, batch.apps),
                     overviews: swap(&mut self.overviews, batch.overviews),
                     lists: std::mem::take(&mut self.done_lists),
+                    text,
                 };
                 // A full return channel or a finished worker: dropped.
                 let _ = self.spent.try_send(spent);
@@ -452,9 +556,16 @@ struct Retiring {
     apps: std::ops::Range<usize>,
     /// Its overview, in `retired_overviews`.
     overview: Option<usize>,
-    summary: Arc<ConnectionSummary>,
+    summary: Retired,
     /// The input it came from, which its lists go back to.
     input: usize,
+}
+
+/// A retired connection's summary, as its worker sent it.
+enum Retired {
+    Summary(Arc<ConnectionSummary>),
+    /// Rendered: its block, in `retired_text`.
+    Text(std::ops::Range<usize>),
 }
 
 /// Takes `input`'s next unit, a retired summary, numbered as the run
@@ -465,22 +576,46 @@ fn take_retired(
     w: usize,
     apps: &mut Vec<AppEvent>,
     overviews: &mut Vec<AppOverview>,
+    text: &mut Vec<u8>,
 ) -> Option<Retiring> {
-    let Some(Unit::Retired {
-        apps: count,
-        overview,
-        mut summary,
-        ..
-    }) = input.queue.pop_front()
-    else {
-        return None;
+    let (count, overview, summary) = match input.queue.pop_front() {
+        Some(Unit::Retired {
+            apps,
+            overview,
+            summary,
+            ..
+        }) => (apps, overview, Ok(summary)),
+        Some(Unit::RetiredText {
+            conn, apps, len, ..
+        }) => (apps, false, Err((conn, len as usize))),
+        _ => return None,
     };
-    let number = match input.numbers.close(summary.conn) {
+    let conn = match &summary {
+        Ok(s) => s.conn,
+        Err((conn, _)) => *conn,
+    };
+    let number = match input.numbers.close(conn) {
         Slot::Live(number) => number,
-        _ => summary.conn,
+        _ => conn,
     };
-    // Not shared yet: numbered in place.
-    Arc::make_mut(&mut summary).conn = number;
+    let summary = match summary {
+        Ok(mut summary) => {
+            // Not shared yet: numbered in place.
+            Arc::make_mut(&mut summary).conn = number;
+            Retired::Summary(summary)
+        }
+        Err((_, len)) => {
+            // The worker put the block in the batch with its unit.
+            let block = input
+                .text
+                .get(input.text_at..input.text_at + len)
+                .unwrap_or_default();
+            input.text_at += block.len();
+            let start = text.len();
+            text.extend_from_slice(block);
+            Retired::Text(start..text.len())
+        }
+    };
     let overview = overview
         .then(|| input.overviews.pop_front())
         .flatten()
@@ -548,6 +683,7 @@ fn merge(
     let mut retired: Vec<Retiring> = Vec::new();
     let mut retired_apps: Vec<AppEvent> = Vec::new();
     let mut retired_overviews: Vec<AppOverview> = Vec::new();
+    let mut retired_text: Vec<u8> = Vec::new();
     let mut ends: Vec<Option<Result<RunOutcome, RunError>>> =
         (0..inputs.len()).map(|_| None).collect();
     loop {
@@ -580,6 +716,7 @@ fn merge(
                         Some(Unit::Retired {
                             frame: f, summary, ..
                         }) if *f == frame => summary.conn,
+                        Some(Unit::RetiredText { frame: f, conn, .. }) if *f == frame => *conn,
                         _ => continue,
                     };
                     let number = input.numbers.get(conn).copied().unwrap_or(conn);
@@ -601,16 +738,21 @@ fn merge(
                     w,
                     &mut retired_apps,
                     &mut retired_overviews,
+                    &mut retired_text,
                 ));
             } else {
                 for (w, input) in inputs.iter_mut().enumerate() {
-                    while matches!(input.head(), Some(Unit::Retired { frame: f, .. }) if *f == frame)
-                    {
+                    while matches!(
+                        input.head(),
+                        Some(Unit::Retired { frame: f, .. } | Unit::RetiredText { frame: f, .. })
+                            if *f == frame
+                    ) {
                         retired.extend(take_retired(
                             input,
                             w,
                             &mut retired_apps,
                             &mut retired_overviews,
+                            &mut retired_text,
                         ));
                     }
                 }
@@ -626,14 +768,23 @@ fn merge(
                 if let Some(o) = r.overview.and_then(|i| retired_overviews.get(i)) {
                     sink.event(&Event::Overview(o))?;
                 }
-                sink.closed_shared(&r.summary)?;
-                // Held by nothing else: its lists go back to be filled again.
-                if let Some(summary) = Arc::get_mut(&mut r.summary) {
-                    inputs[r.input].done_lists.push(summary.take_lists());
+                match &mut r.summary {
+                    Retired::Summary(summary) => {
+                        sink.closed_shared(summary)?;
+                        // Held by nothing else: its lists go back to be
+                        // filled again.
+                        if let Some(summary) = Arc::get_mut(summary) {
+                            inputs[r.input].done_lists.push(summary.take_lists());
+                        }
+                    }
+                    Retired::Text(block) => {
+                        sink.closed_rendered(r.number, &retired_text[block.clone()])?
+                    }
                 }
             }
             retired_apps.clear();
             retired_overviews.clear();
+            retired_text.clear();
             if !at_end {
                 break;
             }
@@ -719,7 +870,7 @@ mod tests {
     fn collect() -> (Collect, Receiver<Batch>) {
         let (out, rx) = sync_channel(IN_FLIGHT);
         let (_spent_tx, spent) = sync_channel(1);
-        let mut collect = Collect::new(out, spent, AppKinds::ALL);
+        let mut collect = Collect::new(out, spent, AppKinds::ALL, None);
         collect.in_packet = true;
         (collect, rx)
     }

@@ -151,6 +151,10 @@ impl EventSink for ProgressSink<'_> {
         self.inner.frame_start(frame);
     }
 
+    fn closed_rendered(&mut self, conn: u64, block: &[u8]) -> std::io::Result<()> {
+        self.inner.closed_rendered(conn, block)
+    }
+
     fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
         match event {
             Event::Packet(_) => {

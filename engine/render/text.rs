@@ -374,64 +374,22 @@ impl<W: Write> TextWriter<W> {
 
     /// Renders a connection's block into `s` (what `conns` prints for it).
     fn render_conn(s: &mut Block, c: &ConnectionSummary) {
-        s.push('#');
-        push_u64_left(s, c.conn, 3);
-        s.push(' ');
-        push_endpoint(s, &c.client);
-        s.push_str(" > ");
-        push_endpoint(s, &c.server);
-        s.push_str("  (");
-        push_secs(s, c.duration_ns());
-        s.push_str(" from ");
-        push_secs(s, c.start_rel_ns);
-        s.push_str(")\n     sent      client ");
-        push_u64(s, c.packets[0]);
-        s.push_str(" packets ");
-        push_u64(s, c.bytes[0]);
-        s.push_str(" bytes, server ");
-        push_u64(s, c.packets[1]);
-        s.push_str(" packets ");
-        push_u64(s, c.bytes[1]);
-        s.push_str(" bytes\n");
-        // Wireshark's iRTT also times a SYN answered by RST; say it only
-        // for a real handshake.
-        let handshake_seen = matches!(
-            c.handshake,
-            HandshakeOutcome::Complete | HandshakeOutcome::FinalAckLost
-        );
-        s.push_str("     opened    ");
-        s.push_str(c.handshake.name());
-        if let (Some(n), true) = (c.irtt_ns, handshake_seen) {
-            s.push_str(", iRTT ");
-            push_secs(s, n);
+        push_conn_number(s, c.conn);
+        render_conn_body(s, c);
+    }
+
+    /// A block rendered by a worker thread ([`conn_block_body`]), given
+    /// its number: what [`Self::render_conn`] would have made of it.
+    fn rendered_block(&mut self, conn: u64, body: &[u8]) -> io::Result<()> {
+        let start = self.buf.len();
+        push_conn_number(&mut self.buf, conn);
+        self.buf.0.extend_from_slice(body);
+        self.order.push_rendered(conn, &mut self.buf.0, start);
+        if self.buf.len() >= PENDING_FLUSH {
+            self.out.write_all(&self.buf.0)?;
+            self.buf.0.clear();
         }
-        s.push_str("\n     closed    ");
-        push_close_phrase(s, c);
-        s.push_str("\n     verdicts  completeness ");
-        push_u64(s, u64::from(c.completeness));
-        s.push_str(" (");
-        match completeness_name(c.completeness) {
-            Some(label) => s.push_str(label),
-            None => s.push_str(&completeness_label(c.completeness)),
-        }
-        s.push_str("); zeek ");
-        s.push_str(c.conn_state);
-        s.push(' ');
-        s.push_str(&c.history);
-        s.push('\n');
-        let mut first = true;
-        for (i, f) in Flag::ALL.iter().enumerate() {
-            if c.flag_counts[i] > 0 {
-                s.push_str(if first { "     flags     " } else { ", " });
-                s.push_str(f.name());
-                s.push(' ');
-                push_u64(s, c.flag_counts[i]);
-                first = false;
-            }
-        }
-        if !first {
-            s.push('\n');
-        }
+        Ok(())
     }
 
     fn end(&mut self, r: &RunSummary) -> io::Result<()> {
@@ -512,6 +470,98 @@ impl<W: Write> EventSink for TextWriter<W> {
             _ => Ok(()),
         }
     }
+
+    fn closed_rendered(&mut self, conn: u64, block: &[u8]) -> io::Result<()> {
+        match self.kind {
+            TextKind::Conns => self.rendered_block(conn, block),
+            TextKind::Packets => Ok(()),
+        }
+    }
+}
+
+/// `#N` and the space after it, the number padded to three places: how a
+/// connection's block starts.
+fn push_conn_number(s: &mut Block, conn: u64) {
+    s.push('#');
+    push_u64_left(s, conn, 3);
+    s.push(' ');
+}
+
+/// A connection's block after its number: its endpoints, times, counts,
+/// handshake, close, verdicts and flags.
+fn render_conn_body(s: &mut Block, c: &ConnectionSummary) {
+    push_endpoint(s, &c.client);
+    s.push_str(" > ");
+    push_endpoint(s, &c.server);
+    s.push_str("  (");
+    push_secs(s, c.duration_ns());
+    s.push_str(" from ");
+    push_secs(s, c.start_rel_ns);
+    s.push_str(")\n     sent      client ");
+    push_u64(s, c.packets[0]);
+    s.push_str(" packets ");
+    push_u64(s, c.bytes[0]);
+    s.push_str(" bytes, server ");
+    push_u64(s, c.packets[1]);
+    s.push_str(" packets ");
+    push_u64(s, c.bytes[1]);
+    s.push_str(" bytes\n");
+    // Wireshark's iRTT also times a SYN answered by RST; say it only
+    // for a real handshake.
+    let handshake_seen = matches!(
+        c.handshake,
+        HandshakeOutcome::Complete | HandshakeOutcome::FinalAckLost
+    );
+    s.push_str("     opened    ");
+    s.push_str(c.handshake.name());
+    if let (Some(n), true) = (c.irtt_ns, handshake_seen) {
+        s.push_str(", iRTT ");
+        push_secs(s, n);
+    }
+    s.push_str("\n     closed    ");
+    push_close_phrase(s, c);
+    s.push_str("\n     verdicts  completeness ");
+    push_u64(s, u64::from(c.completeness));
+    s.push_str(" (");
+    match completeness_name(c.completeness) {
+        Some(label) => s.push_str(label),
+        None => s.push_str(&completeness_label(c.completeness)),
+    }
+    s.push_str("); zeek ");
+    s.push_str(c.conn_state);
+    s.push(' ');
+    s.push_str(&c.history);
+    s.push('\n');
+    let mut first = true;
+    for (i, f) in Flag::ALL.iter().enumerate() {
+        if c.flag_counts[i] > 0 {
+            s.push_str(if first { "     flags     " } else { ", " });
+            s.push_str(f.name());
+            s.push(' ');
+            push_u64(s, c.flag_counts[i]);
+            first = false;
+        }
+    }
+    if !first {
+        s.push('\n');
+    }
+}
+
+/// What `conns` prints for connection `c` after its `#N`, appended to
+/// `out`: a worker thread renders it, the merging thread numbers it
+/// ([`crate::events::EventSink::closed_rendered`]).
+pub fn conn_block_body(c: &ConnectionSummary, out: &mut Vec<u8>) {
+    let mut s = Block(std::mem::take(out));
+    render_conn_body(&mut s, c);
+    *out = s.0;
+}
+
+/// The application lines `conns` prints for a connection's overview,
+/// appended to `out` (they follow its block).
+pub fn overview_lines(o: &AppOverview, out: &mut Vec<u8>) {
+    let mut s = Block(std::mem::take(out));
+    render_overview(&mut s, o);
+    *out = s.0;
 }
 
 /// `items` as `label count, label count, ...`, then what did not fit as

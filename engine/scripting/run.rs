@@ -384,7 +384,7 @@ fn analyse_sharded(
         labels: &mut report.labels,
         host: &mut host,
     };
-    let result = crate::parallel::run_sharded(open, limits, threads, Some(apps), &mut sink);
+    let result = crate::parallel::run_sharded(open, limits, threads, Some(apps), None, &mut sink);
     report.finish_run(&file, result);
     // Packets are not sent across: the workers counted them.
     report.output = host.finish();
