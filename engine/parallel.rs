@@ -51,10 +51,9 @@ const BATCH: usize = 1024;
 const IN_FLIGHT: usize = 4;
 /// Bytes of application events and rendered blocks a batch holds at most
 /// (and one unit more): a message may hold a head of 64 KiB read three
-/// ways, or a kept body of
-/// 1 MiB, and BATCH of those would be gigabytes. With a batch being built
-/// and one being merged, a worker's events in flight stay under
-/// (IN_FLIGHT + 2) x 4 MiB, plus a unit per batch.
+/// ways, or a kept body of 1 MiB, and BATCH of those would be gigabytes.
+/// With a batch being built and one being merged, a worker's events in
+/// flight stay under (IN_FLIGHT + 2) x 4 MiB, plus a unit per batch.
 const BATCH_WEIGHT: usize = 4 << 20;
 
 /// What one worker reports of one frame, or of the end. What a unit
@@ -345,7 +344,10 @@ impl EventSink for Collect {
                 self.in_packet = true;
                 self.packet_conn = p.conn;
             }
-            Event::Handshake(h) => self.handshake = Some(**h),
+            // A sink that takes rendered blocks (`conns`'s text) has no
+            // use for handshakes: they would be a third of the units.
+            Event::Handshake(h) if self.rendering.is_none() => self.handshake = Some(**h),
+            Event::Handshake(_) => {}
             Event::App(app) if self.deliver.takes(app) => self.app_owned((*app).clone())?,
             Event::App(_) => {}
             Event::Overview(o) if self.deliver.contains(AppKinds::OVERVIEW) => {
@@ -418,7 +420,7 @@ fn work<R: Read + Send>(
 /// With `rendering`, the workers render each summary and its overview
 /// themselves, and `sink` gets them as blocks
 /// ([`EventSink::closed_rendered`]) instead of `Closed` and `Overview`
-/// events.
+/// events, and no `Handshake` events.
 pub fn run_sharded<R, F>(
     open: F,
     limits: Limits,
