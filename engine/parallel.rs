@@ -13,8 +13,9 @@
 //! What crosses between threads is what per-connection consumers need:
 //! openings, handshakes, the application events of the kinds the consumer
 //! takes, summaries and the end; for `conns`'s text, each connection's
-//! block rendered by its worker in place of its summary. A consumer that needs every packet or
-//! every byte (`on_packet`, `on_data`) runs on one thread.
+//! block rendered by its worker in place of its summary. A consumer that
+//! needs every packet or every byte (`on_packet`, `on_data`) runs on one
+//! thread.
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -238,11 +239,18 @@ impl Collect {
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "merge stopped"))
     }
 
+    /// Moves the application events flushed before a summary into the
+    /// batch; says how many.
+    fn take_flushed_apps(&mut self) -> u32 {
+        let apps = self.apps.len() as u32;
+        self.batch.apps.append(&mut self.apps);
+        apps
+    }
+
     /// A summary retired now, after the application events flushed
     /// before it.
     fn retire(&mut self, summary: Arc<ConnectionSummary>) -> std::io::Result<()> {
-        let apps = self.apps.len() as u32;
-        self.batch.apps.append(&mut self.apps);
+        let apps = self.take_flushed_apps();
         let overview = stash(&mut self.overview, &mut self.batch.overviews);
         self.push(Unit::Retired {
             frame: self.frame,
@@ -267,8 +275,7 @@ impl Collect {
         }
         let len = self.batch.text.len() - start;
         self.weight += len;
-        let apps = self.apps.len() as u32;
-        self.batch.apps.append(&mut self.apps);
+        let apps = self.take_flushed_apps();
         self.push(Unit::RetiredText {
             frame: self.frame,
             conn: summary.conn,
@@ -569,8 +576,9 @@ struct Retiring {
 /// A retired connection's summary, as its worker sent it.
 enum Retired {
     Summary(Arc<ConnectionSummary>),
-    /// Rendered: its block, in `retired_text`.
-    Text(std::ops::Range<usize>),
+    /// Rendered: the worker's number of its connection, and its block in
+    /// `retired_text`.
+    Text(u64, std::ops::Range<usize>),
 }
 
 /// Takes `input`'s next unit, a retired summary, numbered as the run
@@ -583,44 +591,40 @@ fn take_retired(
     overviews: &mut Vec<AppOverview>,
     text: &mut Vec<u8>,
 ) -> Option<Retiring> {
-    let (count, overview, summary) = match input.queue.pop_front() {
+    let (count, overview, mut summary) = match input.queue.pop_front() {
         Some(Unit::Retired {
             apps,
             overview,
             summary,
             ..
-        }) => (apps, overview, Ok(summary)),
+        }) => (apps, overview, Retired::Summary(summary)),
         Some(Unit::RetiredText {
             conn, apps, len, ..
-        }) => (apps, false, Err((conn, len as usize))),
+        }) => {
+            // The worker put the block in the batch with its unit.
+            let block = input
+                .text
+                .get(input.text_at..input.text_at + len as usize)
+                .unwrap_or_default();
+            input.text_at += block.len();
+            let start = text.len();
+            text.extend_from_slice(block);
+            (apps, false, Retired::Text(conn, start..text.len()))
+        }
         _ => return None,
     };
     let conn = match &summary {
-        Ok(s) => s.conn,
-        Err((conn, _)) => *conn,
+        Retired::Summary(s) => s.conn,
+        Retired::Text(conn, _) => *conn,
     };
     let number = match input.numbers.close(conn) {
         Slot::Live(number) => number,
         _ => conn,
     };
-    let summary = match summary {
-        Ok(mut summary) => {
-            // Not shared yet: numbered in place.
-            Arc::make_mut(&mut summary).conn = number;
-            Retired::Summary(summary)
-        }
-        Err((_, len)) => {
-            // The worker put the block in the batch with its unit.
-            let block = input
-                .text
-                .get(input.text_at..input.text_at + len)
-                .unwrap_or_default();
-            input.text_at += block.len();
-            let start = text.len();
-            text.extend_from_slice(block);
-            Retired::Text(start..text.len())
-        }
-    };
+    if let Retired::Summary(s) = &mut summary {
+        // Not shared yet: numbered in place.
+        Arc::make_mut(s).conn = number;
+    }
     let overview = overview
         .then(|| input.overviews.pop_front())
         .flatten()
@@ -782,7 +786,7 @@ fn merge(
                             inputs[r.input].done_lists.push(summary.take_lists());
                         }
                     }
-                    Retired::Text(block) => {
+                    Retired::Text(_, block) => {
                         sink.closed_rendered(r.number, &retired_text[block.clone()])?
                     }
                 }
