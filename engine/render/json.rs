@@ -9,7 +9,6 @@ use std::io::{self, Write};
 use super::conn_order::ConnOrder;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
-use serde_json::{json, Value};
 
 use crate::decode::tcp::write_flag_names;
 use crate::dissect::AppOverview;
@@ -173,75 +172,115 @@ fn role(r: Option<Role>) -> Option<&'static str> {
     r.map(Role::name)
 }
 
-fn frame_time(ft: &Option<FrameTime>) -> (Value, Value) {
+/// A milestone's frame and time, or nulls.
+fn frame_time(ft: &Option<FrameTime>) -> (Option<u64>, Option<f64>) {
     match ft {
-        Some(f) => (json!(f.frame), json!(secs(f.time_ns))),
-        None => (Value::Null, Value::Null),
+        Some(f) => (Some(f.frame), Some(secs(f.time_ns))),
+        None => (None, None),
     }
 }
 
-fn zero_window_json(z: &ZeroWindow) -> Value {
-    if z.episodes == 0 && z.probes == 0 {
-        return Value::Null;
+/// One side's zero-window episodes as a JSON object, or null when it had
+/// none.
+struct ZeroWindowJson<'a>(&'a ZeroWindow);
+
+impl Serialize for ZeroWindowJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let z = self.0;
+        if z.episodes == 0 && z.probes == 0 {
+            return s.serialize_none();
+        }
+        let (frame, time) = frame_time(&z.first);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("first_frame", &frame)?;
+        m.serialize_entry("first_time", &time)?;
+        m.serialize_entry("episodes", &z.episodes)?;
+        m.serialize_entry("stalled", &secs(z.stalled_ns))?;
+        m.serialize_entry("still_zero", &z.still_zero)?;
+        m.serialize_entry("probes", &z.probes)?;
+        m.end()
     }
-    let (frame, time) = frame_time(&z.first);
-    json!({
-        "first_frame": frame,
-        "first_time": time,
-        "episodes": z.episodes,
-        "stalled": secs(z.stalled_ns),
-        "still_zero": z.still_zero,
-        "probes": z.probes,
-    })
 }
 
-/// A connection's milestones as a JSON object (`timeline` in `conns --json`).
-pub fn timeline_json(t: &Timeline) -> Value {
-    let frames = |v: &[FrameTime]| v.iter().map(|f| f.frame).collect::<Vec<_>>();
-    let times = |v: &[FrameTime]| v.iter().map(|f| secs(f.time_ns)).collect::<Vec<_>>();
-    let (final_ack_frame, final_ack_time) = frame_time(&t.final_ack);
-    let (acked_frame, acked_time) = frame_time(&t.server_acked_data);
-    let (client_fin_frame, client_fin_time) = frame_time(&t.fins[0]);
-    let (server_fin_frame, server_fin_time) = frame_time(&t.fins[1]);
-    let (client_fin_ack_frame, client_fin_ack_time) = frame_time(&t.fin_acks[0]);
-    let (server_fin_ack_frame, server_fin_ack_time) = frame_time(&t.fin_acks[1]);
-    let (reset_frame, reset_time) = frame_time(&t.reset);
-    let (worst_rto, worst_rto_frame) = match t.worst_rto {
-        Some((f, ns)) => (json!(secs(ns)), json!(f.frame)),
-        None => (Value::Null, Value::Null),
-    };
-    json!({
-        "syn_frames": frames(&t.syns),
-        "syn_times": times(&t.syns),
-        "syn_ack_frames": frames(&t.syn_acks),
-        "syn_ack_times": times(&t.syn_acks),
-        "final_ack_frame": final_ack_frame,
-        "final_ack_time": final_ack_time,
-        "server_acked_data_frame": acked_frame,
-        "server_acked_data_time": acked_time,
-        "client_fin_frame": client_fin_frame,
-        "client_fin_time": client_fin_time,
-        "server_fin_frame": server_fin_frame,
-        "server_fin_time": server_fin_time,
-        "client_fin_ack_frame": client_fin_ack_frame,
-        "client_fin_ack_time": client_fin_ack_time,
-        "server_fin_ack_frame": server_fin_ack_frame,
-        "server_fin_ack_time": server_fin_ack_time,
-        "reset_frame": reset_frame,
-        "reset_time": reset_time,
-        "reset_state": t.reset_state.map(|s| s.name()),
-        "unacked_at_reset_client": t.unacked_at_reset[0],
-        "unacked_at_reset_server": t.unacked_at_reset[1],
-        "retransmission_frames": frames(&t.retransmissions),
-        "worst_rto": worst_rto,
-        "worst_rto_frame": worst_rto_frame,
-        "zero_window_client": zero_window_json(&t.zero_window[0]),
-        "zero_window_server": zero_window_json(&t.zero_window[1]),
-        "keep_alives_client": t.keep_alives[0],
-        "keep_alives_server": t.keep_alives[1],
-        "first_keep_alive_idle_client": t.first_keep_alive_idle[0].map(secs),
-        "first_keep_alive_idle_server": t.first_keep_alive_idle[1].map(secs),
-    })
+/// Frames, or times, of a list of milestones, as a JSON array.
+struct FramesJson<'a>(&'a [FrameTime]);
+struct TimesJson<'a>(&'a [FrameTime]);
+
+impl Serialize for FramesJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|f| f.frame))
+    }
+}
+
+impl Serialize for TimesJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|f| secs(f.time_ns)))
+    }
+}
+
+/// A connection's milestones as a JSON object (`timeline` in `conns
+/// --json`), written as it is read, with no `Value` built per connection.
+pub struct TimelineJson<'a>(pub &'a Timeline);
+
+impl Serialize for TimelineJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        let mut m = s.serialize_map(None)?;
+        let pair = |m: &mut S::SerializeMap,
+                    frame_key: &'static str,
+                    time_key: &'static str,
+                    ft: &Option<FrameTime>|
+         -> Result<(), S::Error> {
+            let (frame, time) = frame_time(ft);
+            m.serialize_entry(frame_key, &frame)?;
+            m.serialize_entry(time_key, &time)
+        };
+        m.serialize_entry("syn_frames", &FramesJson(&t.syns))?;
+        m.serialize_entry("syn_times", &TimesJson(&t.syns))?;
+        m.serialize_entry("syn_ack_frames", &FramesJson(&t.syn_acks))?;
+        m.serialize_entry("syn_ack_times", &TimesJson(&t.syn_acks))?;
+        pair(&mut m, "final_ack_frame", "final_ack_time", &t.final_ack)?;
+        pair(
+            &mut m,
+            "server_acked_data_frame",
+            "server_acked_data_time",
+            &t.server_acked_data,
+        )?;
+        pair(&mut m, "client_fin_frame", "client_fin_time", &t.fins[0])?;
+        pair(&mut m, "server_fin_frame", "server_fin_time", &t.fins[1])?;
+        pair(
+            &mut m,
+            "client_fin_ack_frame",
+            "client_fin_ack_time",
+            &t.fin_acks[0],
+        )?;
+        pair(
+            &mut m,
+            "server_fin_ack_frame",
+            "server_fin_ack_time",
+            &t.fin_acks[1],
+        )?;
+        pair(&mut m, "reset_frame", "reset_time", &t.reset)?;
+        m.serialize_entry("reset_state", &t.reset_state.map(|s| s.name()))?;
+        m.serialize_entry("unacked_at_reset_client", &t.unacked_at_reset[0])?;
+        m.serialize_entry("unacked_at_reset_server", &t.unacked_at_reset[1])?;
+        m.serialize_entry("retransmission_frames", &FramesJson(&t.retransmissions))?;
+        m.serialize_entry("worst_rto", &t.worst_rto.map(|(_, ns)| secs(ns)))?;
+        m.serialize_entry("worst_rto_frame", &t.worst_rto.map(|(f, _)| f.frame))?;
+        m.serialize_entry("zero_window_client", &ZeroWindowJson(&t.zero_window[0]))?;
+        m.serialize_entry("zero_window_server", &ZeroWindowJson(&t.zero_window[1]))?;
+        m.serialize_entry("keep_alives_client", &t.keep_alives[0])?;
+        m.serialize_entry("keep_alives_server", &t.keep_alives[1])?;
+        m.serialize_entry(
+            "first_keep_alive_idle_client",
+            &t.first_keep_alive_idle[0].map(secs),
+        )?;
+        m.serialize_entry(
+            "first_keep_alive_idle_server",
+            &t.first_keep_alive_idle[1].map(secs),
+        )?;
+        m.end()
+    }
 }
 
 /// A connection summary as a JSON object.
@@ -336,7 +375,7 @@ impl Serialize for ConnJson<'_> {
             "reassembly_cap_hits",
             &(c.reassembly[0].cap_hits + c.reassembly[1].cap_hits),
         )?;
-        m.serialize_entry("timeline", &timeline_json(&c.timeline))?;
+        m.serialize_entry("timeline", &TimelineJson(&c.timeline))?;
         m.serialize_entry("app", &self.2.map(OverviewJson))?;
         m.end()
     }
