@@ -24,7 +24,7 @@ pub struct Limits {
     /// Connections open at once at most (see [`TrackerConfig::max_open`]).
     pub max_open: usize,
     /// Capture time a finished connection stays quiet before its summary,
-    /// in nanoseconds (see [`TrackerConfig::summary_after_ns`]).
+    /// in nanoseconds (see [`TrackerConfig::close_delay_ns`]).
     pub close_delay_ns: i64,
     /// Bounds on decoding compressed bodies and messages (used by the
     /// application dissectors downstream).
@@ -39,7 +39,7 @@ impl Default for Limits {
             reassembly: ReassemblyLimits::default(),
             max_finished: TrackerConfig::default().max_finished,
             max_open: TrackerConfig::default().max_open,
-            close_delay_ns: TrackerConfig::default().summary_after_ns,
+            close_delay_ns: TrackerConfig::default().close_delay_ns,
             decode: crate::dissect::DecodeLimits::default(),
         }
     }
@@ -138,7 +138,7 @@ pub fn run_shard<R: Read + Send>(
         reassembly: limits.reassembly,
         max_finished: limits.max_finished,
         max_open: limits.max_open,
-        summary_after_ns: limits.close_delay_ns,
+        close_delay_ns: limits.close_delay_ns,
         ..TrackerConfig::default()
     });
     let mut summary = RunSummary::default();

@@ -384,6 +384,13 @@ impl<W: Write> TextWriter<W> {
         let start = self.buf.len();
         push_conn_number(&mut self.buf, conn);
         self.buf.0.extend_from_slice(body);
+        self.place_block(conn, start)
+    }
+
+    /// Puts connection `conn`'s block, rendered into the output held here
+    /// from `start`, in its place in connection order, and writes out what
+    /// is ready once enough is.
+    fn place_block(&mut self, conn: u64, start: usize) -> io::Result<()> {
         self.order.push_rendered(conn, &mut self.buf.0, start);
         if self.buf.len() >= PENDING_FLUSH {
             self.out.write_all(&self.buf.0)?;
@@ -453,12 +460,7 @@ impl<W: Write> EventSink for TextWriter<W> {
                 if self.app_conn.take() == Some(c.conn) {
                     self.buf.0.extend_from_slice(&self.app_lines.0);
                 }
-                self.order.push_rendered(c.conn, &mut self.buf.0, start);
-                if self.buf.len() >= PENDING_FLUSH {
-                    self.out.write_all(&self.buf.0)?;
-                    self.buf.0.clear();
-                }
-                Ok(())
+                self.place_block(c.conn, start)
             }
             (TextKind::Conns, Event::Overview(o)) => {
                 self.app_lines.0.clear();
@@ -474,7 +476,10 @@ impl<W: Write> EventSink for TextWriter<W> {
     fn closed_rendered(&mut self, conn: u64, block: &[u8]) -> io::Result<()> {
         match self.kind {
             TextKind::Conns => self.rendered_block(conn, block),
-            TextKind::Packets => Ok(()),
+            // Like any sink that did not ask for blocks: said, not dropped.
+            TextKind::Packets => Err(io::Error::other(format!(
+                "connection {conn} came rendered to the packets view"
+            ))),
         }
     }
 }

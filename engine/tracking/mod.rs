@@ -388,7 +388,7 @@ pub struct TrackerConfig {
     /// count in it. Each finished connection holds its state that long: on
     /// a capture of thousands of short connections a second, that is about
     /// half the peak memory and up to a third of the time (docs/analysis.md).
-    pub summary_after_ns: i64,
+    pub close_delay_ns: i64,
     /// Seconds of capture time after which a summarised connection is
     /// forgotten; a packet on its 4-tuple after that opens a new connection.
     pub forget_after_secs: i64,
@@ -407,7 +407,7 @@ impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
             reassembly: ReassemblyLimits::default(),
-            summary_after_ns: DEFAULT_CLOSE_DELAY_NS,
+            close_delay_ns: DEFAULT_CLOSE_DELAY_NS,
             forget_after_secs: 600,
             max_finished: 1_000_000,
             max_open: 50_000,
@@ -1091,7 +1091,7 @@ impl Tracker {
         }
 
         let reassembly_limits = self.config.reassembly;
-        let summary_after = self.summary_after_ns();
+        let summary_after = self.close_delay_ns();
         let budget = &mut self.budget;
         let summary_due = &mut self.summary_due;
         let Some(conn) = self.conns[slot].as_mut() else {
@@ -1294,8 +1294,8 @@ impl Tracker {
         Ok(())
     }
 
-    fn summary_after_ns(&self) -> i64 {
-        self.config.summary_after_ns.max(0)
+    fn close_delay_ns(&self) -> i64 {
+        self.config.close_delay_ns.max(0)
     }
 
     /// Time passes without a packet for this table (a packet of another
@@ -1319,7 +1319,7 @@ impl Tracker {
         if !self.due(now) {
             return Ok(());
         }
-        let quiet = self.summary_after_ns();
+        let quiet = self.close_delay_ns();
         let forget_after = self.config.forget_after_secs.saturating_mul(1_000_000_000);
         // Everything due now, summarised in connection order: the order
         // then does not depend on when each connection was queued.

@@ -120,6 +120,14 @@ fn run(conversation: &[Pkt]) -> Seen {
     run_with(conversation, TrackerConfig::default())
 }
 
+/// The default tracker, but for its close delay.
+fn with_close_delay(close_delay_ns: i64) -> TrackerConfig {
+    TrackerConfig {
+        close_delay_ns,
+        ..TrackerConfig::default()
+    }
+}
+
 fn run_with(conversation: &[Pkt], config: TrackerConfig) -> Seen {
     let mut tracker = Tracker::new(config);
     let mut seen = Seen::default();
@@ -370,11 +378,7 @@ fn a_late_packet_within_the_close_delay_counts_in_the_summary() {
 
 #[test]
 fn with_no_close_delay_the_summary_comes_at_the_next_packet() {
-    let config = TrackerConfig {
-        summary_after_ns: 0,
-        ..TrackerConfig::default()
-    };
-    let seen = run_with(&close_then_late_fin(), config);
+    let seen = run_with(&close_then_late_fin(), with_close_delay(0));
     let s = &seen.summaries[0];
     assert_eq!(s.packets, [4, 2]);
     assert_eq!(
@@ -389,11 +393,7 @@ fn with_no_close_delay_the_summary_comes_at_the_next_packet() {
 #[test]
 fn a_close_delay_below_a_second_is_honoured() {
     // 0.5 s: the resent FIN, 1 s after the close, comes too late.
-    let config = TrackerConfig {
-        summary_after_ns: 500_000_000,
-        ..TrackerConfig::default()
-    };
-    let seen = run_with(&close_then_late_fin(), config);
+    let seen = run_with(&close_then_late_fin(), with_close_delay(500_000_000));
     assert_eq!(seen.summary_after_packets[0], 6);
     assert_eq!(seen.summaries[0].packets, [4, 2]);
 }
