@@ -162,6 +162,12 @@ fn on_packet(c: &mut Criterion) {
         &[
             ("empty_handler", "fn on_packet(p) { }"),
             ("count_in_this", "fn init() { this.n = 0; }\nfn on_packet(p) { this.n += 1; }"),
+            // The same count beside 10,000 remembered entries (a map keyed
+            // by connection): it used to walk them all at every `+=`.
+            (
+                "count_beside_10k_entries",
+                "fn init() { this.seen = #{}; for i in 0..10000 { this.seen[`${i}`] = true; } this.n = 0; }\nfn on_packet(p) { this.n += 1; }",
+            ),
             (
                 "read_fields",
                 "fn init() { this.bytes = 0; }\nfn on_packet(p) { if p.has(\"retransmission\") || p.len > 1000 { this.bytes += p.len; } }",

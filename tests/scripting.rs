@@ -817,3 +817,81 @@ fn a_request_no_response_answered_reaches_on_http_unanswered() {
         ]
     );
 }
+
+/// Every packet of an example capture, analysed, without payloads.
+fn packet_records(capture: &str) -> Vec<chattcp::tracking::PacketRecord<'static>> {
+    struct Keep(Vec<chattcp::tracking::PacketRecord<'static>>);
+    impl chattcp::events::EventSink for Keep {
+        fn event(&mut self, event: &chattcp::events::Event<'_>) -> std::io::Result<()> {
+            if let chattcp::events::Event::Packet(p) = event {
+                self.0.push(p.detached());
+            }
+            Ok(())
+        }
+    }
+    let file = std::fs::File::open(root().join("captures").join(capture)).expect("capture");
+    let mut keep = Keep(Vec::new());
+    pipeline::run(file, Limits::default(), &mut keep).expect("run");
+    keep.0
+}
+
+/// rhai checks a value against the size limits where it is made or set,
+/// not a map that grows by index (`this.seen[key] = v`) call after call:
+/// the host measures what `this` keeps as it grows, and stops the script.
+#[test]
+fn a_state_that_grows_call_after_call_is_stopped_at_the_size_limit() {
+    use chattcp::events::{Event, EventSink};
+    let limits = ScriptLimits {
+        max_map: 5_000,
+        ..ScriptLimits::default()
+    };
+    let engine = sandbox_engine(&limits);
+    let source = "fn init() { this.seen = #{}; this.n = 0; }\n\
+                  fn on_packet(p) {\n    for i in 0..10 { this.seen[`${this.n}-${i}`] = true; }\n    this.n += 1;\n}\n";
+    let scripts = [Script::compile(&engine, "grow", "test", source).expect("compiles")];
+    let mut host = ScriptHost::new(&scripts, limits);
+    let records = packet_records("retransmissions.pcap");
+    let mut sent = 0u64;
+    // Replayed until the host has had the chance to measure several times.
+    while sent < 20_000 {
+        for p in &records {
+            host.event(&Event::Packet(p)).expect("event");
+            sent += 1;
+        }
+    }
+    let calls = host.calls();
+    let errors = host.finish().errors;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e = &errors[0];
+    assert_eq!(e.handler, "on_packet");
+    assert!(
+        e.message.contains("size of object map over its limit")
+            && e.message.contains("in what `this` keeps"),
+        "{e:?}"
+    );
+    // Stopped within a few thousand calls of passing 5,000 entries (500
+    // calls), not run to the end.
+    assert!(calls < 10_000, "{calls} calls of {sent}");
+}
+
+/// Writes to `this` with a dot run by index (state_writes.rs): the values
+/// they leave are those the dot would.
+#[test]
+fn writes_to_this_keep_their_meaning() {
+    let dir = temp_dir("state-writes");
+    let script = write(
+        &dir,
+        "writes.rhai",
+        "fn init() { this.n = 0; this.s = \"\"; this.m = #{}; this.bits = 1; }\n\
+         fn on_packet(p) {\n    this.n += 1;\n    this.s = `${p.frame}`;\n    this.m.last = p.frame;\n    this.bits <<= 1;\n    this.bits %= 1000;\n}\n\
+         fn on_end() { print(`${this.n} ${this.s} ${this.m.last} ${this.bits} ${this[\"n\"]}`); }\n",
+    );
+    let report = run_json(&script, &["captures/keep-alive.pcap"]);
+    let packets = packet_records("keep-alive.pcap").len();
+    let last = packets;
+    let bits = (0..packets).fold(1u64, |b, _| (b << 1) % 1000);
+    assert_eq!(
+        report["captures"][0]["prints"][0],
+        format!("{packets} {last} {last} {bits} {packets}")
+    );
+}

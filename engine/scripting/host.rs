@@ -335,6 +335,8 @@ pub struct ScriptHost<'s> {
     states: Vec<Dynamic>,
     scopes: Vec<Scope<'static>>,
     stopped: Vec<bool>,
+    /// Per script: calls left before its state is measured again.
+    state_check_in: Vec<u64>,
     collector: Arc<Mutex<Collector>>,
     /// Which script runs (shared with the functions scripts call).
     running: Arc<Running>,
@@ -403,6 +405,76 @@ fn sweep(state: &mut Dynamic) {
             map.retain(|_, v| !v.is_unit());
         }
     }
+}
+
+/// Calls of a script between two measures of its state, at least. A
+/// measure walks all of `this`, so the next one comes after as many calls
+/// as the state held values: about one value visited per call, whatever
+/// the state holds.
+const STATE_CHECK_MIN_CALLS: u64 = 4096;
+
+/// Nesting followed when measuring a state; values deeper down are not
+/// counted (rhai's own limit on expression depth keeps scripts far above).
+const STATE_CHECK_MAX_DEPTH: usize = 256;
+
+/// What a script's state holds, nested values included, counted as rhai
+/// counts a value against its size limits.
+#[derive(Default)]
+struct Held {
+    /// Array items and blob bytes.
+    items: usize,
+    /// Map entries.
+    entries: usize,
+    /// String bytes.
+    bytes: usize,
+}
+
+impl Held {
+    fn add(&mut self, value: &Dynamic, depth: usize) {
+        if depth > STATE_CHECK_MAX_DEPTH {
+            return;
+        }
+        if let Some(map) = value.read_lock::<Map>() {
+            self.entries += map.len();
+            map.values().for_each(|v| self.add(v, depth + 1));
+        } else if let Some(array) = value.read_lock::<rhai::Array>() {
+            self.items += array.len();
+            array.iter().for_each(|v| self.add(v, depth + 1));
+        } else if let Some(blob) = value.read_lock::<rhai::Blob>() {
+            self.items += blob.len();
+        } else if let Some(text) = value.read_lock::<rhai::ImmutableString>() {
+            self.bytes += text.len();
+        }
+    }
+
+    /// Values visited by [`Held::add`], about.
+    fn values(&self) -> u64 {
+        (self.items + self.entries) as u64
+    }
+
+    /// The limit this breaks, if any, named as rhai names it.
+    fn over(&self, limits: &ScriptLimits) -> Option<&'static str> {
+        if self.bytes > limits.max_string {
+            Some("Length of string")
+        } else if self.items > limits.max_array {
+            Some("Size of array/BLOB")
+        } else if self.entries > limits.max_map {
+            Some("Size of object map")
+        } else {
+            None
+        }
+    }
+}
+
+/// The message of a broken size limit: `what` as rhai names it.
+fn data_too_large(what: &str, l: &ScriptLimits) -> String {
+    format!(
+        "stopped: {} over its limit (strings {} bytes, arrays {} items, maps {} entries)",
+        what.to_lowercase(),
+        l.max_string,
+        l.max_array,
+        l.max_map
+    )
 }
 
 impl<'s> ScriptHost<'s> {
@@ -573,6 +645,7 @@ impl<'s> ScriptHost<'s> {
                 .collect(),
             scopes: scripts.iter().map(|_| Scope::new()).collect(),
             stopped: vec![false; scripts.len()],
+            state_check_in: vec![STATE_CHECK_MIN_CALLS; scripts.len()],
             collector,
             running,
             limits,
@@ -764,6 +837,9 @@ impl<'s> ScriptHost<'s> {
                 (),
             ),
         };
+        if result.is_ok() {
+            self.check_state(i, handler, frame);
+        }
         if let Err(e) = result {
             let mut error = self.describe(script, handler, frame, &e);
             if error.line == 0 {
@@ -784,6 +860,39 @@ impl<'s> ScriptHost<'s> {
                 .output
                 .add_error(error);
         }
+    }
+
+    /// Measures script `i`'s state when it is due, and stops the script if
+    /// the state breaks a size limit. rhai checks a value against the
+    /// limits where it is made or set, but not the maps that keep growing
+    /// under `this` by index (`this.seen[key] = v`), nor `this` itself
+    /// since state_writes.rs.
+    fn check_state(&mut self, i: usize, handler: Handler, frame: Option<u64>) {
+        self.state_check_in[i] = self.state_check_in[i].saturating_sub(1);
+        if self.state_check_in[i] > 0 {
+            return;
+        }
+        let mut held = Held::default();
+        held.add(&self.states[i], 0);
+        self.state_check_in[i] = held.values().max(STATE_CHECK_MIN_CALLS);
+        let Some(what) = held.over(&self.limits) else {
+            return;
+        };
+        let error = RuntimeError {
+            script: self.scripts[i].name.clone(),
+            handler: handler.name().to_string(),
+            line: 0,
+            frame,
+            message: format!(
+                "{}, in what `this` keeps",
+                data_too_large(what, &self.limits)
+            ),
+            source_line: String::new(),
+        };
+        self.stopped[i] = true;
+        recording(&self.collector, &self.running)
+            .output
+            .add_error(error);
     }
 
     fn describe(
@@ -809,13 +918,7 @@ impl<'s> ScriptHost<'s> {
                 "stopped: calls nested deeper than the limit of {} (runaway recursion?)",
                 l.max_call_depth
             ),
-            EvalAltResult::ErrorDataTooLarge(what, ..) => format!(
-                "stopped: {} over its limit (strings {} bytes, arrays {} items, maps {} entries)",
-                what.to_lowercase(),
-                l.max_string,
-                l.max_array,
-                l.max_map
-            ),
+            EvalAltResult::ErrorDataTooLarge(what, ..) => data_too_large(what, l),
             other => {
                 let mut m = other.to_string();
                 // rhai appends " (line N, position M)"; the line is said already.

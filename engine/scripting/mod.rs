@@ -13,6 +13,7 @@ pub mod host;
 pub mod output;
 pub mod run;
 pub mod script;
+pub mod state_writes;
 pub mod values;
 
 pub use host::{LessonScope, ScriptHost, ScriptLimits};

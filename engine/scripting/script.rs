@@ -1,5 +1,6 @@
 //! A script: its source, metadata, compiled form and the handlers it defines.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -276,6 +277,14 @@ impl Script {
                     .to_string(),
             }
         })?;
+        // Compiled as written first, so that errors point where the author
+        // wrote; then, if it writes to `this` with a dot, as rewritten
+        // (state_writes.rs says why), which keeps the lines as they are.
+        if let Cow::Owned(rewritten) = super::state_writes::index_state_writes(source) {
+            if let Ok(indexed) = engine.compile(&rewritten) {
+                ast = indexed;
+            }
+        }
         ast.set_source(name);
         let mut handlers = 0;
         for f in ast.iter_functions() {
