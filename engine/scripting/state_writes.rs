@@ -302,6 +302,36 @@ mod tests {
     }
 
     #[test]
+    fn any_text_is_walked_without_a_panic_and_keeps_its_lines() {
+        // Unterminated strings, comments and interpolations, stray quotes
+        // and braces, multi-byte characters: built from a small alphabet by
+        // a fixed pseudo-random sequence.
+        let alphabet = [
+            "this", "this.n ", "this .x", ".", "n", " ", "=", "+=", "==", "\"", "'", "`", "${",
+            "}", "{", "#", "/*", "*/", "//", "\n", "\\", "é", "(", "[", "_",
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut rewritten = 0;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..next() % 24 {
+                text.push_str(alphabet[(next() % alphabet.len() as u64) as usize]);
+            }
+            let out = rewrite(&text);
+            assert_eq!(out.lines().count(), text.lines().count(), "{text:?}");
+            rewritten += usize::from(out != text);
+        }
+        // The sequence does reach the rewrite, not only the walk.
+        assert!(rewritten > 100, "{rewritten}");
+    }
+
+    #[test]
     fn lines_stay_where_they_were() {
         let source = "fn on_packet(p) {\n  this.n += 1;\n  // this.m = 1\n  this.k = `x\ny`;\n}\n";
         let out = rewrite(source);
