@@ -11,8 +11,10 @@
 //! hours (quadratic in the connections remembered). Written by index, the
 //! same line costs the same whatever `this` holds.
 //!
-//! The two forms mean the same for an object map (`this` is always one),
-//! and the rewrite touches only a `this.name` followed by an assignment
+//! The two forms mean the same on an object map, which `this` is in every
+//! handler (in a function called as a method, `this` is the value it is
+//! called on: on anything but a map, both forms are errors). The rewrite
+//! touches only a `this.name` followed by an assignment
 //! operator: not reads (no check runs on a read), not method calls
 //! (`this.name(...)`), not deeper chains (`this.a.b = 1` checks only
 //! `this.a`, as for any other map), and nothing inside comments or string
