@@ -35,11 +35,12 @@ pub struct ScriptLimits {
     pub max_millis: u64,
     /// Nested function calls.
     pub max_call_depth: usize,
-    /// Bytes in one string.
+    /// Bytes in one string, and in all the strings `this` keeps.
     pub max_string: usize,
-    /// Items in one array.
+    /// Items in one array, and in all the arrays `this` keeps.
     pub max_array: usize,
-    /// Entries in one object map.
+    /// Entries in one object map, and in all the maps `this` keeps (itself
+    /// included).
     pub max_map: usize,
     /// Findings kept per finding id and capture; the rest are counted.
     pub max_findings: usize,

@@ -28,15 +28,15 @@ pub fn index_state_writes(source: &str) -> Cow<'_, str> {
     let mut scan = Scan {
         bytes: source.as_bytes(),
         at: 0,
-        names: Vec::new(),
+        writes: Vec::new(),
     };
     scan.code(false);
-    if scan.names.is_empty() {
+    if scan.writes.is_empty() {
         return Cow::Borrowed(source);
     }
-    let mut out = String::with_capacity(source.len() + scan.names.len() * 4);
+    let mut out = String::with_capacity(source.len() + scan.writes.len() * 4);
     let mut from = 0;
-    for (dot, name_end) in scan.names {
+    for (dot, name_end) in scan.writes {
         out.push_str(&source[from..dot]);
         let name = source[dot + 1..name_end].trim_start();
         out.push_str("[\"");
@@ -53,7 +53,7 @@ struct Scan<'a> {
     bytes: &'a [u8],
     at: usize,
     /// Found writes: the offset of the dot and the end of the name.
-    names: Vec<(usize, usize)>,
+    writes: Vec<(usize, usize)>,
 }
 
 fn is_ident(b: u8) -> bool {
@@ -140,7 +140,7 @@ impl Scan<'_> {
         let assigns = ASSIGNMENTS.iter().any(|a| op.starts_with(a))
             || (op.first() == Some(&b'=') && !matches!(op.get(1), Some(b'=' | b'>')));
         if assigns {
-            self.names.push((dot, name_end));
+            self.writes.push((dot, name_end));
         }
         self.at = name_end;
     }
