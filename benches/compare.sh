@@ -74,9 +74,7 @@ a, b = runs["A"], runs["B"]
 def spread(values):
     """The middle 80% of values: a range, not a confidence interval."""
     s = sorted(values)
-    lo = s[int(0.1 * (len(s) - 1))]
-    hi = s[int(round(0.9 * (len(s) - 1)))]
-    return lo, hi
+    return s[round(0.1 * (len(s) - 1))], s[round(0.9 * (len(s) - 1))]
 
 print(f"A: {cmd_a}")
 print(f"B: {cmd_b}")
