@@ -2,7 +2,10 @@
 # End-to-end benchmark: chattcp against the read floor and its peers, on the
 # three benchmark captures, in one run, on one machine. See benches/README.md.
 #
-#   benches/run.sh [--runs N] [--with-tshark] [--no-script-host] [bulk] [many] [lossy]
+#   benches/run.sh [--runs N] [--with-tshark] [--no-script-host] [--no-pgo] [bulk] [many] [lossy]
+#
+# chattcp is built by benches/pgo-build.sh (the `dist` profile, optimised
+# with a training run's profile); --no-pgo measures the plain `dist` build.
 #
 # Captures come from $BENCH_DATA_DIR (default /var/tmp/chattcp-bench); a
 # missing one is recorded first with benches/make-bench-pcaps.sh (root).
@@ -13,14 +16,16 @@ OUT=${BENCH_OUT:-$ROOT/target/bench}
 RUNS=3
 TSHARK=0
 SCRIPT_HOST=1
+PGO=1
 FILES=()
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) RUNS=$2; shift ;;
     --with-tshark) TSHARK=1 ;;
     --no-script-host) SCRIPT_HOST=0 ;;
+    --no-pgo) PGO=0 ;;
     bulk|many|lossy) FILES+=("$1") ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -39,9 +44,24 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# The distributed build (Cargo.toml's `dist` profile: whole-program optimisation).
-(cd "$ROOT" && cargo build --profile dist -q)
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/dist/chattcp
+# The distributed build: Cargo.toml's `dist` profile (whole-program
+# optimisation), and with profile-guided optimisation unless --no-pgo.
+BUILD="dist profile + PGO (benches/pgo-build.sh, trained on captures/)"
+if [ "$PGO" = 1 ]; then
+  rc=0
+  BIN=$("$ROOT/benches/pgo-build.sh") || rc=$?
+  if [ "$rc" = 3 ]; then
+    echo "no profile-guided build (above); measuring the plain dist build" >&2
+    PGO=0
+  elif [ "$rc" != 0 ]; then
+    exit "$rc"
+  fi
+fi
+if [ "$PGO" = 0 ]; then
+  BUILD="dist profile, no PGO"
+  (cd "$ROOT" && cargo build --profile dist -q)
+  BIN=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")/dist/chattcp
+fi
 mkdir -p "$OUT"
 
 for f in "${FILES[@]}"; do
@@ -103,6 +123,7 @@ for f in "${FILES[@]}"; do
   /usr/bin/time -f "%M" -o "$OUT/$f.nodelay.rss" "$BIN" conns --close-delay 0 "$pcap" >/dev/null
 done
 
+echo "chattcp: $BIN, $BUILD"
 python3 - "$OUT" "$RUNS" "${FILES[@]}" <<'PY'
 import json, sys, os
 from statistics import median
@@ -160,9 +181,14 @@ PY
 
 # The script host's own figures, in the same run and build: packets per
 # second through a rhai `on_packet` handler, and events per second through
-# `on_http_response` and `on_close` (benches/script_host.rs, built with the
-# `dist` profile like the binary above).
+# `on_http_response` and `on_close` (benches/script_host.rs, built like the
+# binary above).
 if [ "$SCRIPT_HOST" = 1 ]; then
-  (cd "$ROOT" && cargo bench -q --profile dist --bench script_host -- --noplot 2>/dev/null) \
+  bench=(bench -q --profile dist --bench script_host -- --noplot)
+  if [ "$PGO" = 1 ]; then
+    "$ROOT/benches/pgo-build.sh" --cargo "${bench[@]}" 2>/dev/null
+  else
+    (cd "$ROOT" && cargo "${bench[@]}" 2>/dev/null)
+  fi \
     | awk '/^on_[a-z_]*\// { name = $1 } /thrpt:/ && name { sub(/elem/, (name ~ /^on_packet/ ? " packets" : " events"), $5); printf "%-8s %-34s %9s %s\n", "script", name, $4, $5; name = "" }'
 fi
