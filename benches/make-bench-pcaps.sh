@@ -14,14 +14,20 @@
 #                         gzip'd JSON endpoint; 4-tuples get reused (64k ports)
 #   lossy.pcap  ~330 MiB  ~285k pkts: 3 x 96 MiB downloads through a userspace
 #                         netem stand-in (1% loss, 1 ms delay, 1% reorder)
+#   train.pcap  ~3 MiB:   the three above in small, recorded apart from them: 500
+#                         short connections (the same three clients, in 5 rounds
+#                         0.8 s apart), 2 x 512 KiB over one keep-alive
+#                         connection, 1 MiB through the netem stand-in. (Added for chattcp: the training capture of
+#                         benches/pgo-build.sh, kept in the repository; it is
+#                         never one of the benchmark's captures.)
 # Each NAME.pcap gets NAME.info (capinfos, tcpdump drop counts, #conversations,
 # tcp.analysis counts, sha256), NAME.clients.log and NAME.tcpdump.log.
 # Exact bytes differ per run (timing, ISNs, ports); counts are stable.
 # If tcpdump reports kernel drops, the capture is redone with more throttling
 # (nginx per-connection limit_rate for bulk/lossy, lower concurrency for many).
 #
-# Usage:  make-bench-pcaps.sh [--force] [bulk] [many] [lossy]
-#         (no names = all three; existing, valid outputs are kept unless --force)
+# Usage:  make-bench-pcaps.sh [--force] [bulk] [many] [lossy] [train]
+#         (no names = bulk, many and lossy; existing, valid outputs are kept unless --force)
 # Env:    BENCH_DATA_DIR (default /var/tmp/chattcp-bench) -- keep it outside any git repo.
 #
 # Network: namespaces b88srv (10.88.0.1) and b88cli (10.88.0.2) joined by the
@@ -59,8 +65,8 @@ FORCE=0; TARGETS=()
 for a in "$@"; do
   case $a in
     --force) FORCE=1 ;;
-    bulk|many|lossy) TARGETS+=("$a") ;;
-    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
+    bulk|many|lossy|train) TARGETS+=("$a") ;;
+    -h|--help) sed -n '2,52p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -413,14 +419,24 @@ run_many() {  # $1 = concurrency per client
   return $rc
 }
 MN_PID=
-run_lossy() {  # $1 = unused knob (rate cap)
-  local rate=$1 i pids=() rc=0
+netem_on() {  # server->client segments of $LOSSY_PORT through mini-netem
   ip netns exec "$NS_S" "$WORK/mini-netem" $NFQ_NUM 1 1000 1 88 > "$WORK/mini-netem.out" 2> "$WORK/mini-netem.log" &
   MN_PID=$!; PIDS+=("$MN_PID")
   for i in $(seq 50); do grep -q ready "$WORK/mini-netem.out" && break; sleep 0.1; done
   grep -q ready "$WORK/mini-netem.out" || die "mini-netem did not start: $(cat "$WORK/mini-netem.log")"
   ip netns exec "$NS_S" iptables -w -A OUTPUT -p tcp -s "$SRV" --sport $LOSSY_PORT -d "$CLI" \
     -j NFQUEUE --queue-num $NFQ_NUM
+}
+netem_off() {
+  sleep 2
+  ip netns exec "$NS_S" iptables -w -D OUTPUT -p tcp -s "$SRV" --sport $LOSSY_PORT -d "$CLI" \
+    -j NFQUEUE --queue-num $NFQ_NUM
+  kill -TERM "$MN_PID"; wait "$MN_PID" || true
+  cat "$WORK/mini-netem.log"
+}
+run_lossy() {  # $1 = unused knob (rate cap)
+  local rate=$1 i pids=() rc=0
+  netem_on
   for i in 1 2 3; do
     ip netns exec "$NS_C" taskset -c $LOAD_CPU curl -sS -o /dev/null \
       -w 'conn '"$i"' http=%{http_code} bytes=%{size_download} t=%{time_total}s\n' \
@@ -428,11 +444,43 @@ run_lossy() {  # $1 = unused knob (rate cap)
     pids+=($!)
   done
   for i in "${pids[@]}"; do wait "$i" || rc=1; done
-  sleep 2
-  ip netns exec "$NS_S" iptables -w -D OUTPUT -p tcp -s "$SRV" --sport $LOSSY_PORT -d "$CLI" \
-    -j NFQUEUE --queue-num $NFQ_NUM
-  kill -TERM "$MN_PID"; wait "$MN_PID" || true
-  cat "$WORK/mini-netem.log"
+  netem_off
+  return $rc
+}
+run_train() {  # $1 = concurrency per client
+  local c=$1 rc=0 p pids=() round
+  : > "$WORK/ab-small.log"; : > "$WORK/ab-gzip.log"; : > "$WORK/curl-api.log"; : > "$WORK/curl-api.err"
+  # Short connections in 5 rounds 0.8 s apart, so that the capture spans
+  # more than the 2 s a finished connection waits for its summary.
+  for round in 1 2 3 4 5; do
+    pids=()
+    ip netns exec "$NS_C" taskset -c $LOAD_CPU ab -q -r -n 80 -c "$c" \
+      "http://$SRV:$PORT/small.html" >> "$WORK/ab-small.log" 2>&1 &
+    pids+=($!)
+    ip netns exec "$NS_C" taskset -c $LOAD_CPU ab -q -r -n 10 -c "$c" -H 'Accept-Encoding: gzip' \
+      "http://$SRV:$PORT/page.html" >> "$WORK/ab-gzip.log" 2>&1 &
+    pids+=($!)
+    ip netns exec "$NS_C" taskset -c $LOAD_CPU curl -sS --no-progress-meter --parallel --parallel-max "$c" \
+      --compressed -H 'Connection: close' -w '%{http_code} %{size_download}\n' -o /dev/null \
+      "http://$SRV:$PORT/api?id=[1-10]" >> "$WORK/curl-api.log" 2>> "$WORK/curl-api.err" &
+    pids+=($!)
+    for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    sleep 0.8
+  done
+  # one keep-alive connection, two downloads of 512 KiB (range requests)
+  ip netns exec "$NS_C" taskset -c $LOAD_CPU curl -sS -r 0-524287 -o /dev/null -o /dev/null \
+    -w 'conn 1 http=%{http_code} bytes=%{size_download} reused_conns=%{num_connects} t=%{time_total}s\n' \
+    "http://$SRV:$PORT/big1.bin" "http://$SRV:$PORT/big2.bin" || rc=1
+  netem_on
+  ip netns exec "$NS_C" taskset -c $LOAD_CPU curl -sS -r 0-1048575 -o /dev/null \
+    -w 'conn 2 http=%{http_code} bytes=%{size_download} t=%{time_total}s\n' \
+    "http://$SRV:$LOSSY_PORT/big3.bin" || rc=1
+  netem_off
+  grep -E '^(Complete|Failed) requests' "$WORK/ab-small.log" "$WORK/ab-gzip.log"
+  sort "$WORK/curl-api.log" | uniq -c; cat "$WORK/curl-api.err"
+  [ "$(grep -c '^200 ' "$WORK/curl-api.log")" -eq 50 ] || rc=1
+  [ "$(grep -c '^Failed requests: *0$' "$WORK/ab-small.log")" -eq 5 ] || rc=1
+  [ "$(grep -c '^Failed requests: *0$' "$WORK/ab-gzip.log")" -eq 5 ] || rc=1
   return $rc
 }
 
@@ -473,6 +521,7 @@ build_one() {
     bulk)  knobs="0 60m 25m" ;;
     many)  knobs="50 20 8" ;;
     lossy) knobs="0 20m 8m" ;;
+    train) knobs="10 4" ;;
   esac
   local k stats drop
   for k in $knobs; do
@@ -482,6 +531,7 @@ build_one() {
       bulk)  run_bulk "$k" ;;
       many)  run_many "$k" ;;
       lossy) run_lossy "$k" ;;
+      train) run_train "$k" ;;
     esac > "$OUT_DIR/$name.clients.log" 2>&1 || { cat "$OUT_DIR/$name.clients.log" >&2; die "$name: client reported errors"; }
     grep -E '^conn |^Complete requests|^Failed requests|^Document Length|^ *[0-9]+ 200 |mini-netem:' "$OUT_DIR/$name.clients.log" >&2 || true
     stats=$(stop_capture "$part")

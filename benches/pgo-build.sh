@@ -10,9 +10,10 @@
 #
 # 1. An instrumented build (target/pgo-generate) counts, as it runs, how often
 #    each branch and call is taken.
-# 2. It runs over the example captures of captures/ (the repository's own,
-#    never the benchmark's captures): every command, and the handlers of
-#    benches/pgo-train.rhai.
+# 2. It runs over the example captures of captures/ and over
+#    benches/pgo-train.pcap (real traffic of the benchmark's three kinds,
+#    recorded apart from its captures by `make-bench-pcaps.sh train`, 3.4 MB):
+#    every command, and the handlers of benches/pgo-train.rhai.
 # 3. llvm-profdata merges the counts; the build of target/pgo-use is
 #    optimised with them (hot paths laid out straight, cold ones moved away,
 #    inlining by use).
@@ -75,27 +76,28 @@ gen=$GEN_DIR/dist/chattcp
 
 stamp=$(sha256sum "$gen" | cut -c1-16)
 if [ "$(cat "$STATE/trained-on" 2>/dev/null)" != "$stamp" ] || ! ls "$STATE"/chattcp-*.profdata >/dev/null 2>&1; then
-  echo "pgo-build: training on captures/" >&2
+  echo "pgo-build: training on captures/ and benches/pgo-train.pcap" >&2
   rm -rf "$RAW"
   # Every command, so that none is laid out for a path it never takes; each
   # capture alone too, as users open them. Findings make some exit 1.
   train() { "$gen" "$@" >/dev/null 2>&1 || [ $? -eq 1 ]; }
+  inputs=(captures benches/pgo-train.pcap)
   for threads in 1 2; do
-    train conns --threads $threads captures
-    train diagnose --threads $threads captures
-    train run --threads $threads benches/pgo-train.rhai captures
+    train conns --threads $threads "${inputs[@]}"
+    train diagnose --threads $threads "${inputs[@]}"
+    train run --threads $threads benches/pgo-train.rhai "${inputs[@]}"
   done
-  train conns --json captures
-  train conns --tcp-only captures
-  train conns --close-delay 0 captures
-  train run benches/dissect_only.rhai captures
-  for f in captures/*.pcap; do
+  train conns --json "${inputs[@]}"
+  train conns --tcp-only "${inputs[@]}"
+  train conns --close-delay 0 "${inputs[@]}"
+  train run benches/dissect_only.rhai "${inputs[@]}"
+  for f in captures/*.pcap benches/pgo-train.pcap; do
     train packets "$f"
     train packets --json "$f"
     train chat "$f"
     train follow --conn 0 "$f"
   done
-  train report captures -o -
+  train report "${inputs[@]}" -o -
   merged=$STATE/merged.profdata
   "$profdata" merge -o "$merged" "$RAW"
   rm -rf "$RAW"
