@@ -17,9 +17,10 @@
 #   train.pcap  ~3 MiB:   the three above in small, recorded apart from them: 500
 #                         short connections (the same three clients, in 5 rounds
 #                         0.8 s apart), 2 x 512 KiB over one keep-alive
-#                         connection, 1 MiB through the netem stand-in. (Added for chattcp: the training capture of
-#                         benches/pgo-build.sh, kept in the repository; it is
-#                         never one of the benchmark's captures.)
+#                         connection, 1 MiB through the netem stand-in. (Added
+#                         for chattcp: the training capture of
+#                         benches/pgo-build.sh, kept in the repository as
+#                         benches/pgo-train.pcap; never a benchmark capture.)
 # Each NAME.pcap gets NAME.info (capinfos, tcpdump drop counts, #conversations,
 # tcp.analysis counts, sha256), NAME.clients.log and NAME.tcpdump.log.
 # Exact bytes differ per run (timing, ISNs, ports); counts are stable.
@@ -66,7 +67,7 @@ for a in "$@"; do
   case $a in
     --force) FORCE=1 ;;
     bulk|many|lossy|train) TARGETS+=("$a") ;;
-    -h|--help) sed -n '2,52p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,53p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
