@@ -54,10 +54,12 @@ find_profdata() {
   return 1
 }
 if ! profdata=$(find_profdata); then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null \
-    && apt-cache show "llvm-$llvm_major" >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "llvm-$llvm_major" >/dev/null
-  elif command -v rustup >/dev/null; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    # A fresh machine's package lists may be empty.
+    apt-cache show "llvm-$llvm_major" >/dev/null 2>&1 || apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "llvm-$llvm_major" >/dev/null 2>&1 || true
+  fi
+  if ! profdata=$(find_profdata) && command -v rustup >/dev/null; then
     rustup component add llvm-tools >/dev/null 2>&1 || true
   fi
   if ! profdata=$(find_profdata); then
