@@ -46,8 +46,8 @@ fi
 
 # The distributed build: Cargo.toml's `dist` profile (whole-program
 # optimisation), and with profile-guided optimisation unless --no-pgo.
-BUILD="dist profile + PGO (benches/pgo-build.sh, trained on captures/ and benches/pgo-train.pcap)"
 if [ "$PGO" = 1 ]; then
+  BUILD="dist profile + PGO (benches/pgo-build.sh, trained on captures/ and benches/pgo-train.pcap)"
   rc=0
   BIN=$("$ROOT/benches/pgo-build.sh") || rc=$?
   if [ "$rc" = 3 ]; then
