@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --no-script-host) SCRIPT_HOST=0 ;;
     --no-pgo) PGO=0 ;;
     bulk|many|lossy) FILES+=("$1") ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
