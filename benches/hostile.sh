@@ -10,7 +10,7 @@ dir=${1:-/var/tmp/chattcp-hostile}
 cargo build --release --quiet --bin chattcp --example hostile_captures
 bin=target/release/chattcp
 for s in 1 4; do
-    [ -f "$dir/s$s/syn-flood.pcap" ] || target/release/examples/hostile_captures "$dir/s$s" "$s"
+    [ -f "$dir/s$s/refused-connections.pcap" ] || target/release/examples/hostile_captures "$dir/s$s" "$s"
 done
 measure() { # prints "seconds peak_kib"
     if [ -x /usr/bin/time ]; then

@@ -448,8 +448,10 @@ where
     let mut per_worker = limits;
     per_worker.reassembly.total =
         (limits.reassembly.total / shards).max(limits.reassembly.per_direction);
-    // And its share of the open-connection table.
+    // And its share of the connection table: open connections, and
+    // finished ones remembered for their late packets.
     per_worker.max_open = (limits.max_open / shards).max(1);
+    per_worker.max_finished = (limits.max_finished / shards).max(1);
     std::thread::scope(|scope| {
         let mut inputs = Vec::with_capacity(shards);
         for index in 0..shards {

@@ -34,6 +34,9 @@ fn main() -> io::Result<()> {
     write(dir, "syn-flood.pcap", |o| {
         hostile::syn_flood(o, 250_000 * scale)
     })?;
+    write(dir, "refused-connections.pcap", |o| {
+        hostile::refused_connections(o, 250_000 * scale)
+    })?;
     write(dir, "sequence-jumps.pcap", |o| {
         hostile::sequence_jumps(o, 100_000 * scale)
     })?;

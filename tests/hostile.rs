@@ -121,6 +121,33 @@ fn a_million_half_open_connections_are_evicted_and_counted() {
 }
 
 #[test]
+fn a_million_refused_connections_are_remembered_within_bounds() {
+    // Each connection finishes (a RST), so each is summarised and then
+    // remembered for its late packets: at most 200,000, shared among the
+    // threads. With no close delay none waits, so none is evicted, and what
+    // is measured is what the remembered ones hold. Remembering them all,
+    // as a million per thread allowed, took 978 MiB.
+    let file = capture("refused.pcap", |o| {
+        hostile::refused_connections(o, 1_000_000)
+    });
+    for threads in ["1", "2"] {
+        let run = chattcp(
+            &["conns", "--threads", threads, "--close-delay", "0"],
+            &file,
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert!(
+            run.stdout
+                .contains("1000000 connections, 2000000 TCP packets of 2000000 frames"),
+            "{}",
+            run.stdout
+        );
+        assert!(!run.stderr.contains("evicted") && !run.stderr.contains("summarised early"));
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
 fn diagnosing_a_syn_flood_keeps_a_bounded_report() {
     let file = capture("syn-flood-diagnose.pcap", |o| {
         hostile::syn_flood(o, 200_000)

@@ -8,6 +8,7 @@
 //! on that order as much as on the rules themselves.
 
 pub mod analysis;
+mod slots;
 pub mod state;
 pub mod summary;
 pub mod zeek;
@@ -23,6 +24,7 @@ use crate::events::{DataChunk, Event, EventSink, Handshake};
 use crate::reassembly::{Budget, Origin, Reassembler, ReassemblyLimits};
 pub use analysis::Flag;
 use analysis::{AnalysisFlags, FlowAnalysis, SegmentAnalysis, SegmentFacts, WindowScale};
+use slots::Slots;
 pub use state::TcpState;
 use summary::SummaryBuilder;
 pub use summary::{
@@ -409,7 +411,7 @@ impl Default for TrackerConfig {
             reassembly: ReassemblyLimits::default(),
             close_delay_ns: DEFAULT_CLOSE_DELAY_NS,
             forget_after_secs: 600,
-            max_finished: 1_000_000,
+            max_finished: 200_000,
             max_open: 50_000,
         }
     }
@@ -473,7 +475,7 @@ impl DueQueue {
 /// queued again for later.
 fn next_quiet(
     queue: &mut DueQueue,
-    conns: &[Option<Connection>],
+    conns: &Slots<Connection>,
     now: Timestamp,
     quiet_ns: i64,
 ) -> Option<usize> {
@@ -847,7 +849,7 @@ fn pair_mut<T>(pair: &mut [T; 2], first: usize) -> (&mut T, &mut T) {
 /// Follows every TCP connection of a capture.
 pub struct Tracker {
     config: TrackerConfig,
-    conns: Vec<Option<Connection>>,
+    conns: Slots<Connection>,
     free: Vec<usize>,
     /// Flow keys come from the network: a seeded hash (foldhash) keeps
     /// lookups fast without letting crafted keys collide on purpose.
@@ -901,7 +903,7 @@ impl Tracker {
     pub fn new(config: TrackerConfig) -> Self {
         Tracker {
             config,
-            conns: Vec::new(),
+            conns: Slots::default(),
             free: Vec::new(),
             index: HashMap::default(),
             summary_due: DueQueue::default(),
@@ -1009,10 +1011,7 @@ impl Tracker {
         }
         let slot = match self.free.pop() {
             Some(free) => free,
-            None => {
-                self.conns.push(None);
-                self.conns.len() - 1
-            }
+            None => self.conns.push_empty(),
         };
         self.conns[slot] = Some(conn);
         self.index.insert(ConnKey::new(src, dst), slot);

@@ -124,6 +124,40 @@ pub fn syn_flood(out: &mut impl Write, n: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// `n` connections refused at once, as a port scan meets a closed port: a
+/// SYN from a distinct client, answered by a RST. Each finishes (a reset),
+/// so each is summarised and then remembered for its late packets.
+pub fn refused_connections(out: &mut impl Write, n: u64) -> io::Result<()> {
+    out.write_all(&pcap_header())?;
+    for i in 0..n {
+        let client = (
+            [10, (i >> 24) as u8 | 128, (i >> 16) as u8, (i >> 8) as u8],
+            1024 + (i % 60000) as u16,
+        );
+        let syn = Segment {
+            src: client,
+            dst: SERVER,
+            seq: i as u32,
+            ack: 0,
+            flags: SYN,
+            window: 64240,
+            payload: &[],
+        };
+        write_segment(out, 1_000_000 + 40 * i, &syn)?;
+        let reset = Segment {
+            src: SERVER,
+            dst: client,
+            seq: 0,
+            ack: (i as u32).wrapping_add(1),
+            flags: RST | ACK,
+            window: 0,
+            payload: &[],
+        };
+        write_segment(out, 1_000_000 + 40 * i + 20, &reset)?;
+    }
+    Ok(())
+}
+
 /// One connection whose client jumps hundreds of megabytes to gigabytes
 /// ahead at every segment, and whose server acknowledges each jump: every
 /// segment opens a hole that is never filled.
