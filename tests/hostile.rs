@@ -1,5 +1,5 @@
 //! Hostile captures, generated here (not committed): a million half-open
-//! connections, sequence jumps of gigabytes, millions of tiny out-of-order
+//! connections, a million refused ones, sequence jumps of gigabytes, millions of tiny out-of-order
 //! segments, decompression bombs, lengths that cannot be true, a header
 //! block that never ends, a 4 GiB record. Each runs through the real binary;
 //! each must finish, keep its peak memory (measured by the kernel, per

@@ -103,52 +103,45 @@ impl<'w, W: Write> Conversation<'w, W> {
     }
 }
 
+/// The SYN of client number `i` (a distinct address and port for each) to
+/// the server.
+fn syn_of_client(i: u64) -> Segment<'static> {
+    Segment {
+        src: (
+            [10, (i >> 24) as u8 | 128, (i >> 16) as u8, (i >> 8) as u8],
+            1024 + (i % 60000) as u16,
+        ),
+        dst: SERVER,
+        seq: i as u32,
+        ack: 0,
+        flags: SYN,
+        window: 64240,
+        payload: &[],
+    }
+}
+
 /// `n` SYNs from distinct clients that never answer: a SYN flood.
 pub fn syn_flood(out: &mut impl Write, n: u64) -> io::Result<()> {
     out.write_all(&pcap_header())?;
     for i in 0..n {
-        let seg = Segment {
-            src: (
-                [10, (i >> 24) as u8 | 128, (i >> 16) as u8, (i >> 8) as u8],
-                1024 + (i % 60000) as u16,
-            ),
-            dst: SERVER,
-            seq: i as u32,
-            ack: 0,
-            flags: SYN,
-            window: 64240,
-            payload: &[],
-        };
-        write_segment(out, 1_000_000 + i, &seg)?;
+        write_segment(out, 1_000_000 + i, &syn_of_client(i))?;
     }
     Ok(())
 }
 
-/// `n` connections refused at once, as a port scan meets a closed port: a
-/// SYN from a distinct client, answered by a RST. Each finishes (a reset),
-/// so each is summarised and then remembered for its late packets.
+/// `n` connections refused one after another, as a port scan meets closed
+/// ports: a SYN from a distinct client, answered by a RST. Each finishes (a
+/// reset), so each is summarised and then remembered for its late packets.
 pub fn refused_connections(out: &mut impl Write, n: u64) -> io::Result<()> {
     out.write_all(&pcap_header())?;
     for i in 0..n {
-        let client = (
-            [10, (i >> 24) as u8 | 128, (i >> 16) as u8, (i >> 8) as u8],
-            1024 + (i % 60000) as u16,
-        );
-        let syn = Segment {
-            src: client,
-            dst: SERVER,
-            seq: i as u32,
-            ack: 0,
-            flags: SYN,
-            window: 64240,
-            payload: &[],
-        };
+        let syn = syn_of_client(i);
         write_segment(out, 1_000_000 + 40 * i, &syn)?;
         let reset = Segment {
             src: SERVER,
-            dst: client,
+            dst: syn.src,
             seq: 0,
-            ack: (i as u32).wrapping_add(1),
+            ack: syn.seq.wrapping_add(1),
             flags: RST | ACK,
             window: 0,
             payload: &[],
