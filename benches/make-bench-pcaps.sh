@@ -394,22 +394,34 @@ run_bulk() {  # $1 = per-connection rate cap for nginx limit_rate (0 = none)
   for i in "${pids[@]}"; do wait "$i" || rc=1; done
   return $rc
 }
-run_many() {  # $1 = concurrency per client
+clear_client_logs() {
+  : > "$WORK/ab-small.log"; : > "$WORK/ab-gzip.log"; : > "$WORK/curl-api.log"; : > "$WORK/curl-api.err"
+}
+# The three clients of short connections, at once; their outputs are
+# appended to the logs.  $1 = concurrency per client, $2 $3 $4 = requests of
+# each: small page, gzip'd page, JSON endpoint.
+short_clients() {
   local c=$1 pids=() rc=0 p
   # HTTP/1.0 without keep-alive, small static page
-  ip netns exec "$NS_C" taskset -c $LOAD_CPU ab -q -r -n 150000 -c "$c" \
-    "http://$SRV:$PORT/small.html" > "$WORK/ab-small.log" 2>&1 &
+  ip netns exec "$NS_C" taskset -c $LOAD_CPU ab -q -r -n "$2" -c "$c" \
+    "http://$SRV:$PORT/small.html" >> "$WORK/ab-small.log" 2>&1 &
   pids+=($!)
   # gzip'd 16 KiB HTML page, no keep-alive
-  ip netns exec "$NS_C" taskset -c $LOAD_CPU ab -q -r -n 20000 -c "$c" -H 'Accept-Encoding: gzip' \
-    "http://$SRV:$PORT/page.html" > "$WORK/ab-gzip.log" 2>&1 &
+  ip netns exec "$NS_C" taskset -c $LOAD_CPU ab -q -r -n "$3" -c "$c" -H 'Accept-Encoding: gzip' \
+    "http://$SRV:$PORT/page.html" >> "$WORK/ab-gzip.log" 2>&1 &
   pids+=($!)
   # HTTP/1.1 with Connection: close to the JSON endpoint, gzip (curl --compressed)
   ip netns exec "$NS_C" taskset -c $LOAD_CPU curl -sS --no-progress-meter --parallel --parallel-max "$c" \
     --compressed -H 'Connection: close' -w '%{http_code} %{size_download}\n' -o /dev/null \
-    "http://$SRV:$PORT/api?id=[1-20000]" > "$WORK/curl-api.log" 2> "$WORK/curl-api.err" &
+    "http://$SRV:$PORT/api?id=[1-$4]" >> "$WORK/curl-api.log" 2>> "$WORK/curl-api.err" &
   pids+=($!)
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  return $rc
+}
+run_many() {  # $1 = concurrency per client
+  local rc=0
+  clear_client_logs
+  short_clients "$1" 150000 20000 20000 || rc=1
   echo "== ab small.html (HTTP/1.0, no keep-alive)"; cat "$WORK/ab-small.log"
   echo "== ab page.html gzip (HTTP/1.0, no keep-alive)"; cat "$WORK/ab-gzip.log"
   echo "== curl /api (HTTP/1.1, Connection: close, --compressed): status, decoded size -> count"
@@ -449,23 +461,12 @@ run_lossy() {  # $1 = unused knob (rate cap)
   return $rc
 }
 run_train() {  # $1 = concurrency per client
-  local c=$1 rc=0 p pids=() round
-  : > "$WORK/ab-small.log"; : > "$WORK/ab-gzip.log"; : > "$WORK/curl-api.log"; : > "$WORK/curl-api.err"
+  local rc=0 round
+  clear_client_logs
   # Short connections in 5 rounds 0.8 s apart, so that the capture spans
   # more than the 2 s a finished connection waits for its summary.
   for round in 1 2 3 4 5; do
-    pids=()
-    ip netns exec "$NS_C" taskset -c $LOAD_CPU ab -q -r -n 80 -c "$c" \
-      "http://$SRV:$PORT/small.html" >> "$WORK/ab-small.log" 2>&1 &
-    pids+=($!)
-    ip netns exec "$NS_C" taskset -c $LOAD_CPU ab -q -r -n 10 -c "$c" -H 'Accept-Encoding: gzip' \
-      "http://$SRV:$PORT/page.html" >> "$WORK/ab-gzip.log" 2>&1 &
-    pids+=($!)
-    ip netns exec "$NS_C" taskset -c $LOAD_CPU curl -sS --no-progress-meter --parallel --parallel-max "$c" \
-      --compressed -H 'Connection: close' -w '%{http_code} %{size_download}\n' -o /dev/null \
-      "http://$SRV:$PORT/api?id=[1-10]" >> "$WORK/curl-api.log" 2>> "$WORK/curl-api.err" &
-    pids+=($!)
-    for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    short_clients "$1" 80 10 10 || rc=1
     sleep 0.8
   done
   # one keep-alive connection, two downloads of 512 KiB (range requests)
