@@ -851,6 +851,7 @@ fn merge(
                 o.summary.connections += end.summary.connections;
                 o.summary.reassembly_cap_hits += end.summary.reassembly_cap_hits;
                 o.summary.evicted += end.summary.evicted;
+                o.summary.rushed += end.summary.rushed;
             }
         }
     }
@@ -858,12 +859,18 @@ fn merge(
         summary: RunSummary::default(),
         damage: None,
     });
-    // Each worker counted its own evictions: say the total once.
+    // Each worker counted its own evictions: say the totals once.
     let evicted = outcome.summary.evicted;
+    let rushed = outcome.summary.rushed;
     outcome
         .summary
         .warnings
         .retain(|w| !w.contains("--max-connections"));
+    if rushed > 0 {
+        outcome.summary.warnings.push(format!(
+            "{rushed} finished connections were summarised before their close delay ended because too many were open at once (--max-connections, shared among the threads); a late packet of theirs keeps its connection but counts in no summary"
+        ));
+    }
     if evicted > 0 {
         outcome.summary.warnings.push(format!(
             "{evicted} connections were summarised early and forgotten because too many were open at once (--max-connections, shared among the threads); later packets of theirs start new connections"

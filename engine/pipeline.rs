@@ -186,6 +186,7 @@ pub fn run_shard<R: Read + Send>(
     summary.connections = tracker.connections();
     summary.reassembly_cap_hits = tracker.reassembly_cap_hits();
     summary.evicted = tracker.evicted();
+    summary.rushed = tracker.rushed();
     summary.ip_reassembled = decoder.defrag_stats().reassembled;
     summary.skipped = SKIPS
         .iter()
@@ -197,6 +198,12 @@ pub fn run_shard<R: Read + Send>(
         summary.warnings.push(format!(
             "reassembly buffers hit their cap {} times; those holes were given up as gaps",
             summary.reassembly_cap_hits
+        ));
+    }
+    if summary.rushed > 0 {
+        summary.warnings.push(format!(
+            "{} finished connections were summarised before their close delay ended because more than {} were open at once (--max-connections); a late packet of theirs keeps its connection but counts in no summary",
+            summary.rushed, limits.max_open
         ));
     }
     if summary.evicted > 0 {

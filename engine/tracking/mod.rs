@@ -369,6 +369,9 @@ pub struct RunSummary {
     pub reassembly_cap_hits: u64,
     /// Connections evicted because too many were open at once.
     pub evicted: u64,
+    /// Finished connections summarised before their close delay ended,
+    /// because too many were open at once (they are still remembered).
+    pub rushed: u64,
     /// IP datagrams rebuilt from fragments.
     pub ip_reassembled: u64,
     /// Problems met (the capture cut short, say), as text.
@@ -866,6 +869,8 @@ pub struct Tracker {
     live: usize,
     /// Connections evicted to respect `max_open`.
     evicted: u64,
+    /// Finished connections summarised before their close delay ended.
+    rushed: u64,
     next_id: u64,
     budget: Budget,
     capture_start: Option<Timestamp>,
@@ -912,6 +917,7 @@ impl Tracker {
             open_order: std::collections::VecDeque::new(),
             live: 0,
             evicted: 0,
+            rushed: 0,
             next_id: 0,
             budget: Budget::default(),
             capture_start: None,
@@ -931,10 +937,32 @@ impl Tracker {
         self.evicted
     }
 
-    /// Summarises early, and forgets, the open connection least recently
-    /// active (a clock sweep: a connection with a packet since the last pass
-    /// gets a second chance). Returns false when none can be evicted.
-    fn evict_one(&mut self, sink: &mut dyn EventSink) -> std::io::Result<bool> {
+    /// Finished connections summarised before their close delay ended,
+    /// because too many were open at once.
+    pub fn rushed(&self) -> u64 {
+        self.rushed
+    }
+
+    /// Makes room for a connection at `now`. A finished connection only
+    /// waits out its close delay, in case a late packet comes: the one that
+    /// finished first is summarised now instead, and remembered as after
+    /// its wait, so that a late packet still gets its number and analysis
+    /// and a SYN on its 4-tuple the `reused_ports` flag. With none waiting,
+    /// the open connection least recently active is summarised early and
+    /// forgotten (a clock sweep: a connection with a packet since the last
+    /// pass gets a second chance). Returns false when no room can be made.
+    fn evict_one(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> std::io::Result<bool> {
+        while let Some((_, id, slot)) = self.summary_due.pop() {
+            let waiting = self.conns[slot]
+                .as_ref()
+                .is_some_and(|c| c.info.conn == id && c.detail.is_some());
+            if waiting {
+                self.summarise(slot, sink)?;
+                self.remember(slot, now);
+                self.rushed += 1;
+                return Ok(true);
+            }
+        }
         let mut budget = 2 * self.open_order.len() + 1;
         while let Some((id, slot)) = self.open_order.pop_front() {
             budget -= 1;
@@ -997,7 +1025,7 @@ impl Tracker {
             reused_ports,
         };
         while self.live >= self.config.max_open {
-            if !self.evict_one(sink)? {
+            if !self.evict_one(at.time, sink)? {
                 break;
             }
         }
@@ -1331,20 +1359,7 @@ impl Tracker {
         due.sort_unstable();
         for &(_, slot) in &due {
             self.summarise(slot, sink)?;
-            if let Some(conn) = &self.conns[slot] {
-                let at = Timestamp(now.nanos().saturating_add(forget_after));
-                self.forget_due.push((at, conn.info.conn, slot));
-            }
-            while self.forget_due.len() > self.config.max_finished {
-                if let Some((_, old_id, old_slot)) = self.forget_due.pop() {
-                    if self.conns[old_slot]
-                        .as_ref()
-                        .is_some_and(|c| c.info.conn == old_id)
-                    {
-                        self.forget(old_slot);
-                    }
-                }
-            }
+            self.remember(slot, now);
         }
         due.clear();
         self.due_now = due;
@@ -1352,6 +1367,27 @@ impl Tracker {
             self.forget(slot);
         }
         Ok(())
+    }
+
+    /// Keeps the connection in `slot`, summarised at `now`, for its late
+    /// packets: until it has been quiet for `forget_after_secs`, or until
+    /// `max_finished` others were summarised after it.
+    fn remember(&mut self, slot: usize, now: Timestamp) {
+        if let Some(conn) = &self.conns[slot] {
+            let forget_after = self.config.forget_after_secs.saturating_mul(1_000_000_000);
+            let at = Timestamp(now.nanos().saturating_add(forget_after));
+            self.forget_due.push((at, conn.info.conn, slot));
+        }
+        while self.forget_due.len() > self.config.max_finished {
+            if let Some((_, old_id, old_slot)) = self.forget_due.pop() {
+                if self.conns[old_slot]
+                    .as_ref()
+                    .is_some_and(|c| c.info.conn == old_id)
+                {
+                    self.forget(old_slot);
+                }
+            }
+        }
     }
 
     /// Drops the connection in `slot` from the table.

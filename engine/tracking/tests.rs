@@ -391,6 +391,44 @@ fn with_no_close_delay_the_summary_comes_at_the_next_packet() {
 }
 
 #[test]
+fn a_full_table_summarises_a_finished_connection_first_and_remembers_it() {
+    // Room for one connection: the second one's SYN needs the first one's
+    // place while it waits out its close delay.
+    let mut c = handshake();
+    c.push(pkt(true, FIN | ACK, 101, 901, 30));
+    c.push(pkt(false, FIN | ACK, 901, 102, 40));
+    c.push(pkt(true, ACK, 102, 902, 50));
+    c.push(Pkt {
+        other_client: true,
+        ..pkt(true, SYN, 5000, 0, 100)
+    });
+    // The server's last FIN again, 1 s after the close.
+    c.push(pkt(false, FIN | ACK, 901, 102, 1_050));
+    let seen = run_with(
+        &c,
+        TrackerConfig {
+            max_open: 1,
+            ..TrackerConfig::default()
+        },
+    );
+    assert_eq!(seen.summaries[0].conn, 0);
+    assert_eq!(
+        seen.summary_after_packets[0], 6,
+        "summarised when the second connection came, not 2 s later"
+    );
+    assert_eq!(
+        seen.summaries[0].packets,
+        [4, 2],
+        "the late FIN counts in no summary"
+    );
+    // Still remembered: the late FIN is connection 0's, analysed as tshark
+    // does, not a third connection.
+    assert_eq!(seen.packets[7].conn, 0);
+    assert!(seen.packets[7].analysis.has(Flag::Retransmission));
+    assert_eq!(seen.opened.len(), 2);
+}
+
+#[test]
 fn a_close_delay_below_a_second_is_honoured() {
     // 0.5 s: the resent FIN, 1 s after the close, comes too late.
     let seen = run_with(&close_then_late_fin(), with_close_delay(500_000_000));
