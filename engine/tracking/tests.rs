@@ -171,12 +171,18 @@ fn handshake() -> Vec<Pkt> {
     ]
 }
 
-#[test]
-fn a_new_isn_on_a_used_four_tuple_is_a_new_connection() {
+/// A handshake and a graceful close by the client, finished at 50 ms.
+fn closed_by_the_client() -> Vec<Pkt> {
     let mut c = handshake();
     c.push(pkt(true, FIN | ACK, 101, 901, 30));
     c.push(pkt(false, FIN | ACK, 901, 102, 40));
     c.push(pkt(true, ACK, 102, 902, 50));
+    c
+}
+
+#[test]
+fn a_new_isn_on_a_used_four_tuple_is_a_new_connection() {
+    let mut c = closed_by_the_client();
     c.push(pkt(true, SYN, 5000, 0, 60_000));
     let seen = run(&c);
     let last = seen.packets.last().expect("packets");
@@ -252,10 +258,7 @@ fn roles_follow_the_service_port_mid_stream() {
 
 #[test]
 fn a_three_packet_close_is_recognised() {
-    let mut c = handshake();
-    c.push(pkt(true, FIN | ACK, 101, 901, 30));
-    c.push(pkt(false, FIN | ACK, 901, 102, 40));
-    c.push(pkt(true, ACK, 102, 902, 50));
+    let c = closed_by_the_client();
     let seen = run(&c);
     let s = &seen.summaries[0];
     assert_eq!(
@@ -331,10 +334,7 @@ fn in_order_bytes_reach_the_data_events() {
 
 #[test]
 fn a_finished_connection_is_summarised_after_it_goes_quiet() {
-    let mut c = handshake();
-    c.push(pkt(true, FIN | ACK, 101, 901, 30));
-    c.push(pkt(false, FIN | ACK, 901, 102, 40));
-    c.push(pkt(true, ACK, 102, 902, 50));
+    let mut c = closed_by_the_client();
     // Another connection, 20 s later: the first one's summary comes out as
     // that packet is processed, before the end of the capture.
     c.push(Pkt {
@@ -353,10 +353,7 @@ fn a_finished_connection_is_summarised_after_it_goes_quiet() {
 /// A graceful close whose last FIN the server sends again 1 s later (its
 /// peer's ACK lost on the way), and another connection 20 s later.
 fn close_then_late_fin() -> Vec<Pkt> {
-    let mut c = handshake();
-    c.push(pkt(true, FIN | ACK, 101, 901, 30));
-    c.push(pkt(false, FIN | ACK, 901, 102, 40));
-    c.push(pkt(true, ACK, 102, 902, 50));
+    let mut c = closed_by_the_client();
     c.push(pkt(false, FIN | ACK, 901, 102, 1_050));
     c.push(pkt(true, ACK, 102, 902, 1_051));
     c.push(Pkt {
@@ -394,10 +391,7 @@ fn with_no_close_delay_the_summary_comes_at_the_next_packet() {
 fn a_full_table_summarises_a_finished_connection_first_and_remembers_it() {
     // Room for one connection: the second one's SYN needs the first one's
     // place while it waits out its close delay.
-    let mut c = handshake();
-    c.push(pkt(true, FIN | ACK, 101, 901, 30));
-    c.push(pkt(false, FIN | ACK, 901, 102, 40));
-    c.push(pkt(true, ACK, 102, 902, 50));
+    let mut c = closed_by_the_client();
     c.push(Pkt {
         other_client: true,
         ..pkt(true, SYN, 5000, 0, 100)
