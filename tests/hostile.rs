@@ -1,10 +1,11 @@
 //! Hostile captures, generated here (not committed): a million half-open
-//! connections, a million refused ones, sequence jumps of gigabytes, millions of tiny out-of-order
-//! segments, decompression bombs, lengths that cannot be true, a header
-//! block that never ends, a 4 GiB record. Each runs through the real binary;
-//! each must finish, keep its peak memory (measured by the kernel, per
-//! child, with wait4) under 256 MiB, and say which limit it hit. That the
-//! time grows linearly is measured by `benches/hostile.sh`, not here.
+//! connections, a million refused ones, sequence jumps of gigabytes,
+//! millions of tiny out-of-order segments, decompression bombs, lengths
+//! that cannot be true, a header block that never ends, a 4 GiB record.
+//! Each runs through the real binary; each must finish, keep its peak
+//! memory (measured by the kernel, per child, with wait4) under 256 MiB,
+//! and say which limit it hit. That the time grows linearly is measured by
+//! `benches/hostile.sh`, not here.
 
 mod common;
 
