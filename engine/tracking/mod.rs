@@ -1325,6 +1325,11 @@ impl Tracker {
         self.config.close_delay_ns.max(0)
     }
 
+    /// How long a summarised connection is remembered once quiet.
+    fn forget_after_ns(&self) -> i64 {
+        self.config.forget_after_secs.saturating_mul(1_000_000_000)
+    }
+
     /// Time passes without a packet for this table (a packet of another
     /// shard): retires what is due, exactly as a packet at `now` would.
     pub fn tick(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> std::io::Result<()> {
@@ -1347,7 +1352,6 @@ impl Tracker {
             return Ok(());
         }
         let quiet = self.close_delay_ns();
-        let forget_after = self.config.forget_after_secs.saturating_mul(1_000_000_000);
         // Everything due now, summarised in connection order: the order
         // then does not depend on when each connection was queued.
         let mut due = std::mem::take(&mut self.due_now);
@@ -1363,6 +1367,7 @@ impl Tracker {
         }
         due.clear();
         self.due_now = due;
+        let forget_after = self.forget_after_ns();
         while let Some(slot) = next_quiet(&mut self.forget_due, &self.conns, now, forget_after) {
             self.forget(slot);
         }
@@ -1374,8 +1379,7 @@ impl Tracker {
     /// `max_finished` others were summarised after it.
     fn remember(&mut self, slot: usize, now: Timestamp) {
         if let Some(conn) = &self.conns[slot] {
-            let forget_after = self.config.forget_after_secs.saturating_mul(1_000_000_000);
-            let at = Timestamp(now.nanos().saturating_add(forget_after));
+            let at = Timestamp(now.nanos().saturating_add(self.forget_after_ns()));
             self.forget_due.push((at, conn.info.conn, slot));
         }
         while self.forget_due.len() > self.config.max_finished {
