@@ -417,6 +417,23 @@ fn work<R: Read + Send>(
     });
 }
 
+/// What each of `shards` workers may hold, so that together they hold no
+/// more than one thread would: the run's bounds on memory stand whatever
+/// `--threads` says.
+fn worker_limits(limits: Limits, shards: usize) -> Limits {
+    let shards = shards.max(1);
+    let mut per_worker = limits;
+    // A share of the reassembly budget, but room for one direction's
+    // buffer at least, or no worker could reassemble anything.
+    per_worker.reassembly.total =
+        (limits.reassembly.total / shards).max(limits.reassembly.per_direction);
+    // A share of the connection table: open connections, and finished ones
+    // remembered for their late packets.
+    per_worker.max_open = (limits.max_open / shards).max(1);
+    per_worker.max_finished = (limits.max_finished / shards).max(1);
+    per_worker
+}
+
 /// Runs a capture on `shards` worker threads, opening it once per worker
 /// with `open`, and sends the merged events to `sink`: openings,
 /// handshakes, summaries and the end, in the order and with the connection
@@ -444,14 +461,7 @@ where
     F: Fn() -> std::io::Result<R> + Sync,
 {
     let shards = shards.max(1);
-    // Each worker holds its share of the reassembly budget.
-    let mut per_worker = limits;
-    per_worker.reassembly.total =
-        (limits.reassembly.total / shards).max(limits.reassembly.per_direction);
-    // And its share of the connection table: open connections, and
-    // finished ones remembered for their late packets.
-    per_worker.max_open = (limits.max_open / shards).max(1);
-    per_worker.max_finished = (limits.max_finished / shards).max(1);
+    let per_worker = worker_limits(limits, shards);
     std::thread::scope(|scope| {
         let mut inputs = Vec::with_capacity(shards);
         for index in 0..shards {
@@ -944,6 +954,37 @@ mod tests {
         }
         c.frame_start(20_000);
         assert_eq!(rx.try_recv().map(|b| b.units.len()).ok(), Some(4));
+    }
+
+    #[test]
+    fn the_workers_share_the_bounds_of_one_thread() {
+        let whole = Limits::default();
+        for shards in [1, 2, 3, 7, 64] {
+            let each = worker_limits(whole, shards);
+            assert!(each.max_open * shards <= whole.max_open, "{shards}");
+            assert!(each.max_finished * shards <= whole.max_finished, "{shards}");
+            // The reassembly budget too, down to one direction's buffer
+            // per worker: 1 MiB each of 64 threads would cut short a
+            // direction that one thread reassembles whole, and the output
+            // would depend on the threads.
+            let floor = whole.reassembly.per_direction * shards;
+            assert!(
+                each.reassembly.total * shards <= whole.reassembly.total.max(floor),
+                "{shards}"
+            );
+            // Shared out, not lost: a remainder smaller than the threads at most.
+            assert!(whole.max_finished - each.max_finished * shards < shards);
+            assert!(whole.max_open - each.max_open * shards < shards);
+        }
+        // However many threads, each keeps room to work.
+        let tight = Limits {
+            max_open: 3,
+            max_finished: 3,
+            ..Limits::default()
+        };
+        let each = worker_limits(tight, 8);
+        assert_eq!((each.max_open, each.max_finished), (1, 1));
+        assert!(each.reassembly.total >= tight.reassembly.per_direction);
     }
 
     #[test]
