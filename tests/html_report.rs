@@ -714,8 +714,13 @@ fn http_get(port: u16, path: &str) -> String {
 fn launch(chromium: &Path) -> (Browser, Page) {
     let profile = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("chromium");
     let _ = std::fs::remove_dir_all(&profile);
-    std::fs::create_dir_all(&profile).expect("profile dir");
+    // Chromium puts its singleton socket in a directory of its own under
+    // TMPDIR, and a killed browser leaves it behind: one in /tmp per run.
+    // Under the profile, it goes when the profile goes.
+    let scratch = profile.join("tmp");
+    std::fs::create_dir_all(&scratch).expect("profile dir");
     let child = Command::new(chromium)
+        .env("TMPDIR", &scratch)
         .args([
             "--headless",
             "--no-sandbox",
