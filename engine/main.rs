@@ -375,17 +375,9 @@ fn run_parallel(
         eprintln!("chattcp: {}: cannot open: {e}", path.display());
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
-    let mut progress = progress_for(path, false);
+    let progress = progress_for(path, false);
     let counter = progress.counter();
-    let result = run_counted(
-        path,
-        limits,
-        threads,
-        app,
-        rendering,
-        &counter,
-        &mut progress.sink(sink),
-    );
+    let result = run_counted(path, limits, threads, app, rendering, &counter, sink);
     progress.finish();
     outcome_code(&name, result)
 }
@@ -408,7 +400,8 @@ fn for_conns(mut limits: Limits) -> Limits {
 
 /// Runs `conns` over the capture file at `path`, its connections sharded
 /// across `threads` workers (one: no sharding), dissected for their
-/// overviews when `app`, counting its bytes read in `counter`. With
+/// overviews when `app`, counting its bytes read, packets and connections
+/// in `counter`. With
 /// `rendering` (the text, whose sink takes blocks rendered), the workers
 /// render each connection's block.
 fn run_counted(
@@ -417,7 +410,7 @@ fn run_counted(
     threads: usize,
     app: bool,
     rendering: Option<WorkerRendering>,
-    counter: &chattcp::progress::ByteCounter,
+    counter: &chattcp::progress::ProgressCounter,
     sink: &mut dyn EventSink,
 ) -> Result<chattcp::pipeline::RunOutcome, RunError> {
     // Only the first worker's reading is counted: every worker reads it all.
@@ -429,10 +422,21 @@ fn run_counted(
         }
         Ok(Box::new(file))
     };
+    let counting = counter.watched().then_some(counter);
     if threads > 1 {
         let overviews = app.then_some(chattcp::dissect::AppKinds::OVERVIEW);
-        return chattcp::parallel::run_sharded(open, limits, threads, overviews, rendering, sink);
+        return chattcp::parallel::run_sharded(
+            open, limits, threads, overviews, rendering, counting, sink,
+        );
     }
+    let mut counted;
+    let sink = match counting {
+        Some(counter) => {
+            counted = counter.sink(sink);
+            &mut counted as &mut dyn EventSink
+        }
+        None => sink,
+    };
     match open() {
         Ok(file) if app => pipeline::run(
             file,

@@ -27,6 +27,7 @@ use crate::conn_table::{ConnTable, Slot};
 use crate::dissect::{AppEvent, AppKinds, AppOverview, Dissector};
 use crate::events::{Event, EventSink, Handshake, AT_END};
 use crate::pipeline::{self, Limits, RunError, RunOutcome, Shard};
+use crate::progress::ProgressCounter;
 use crate::tracking::{ConnectionInfo, ConnectionSummary, RunSummary, SummaryLists};
 
 /// How worker threads render each connection's block themselves, for a
@@ -386,27 +387,37 @@ fn work<R: Read + Send>(
     source: R,
     limits: Limits,
     shard: Shard,
-    dissect: Option<AppKinds>,
-    rendering: Option<WorkerRendering>,
+    job: WorkerJob,
     out: SyncSender<Batch>,
     spent: Receiver<Batch>,
 ) {
+    let WorkerJob {
+        dissect,
+        rendering,
+        progress,
+    } = job;
     let collect = Collect::new(
         out.clone(),
         spent,
         dissect.unwrap_or(AppKinds::NONE),
         rendering,
     );
+    // The worker's own packets and connections, counted where they are
+    // (none of its packets crosses to the merge).
+    let run = |sink: &mut dyn EventSink| match &progress {
+        Some(counter) => pipeline::run_shard(source, limits, &mut counter.sink(sink), Some(shard)),
+        None => pipeline::run_shard(source, limits, sink, Some(shard)),
+    };
     let (result, mut collect) = if dissect.is_some() {
         let mut worker = Dissector::with_limits(collect, limits.decode);
         if dissect.is_some_and(|kinds| kinds.contains(AppKinds::OVERVIEW)) {
             worker = worker.with_overviews();
         }
-        let result = pipeline::run_shard(source, limits, &mut worker, Some(shard));
+        let result = run(&mut worker);
         (result, worker.into_inner())
     } else {
         let mut collect = collect;
-        let result = pipeline::run_shard(source, limits, &mut collect, Some(shard));
+        let result = run(&mut collect);
         (result, collect)
     };
     let _ = collect.close_packet();
@@ -415,6 +426,16 @@ fn work<R: Read + Send>(
         units: vec![Unit::End(Box::new(result))],
         ..Batch::default()
     });
+}
+
+/// What a worker does besides tracking its share of the connections.
+struct WorkerJob {
+    /// The application events to find (every connection is dissected).
+    dissect: Option<AppKinds>,
+    /// Renders each connection's block itself.
+    rendering: Option<WorkerRendering>,
+    /// Counts its packets and connections for a progress bar.
+    progress: Option<ProgressCounter>,
 }
 
 /// What each of `shards` workers may hold, so that together they hold no
@@ -438,7 +459,8 @@ fn worker_limits(limits: Limits, shards: usize) -> Limits {
 /// with `open`, and sends the merged events to `sink`: openings,
 /// handshakes, summaries and the end, in the order and with the connection
 /// numbers of a single run, and, when `dissect` is given, the application
-/// events of the kinds it names. Packet and data events are not sent.
+/// events of the kinds it names. Packet and data events are not sent;
+/// with `progress`, the workers count their packets and connections there.
 ///
 /// With `dissect`, every connection is dissected, whatever kinds are
 /// named: the kinds not named are dropped by the worker that found them
@@ -454,6 +476,7 @@ pub fn run_sharded<R, F>(
     shards: usize,
     dissect: Option<AppKinds>,
     rendering: Option<WorkerRendering>,
+    progress: Option<&ProgressCounter>,
     sink: &mut dyn EventSink,
 ) -> Result<RunOutcome, RunError>
 where
@@ -469,6 +492,11 @@ where
             // Never blocks the merge: at most the batches in flight come back.
             let (spent_tx, spent_rx) = sync_channel::<Batch>(IN_FLIGHT + 2);
             let source = open().map_err(|e| RunError::Capture(CaptureError::Io(e)))?;
+            let job = WorkerJob {
+                dissect,
+                rendering,
+                progress: progress.filter(|p| p.watched()).cloned(),
+            };
             scope.spawn(move || {
                 work(
                     source,
@@ -477,8 +505,7 @@ where
                         index,
                         count: shards,
                     },
-                    dissect,
-                    rendering,
+                    job,
                     tx,
                     spent_rx,
                 )
@@ -985,6 +1012,47 @@ mod tests {
         let each = worker_limits(tight, 8);
         assert_eq!((each.max_open, each.max_finished), (1, 1));
         assert!(each.reassembly.total >= tight.reassembly.per_direction);
+    }
+
+    /// A sink that takes everything and keeps nothing.
+    struct Ignore;
+
+    impl EventSink for Ignore {
+        fn event(&mut self, _event: &Event<'_>) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_workers_count_every_packet_and_connection_for_the_progress_bar() {
+        // Their packets never cross to the thread that owns the bar, and
+        // their openings cross in batches: they count both themselves.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/ab-nginx-first-1000-frames.pcap"
+        );
+        for (shards, dissect) in [(2, None), (3, Some(AppKinds::OVERVIEW))] {
+            let progress = crate::progress::Progress::new(None, true);
+            let counter = progress.counter();
+            let outcome = run_sharded(
+                || std::fs::File::open(path),
+                Limits::default(),
+                shards,
+                dissect,
+                None,
+                Some(&counter),
+                &mut Ignore,
+            )
+            .expect("run");
+            let summary = &outcome.summary;
+            assert!(summary.connections > 50, "{}", summary.connections);
+            assert_eq!(counter.packets(), summary.tcp_packets, "{shards} threads");
+            assert_eq!(
+                counter.connections(),
+                summary.connections,
+                "{shards} threads"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! The bar is fed by counters: bytes as they are read, packets and
 //! connections from the event stream (a local count per packet, shared every
 //! 16,384), drawn four times a second by a thread of its own; with no
-//! terminal nothing is drawn.
+//! terminal nothing is drawn. Where a run is spread over threads, each
+//! counts where its work is done ([`ProgressCounter`]): a sharded run's
+//! workers count their own packets and connections, which never cross to
+//! the thread that owns the bar.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +28,8 @@ struct Counters {
     packets: AtomicU64,
     connections: AtomicU64,
     done: AtomicBool,
+    /// A bar is drawn: counting packets and connections is worth its cost.
+    watched: bool,
 }
 
 /// The progress of one run.
@@ -39,7 +44,10 @@ impl Progress {
     /// counters, so that it moves whatever events reach this thread (a
     /// sharded run sends no packet events across).
     pub fn new(total_bytes: Option<u64>, visible: bool) -> Self {
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters {
+            watched: visible,
+            ..Counters::default()
+        });
         let bar = visible.then(|| {
             let bar = match total_bytes {
                 Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
@@ -70,17 +78,20 @@ impl Progress {
         self.counter().reader(inner)
     }
 
-    /// A counter of bytes read that can be moved to where the reading is done.
-    pub fn counter(&self) -> ByteCounter {
-        ByteCounter(self.counters.clone())
+    /// A handle on the counters that can be moved to where the reading and
+    /// the tracking are done.
+    pub fn counter(&self) -> ProgressCounter {
+        ProgressCounter(self.counters.clone())
     }
 
-    /// Passes events on to `inner`, counting them for the bar.
+    /// Passes the run's events on to `inner`, counting them for the bar;
+    /// their end ends the bar's drawing.
     pub fn sink<'a>(&'a mut self, inner: &'a mut dyn EventSink) -> ProgressSink<'a> {
         ProgressSink {
             counters: &self.counters,
             inner,
             packets: 0,
+            ends_run: true,
         }
     }
 
@@ -110,17 +121,44 @@ fn draw(bar: &ProgressBar, c: &Counters) {
     });
 }
 
-/// Counts the bytes of the readers it wraps, for a [`Progress`].
+/// Counts, for a [`Progress`], the bytes of the readers it wraps and the
+/// packets and connections of the sinks it wraps.
 #[derive(Clone)]
-pub struct ByteCounter(Arc<Counters>);
+pub struct ProgressCounter(Arc<Counters>);
 
-impl ByteCounter {
+impl ProgressCounter {
     /// Wraps a reader.
     pub fn reader<R: Read>(&self, inner: R) -> CountingReader<R> {
         CountingReader {
             inner,
             counters: self.0.clone(),
         }
+    }
+
+    /// Whether a bar is drawn: without one, counting events is only cost.
+    pub fn watched(&self) -> bool {
+        self.0.watched
+    }
+
+    /// Passes one thread's events on to `inner`, counting its packets and
+    /// connections; its end is that thread's, not the run's.
+    pub fn sink<'a>(&'a self, inner: &'a mut dyn EventSink) -> ProgressSink<'a> {
+        ProgressSink {
+            counters: &self.0,
+            inner,
+            packets: 0,
+            ends_run: false,
+        }
+    }
+
+    /// Packets counted so far (a thread's last 16,384 at most still its own).
+    pub fn packets(&self) -> u64 {
+        self.0.packets.load(Ordering::Relaxed)
+    }
+
+    /// Connections counted so far.
+    pub fn connections(&self) -> u64 {
+        self.0.connections.load(Ordering::Relaxed)
     }
 }
 
@@ -144,6 +182,9 @@ pub struct ProgressSink<'a> {
     inner: &'a mut dyn EventSink,
     /// Packets not yet added to the shared count.
     packets: u64,
+    /// The end of these events is the end of the run (not of one thread's
+    /// share of it): the bar stops being drawn.
+    ends_run: bool,
 }
 
 impl EventSink for ProgressSink<'_> {
@@ -174,7 +215,9 @@ impl EventSink for ProgressSink<'_> {
                     .packets
                     .fetch_add(self.packets, Ordering::Relaxed);
                 self.packets = 0;
-                self.counters.done.store(true, Ordering::Relaxed);
+                if self.ends_run {
+                    self.counters.done.store(true, Ordering::Relaxed);
+                }
             }
             _ => {}
         }
@@ -185,6 +228,32 @@ impl EventSink for ProgressSink<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Ignore;
+
+    impl EventSink for Ignore {
+        fn event(&mut self, _event: &Event<'_>) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_thread_ending_its_share_does_not_end_the_run() {
+        let progress = Progress::new(None, false);
+        let counter = progress.counter();
+        let summary = crate::tracking::RunSummary::default();
+        let mut inner = Ignore;
+        let mut worker = counter.sink(&mut inner);
+        worker.packets = 5;
+        worker.event(&Event::End(&summary)).expect("passed on");
+        // Its last packets are counted at its end, and the bar goes on.
+        assert_eq!(counter.packets(), 5);
+        assert!(!progress.counters.done.load(Ordering::Relaxed));
+        let mut whole_run = Progress::new(None, false);
+        let mut whole = whole_run.sink(&mut inner);
+        whole.event(&Event::End(&summary)).expect("passed on");
+        assert!(whole.counters.done.load(Ordering::Relaxed));
+    }
 
     #[test]
     fn the_bar_follows_the_bytes_read_whatever_events_come() {

@@ -14,7 +14,7 @@ use crate::conn_table::{ConnTable, Slot};
 use crate::dissect::Dissector;
 use crate::events::{Event, EventSink};
 use crate::pipeline::{self, Limits, RunError};
-use crate::progress::ByteCounter;
+use crate::progress::ProgressCounter;
 use crate::tracking::{Endpoint, Flag, HandshakeOutcome};
 
 /// The statistics a diagnosis report starts with, as ChatTCP's pane does.
@@ -269,12 +269,15 @@ pub fn analyse(
     analyse_split(path, scripts, limits, script_limits, 1, false, None)
 }
 
-/// Opens a capture, its bytes counted by `bytes` when given (a progress bar).
-fn open_counted(path: &Path, bytes: Option<&ByteCounter>) -> io::Result<Box<dyn Read + Send>> {
+/// Opens a capture, its bytes counted by `progress` when given (a progress bar).
+fn open_counted(
+    path: &Path,
+    progress: Option<&ProgressCounter>,
+) -> io::Result<Box<dyn Read + Send>> {
     // No BufReader: the capture reader keeps its own buffer and reads into
     // it in large blocks; another buffer in front only adds a copy.
     let file = File::open(path)?;
-    Ok(match bytes {
+    Ok(match progress {
         Some(counter) => Box::new(counter.reader(file)),
         None => Box::new(file),
     })
@@ -288,8 +291,9 @@ fn open_counted(path: &Path, bytes: Option<&ByteCounter>) -> io::Result<Box<dyn 
 /// into groups, each reading the capture on its own thread
 /// ([`ScriptOutput::merge`]) when `split_scripts`, which pays when the
 /// scripts cost more than reading and dissecting the capture again (each
-/// thread holds its own connection table: only when asked for). `bytes`
-/// counts the bytes read, once, for a progress bar.
+/// thread holds its own connection table: only when asked for). `progress`
+/// counts the bytes read, the packets and the connections, once, for a
+/// progress bar.
 pub fn analyse_split(
     path: &Path,
     scripts: &[Script],
@@ -297,7 +301,7 @@ pub fn analyse_split(
     script_limits: ScriptLimits,
     threads: usize,
     split_scripts: bool,
-    bytes: Option<&ByteCounter>,
+    progress: Option<&ProgressCounter>,
 ) -> CaptureReport {
     let every_packet = scripts
         .iter()
@@ -305,7 +309,7 @@ pub fn analyse_split(
     if threads > 1 && !every_packet {
         let host = ScriptHost::with_offset(scripts, script_limits, None, 0);
         let limits = for_scripts_alone(scripts, limits);
-        return analyse_sharded(path, host, limits, threads, bytes);
+        return analyse_sharded(path, host, limits, threads, progress);
     }
     let groups = if split_scripts {
         threads.clamp(1, scripts.len().max(1))
@@ -313,7 +317,7 @@ pub fn analyse_split(
         1
     };
     if groups == 1 {
-        return analyse_group(path, scripts, 0, limits, script_limits, bytes);
+        return analyse_group(path, scripts, 0, limits, script_limits, progress);
     }
     let size = scripts.len().div_ceil(groups);
     let mut reports: Vec<CaptureReport> = std::thread::scope(|s| {
@@ -322,8 +326,10 @@ pub fn analyse_split(
             .enumerate()
             .map(|(g, chunk)| {
                 // Every group reads the whole capture: the first one counts.
-                let bytes = bytes.filter(|_| g == 0);
-                s.spawn(move || analyse_group(path, chunk, g * size, limits, script_limits, bytes))
+                let progress = progress.filter(|_| g == 0);
+                s.spawn(move || {
+                    analyse_group(path, chunk, g * size, limits, script_limits, progress)
+                })
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
@@ -353,7 +359,7 @@ fn analyse_sharded(
     mut host: ScriptHost<'_>,
     limits: Limits,
     threads: usize,
-    bytes: Option<&ByteCounter>,
+    progress: Option<&ProgressCounter>,
 ) -> CaptureReport {
     let file = path.display().to_string();
     let mut report = CaptureReport::empty(&file);
@@ -370,10 +376,11 @@ fn analyse_sharded(
     if let Ok(Some(start)) = first {
         host.set_capture_start(start);
     }
-    // Every worker reads the whole capture: the first one opened counts.
+    // Every worker reads the whole capture: the first one opened counts its
+    // bytes (each counts its own packets and connections).
     let first_open = std::sync::atomic::AtomicBool::new(true);
     let open = || {
-        let counted = bytes.filter(|_| first_open.swap(false, Ordering::Relaxed));
+        let counted = progress.filter(|_| first_open.swap(false, Ordering::Relaxed));
         open_counted(path, counted)
     };
     // Only the application events some script handles cross from the
@@ -384,7 +391,8 @@ fn analyse_sharded(
         labels: &mut report.labels,
         host: &mut host,
     };
-    let result = crate::parallel::run_sharded(open, limits, threads, Some(apps), None, &mut sink);
+    let result =
+        crate::parallel::run_sharded(open, limits, threads, Some(apps), None, progress, &mut sink);
     report.finish_run(&file, result);
     // Packets are not sent across: the workers counted them.
     report.output = host.finish();
@@ -446,11 +454,11 @@ fn analyse_group(
     offset: usize,
     limits: Limits,
     script_limits: ScriptLimits,
-    bytes: Option<&ByteCounter>,
+    progress: Option<&ProgressCounter>,
 ) -> CaptureReport {
     let file = path.display().to_string();
     let mut report = CaptureReport::empty(&file);
-    let source = match open_counted(path, bytes) {
+    let source = match open_counted(path, progress) {
         Ok(f) => f,
         Err(e) => {
             report.problem = Some(format!("{file}: cannot open: {e}"));
@@ -467,7 +475,10 @@ fn analyse_group(
         },
         limits.decode,
     );
-    let result = pipeline::run(source, limits, &mut sink);
+    let result = match progress.filter(|p| p.watched()) {
+        Some(counter) => pipeline::run(source, limits, &mut counter.sink(&mut sink)),
+        None => pipeline::run(source, limits, &mut sink),
+    };
     drop(sink);
     report.finish_run(&file, result);
     report.output = host.finish();
@@ -511,7 +522,7 @@ pub fn analyse_all(
     script_limits: ScriptLimits,
     threads: usize,
     split_scripts: bool,
-    bytes: Option<&ByteCounter>,
+    progress: Option<&ProgressCounter>,
 ) -> Vec<CaptureReport> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaptureReport>>> = Mutex::new(vec![None; paths.len()]);
@@ -534,7 +545,7 @@ pub fn analyse_all(
                     script_limits,
                     per_capture,
                     split_scripts,
-                    bytes,
+                    progress,
                 );
                 let mut r = results.lock().unwrap_or_else(|p| p.into_inner());
                 r[i] = Some(report);
