@@ -196,6 +196,26 @@ impl EventSink for ProgressSink<'_> {
         self.inner.closed_rendered(conn, block)
     }
 
+    // What is handed over or shared goes on as it came: through `event`
+    // (the default) it would reach `inner` as a copy to make.
+    fn closed_shared(
+        &mut self,
+        summary: &Arc<crate::tracking::ConnectionSummary>,
+    ) -> std::io::Result<()> {
+        self.inner.closed_shared(summary)
+    }
+
+    fn closed_owned(
+        &mut self,
+        summary: crate::tracking::ConnectionSummary,
+    ) -> std::io::Result<Option<crate::tracking::SummaryLists>> {
+        self.inner.closed_owned(summary)
+    }
+
+    fn app_owned(&mut self, app: crate::dissect::AppEvent) -> std::io::Result<()> {
+        self.inner.app_owned(app)
+    }
+
     fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
         match event {
             Event::Packet(_) => {
@@ -235,6 +255,43 @@ mod tests {
         fn event(&mut self, _event: &Event<'_>) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Takes summaries handed over, and says so.
+    #[derive(Default)]
+    struct TakesOwned {
+        owned: usize,
+        copied: usize,
+    }
+
+    impl EventSink for TakesOwned {
+        fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
+            if matches!(event, Event::Closed(_)) {
+                self.copied += 1;
+            }
+            Ok(())
+        }
+
+        fn closed_owned(
+            &mut self,
+            _summary: crate::tracking::ConnectionSummary,
+        ) -> std::io::Result<Option<crate::tracking::SummaryLists>> {
+            self.owned += 1;
+            Ok(None)
+        }
+    }
+
+    #[test]
+    fn counting_hands_summaries_over_as_they_came() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/http-keep-alive.pcap");
+        let progress = Progress::new(None, false);
+        let counter = progress.counter();
+        let mut inner = TakesOwned::default();
+        let file = std::fs::File::open(path).expect("capture");
+        let limits = crate::pipeline::Limits::default();
+        crate::pipeline::run(file, limits, &mut counter.sink(&mut inner)).expect("run");
+        assert_eq!((inner.owned, inner.copied), (1, 0));
+        assert_eq!(counter.connections(), 1);
     }
 
     #[test]
