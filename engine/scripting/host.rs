@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use rhai::module_resolvers::DummyModuleResolver;
 use rhai::{
-    CallFnOptions, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, Scope, FLOAT,
-    INT,
+    CallFnOptions, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, Scope, AST,
+    FLOAT, INT,
 };
 
 use super::filter::{self, Filter};
@@ -27,7 +27,7 @@ use crate::events::{Event, EventSink};
 use crate::tracking::ConnectionSummary;
 
 /// Limits every handler call runs under.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScriptLimits {
     /// Operations per handler call.
     pub max_operations: u64,
@@ -127,12 +127,59 @@ pub fn sandbox_engine(limits: &ScriptLimits) -> Engine {
     e
 }
 
+/// Scripts compiled on this thread kept at most (see [`compiled`]).
+const COMPILED_KEPT: usize = 64;
+
+thread_local! {
+    /// Scripts compiled on this thread: their code (the same allocation as
+    /// the script's, kept alive here so that no other code can take its
+    /// address), the limits the engine compiled under, and the AST.
+    static COMPILED: std::cell::RefCell<Vec<(Arc<str>, ScriptLimits, AST)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `script` compiled by `engine` (set up with `limits`), for this thread:
+/// an AST cannot cross threads (see [`Script::code`]), and a thread that
+/// runs capture after capture compiles each script once, not once per
+/// capture (26 built-in scripts take about 80 M instructions to compile).
+fn compiled(
+    engine: &Engine,
+    script: &Script,
+    limits: &ScriptLimits,
+) -> Result<AST, rhai::ParseError> {
+    let known = COMPILED.with(|kept| {
+        kept.borrow()
+            .iter()
+            .find(|(code, under, _)| Arc::ptr_eq(code, &script.code) && under == limits)
+            .map(|(_, _, ast)| ast.clone())
+    });
+    if let Some(ast) = known {
+        return Ok(ast);
+    }
+    let ast = script.compile_code(engine)?;
+    keep_compiled(script, limits, ast.clone());
+    Ok(ast)
+}
+
+/// Keeps `ast`, `script` compiled on this thread by an engine set up with
+/// `limits`, for the hosts this thread makes (the loading thread compiled
+/// every script once to check it: it need not compile them again).
+pub fn keep_compiled(script: &Script, limits: &ScriptLimits, ast: AST) {
+    COMPILED.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if kept.len() >= COMPILED_KEPT {
+            kept.remove(0);
+        }
+        kept.push((script.code.clone(), *limits, ast));
+    });
+}
+
 /// Finds the line where a handler call breaks a limit: runs it again on a
 /// copy of the script's state with a debugger noting each statement's line,
 /// and output functions that do nothing, under a small budget (an endless
 /// loop is still looping on the same lines).
 fn locate(
-    script: &Script,
+    ast: &AST,
     handler: Handler,
     arg: Option<&Dynamic>,
     state: &Dynamic,
@@ -179,17 +226,13 @@ fn locate(
         Some(a) => engine.call_fn_with_options::<Dynamic>(
             options,
             &mut scope,
-            &script.ast,
+            ast,
             handler.name(),
             (a.clone(),),
         ),
-        None => engine.call_fn_with_options::<Dynamic>(
-            options,
-            &mut scope,
-            &script.ast,
-            handler.name(),
-            (),
-        ),
+        None => {
+            engine.call_fn_with_options::<Dynamic>(options, &mut scope, ast, handler.name(), ())
+        }
     };
     line.load(Ordering::Relaxed)
 }
@@ -332,6 +375,8 @@ fn metric_value(v: &Dynamic) -> MetricValue {
 pub struct ScriptHost<'s> {
     engine: Engine,
     scripts: &'s [Script],
+    /// Each script compiled for this thread (see [`compiled`]).
+    asts: Vec<AST>,
     /// Each script's `this`: an object map that lives for the capture.
     states: Vec<Dynamic>,
     scopes: Vec<Scope<'static>>,
@@ -631,15 +676,31 @@ impl<'s> ScriptHost<'s> {
             }
         });
 
+        let compiles: Vec<Result<AST, rhai::ParseError>> = scripts
+            .iter()
+            .map(|script| compiled(&engine, script, &limits))
+            .collect();
         let mut any = [false; Handler::ALL.len()];
         for s in scripts {
             for h in Handler::ALL {
                 any[h as usize] |= s.handles(h);
             }
         }
+        let mut broken = Vec::new();
+        let asts = compiles
+            .into_iter()
+            .enumerate()
+            .map(|(i, compiled)| {
+                compiled.unwrap_or_else(|e| {
+                    broken.push((i, e));
+                    AST::empty()
+                })
+            })
+            .collect();
         let mut host = ScriptHost {
             engine,
             scripts,
+            asts,
             states: scripts
                 .iter()
                 .map(|_| Dynamic::from_map(Map::new()))
@@ -665,6 +726,23 @@ impl<'s> ScriptHost<'s> {
             admitted: Vec::new(),
             shared_summary: None,
         };
+        // Compiled once already when it was loaded, under the same limits:
+        // only a script that changed meaning between two engines gets here.
+        for (i, e) in broken {
+            let script = &scripts[i];
+            let line = e.1.line().unwrap_or(0);
+            host.stopped[i] = true;
+            recording(&host.collector, &host.running)
+                .output
+                .add_error(RuntimeError {
+                    script: script.name.clone(),
+                    handler: "top level".into(),
+                    line,
+                    frame: None,
+                    message: format!("does not compile on this thread: {}", e.0),
+                    source_line: script.line(line).to_string(),
+                });
+        }
         for i in 0..scripts.len() {
             host.run_top_level(i);
             host.read_filters(i);
@@ -676,12 +754,15 @@ impl<'s> ScriptHost<'s> {
     /// Runs a script's top-level statements once, so that its constants
     /// (`const LIMIT = 1.0;`) are visible to its handlers.
     fn run_top_level(&mut self, i: usize) {
+        if self.stopped[i] {
+            return;
+        }
         let script = &self.scripts[i];
         self.running.index.store(i, Ordering::Relaxed);
         self.running.events.store(self.events, Ordering::Relaxed);
         if let Err(e) = self
             .engine
-            .run_ast_with_scope(&mut self.scopes[i], &script.ast)
+            .run_ast_with_scope(&mut self.scopes[i], &self.asts[i])
         {
             let mut error = self.describe(script, Handler::Init, None, &e);
             error.handler = "top level".into();
@@ -826,14 +907,14 @@ impl<'s> ScriptHost<'s> {
             Some(a) => self.engine.call_fn_with_options::<Dynamic>(
                 options,
                 &mut self.scopes[i],
-                &script.ast,
+                &self.asts[i],
                 handler.name(),
                 (a,),
             ),
             None => self.engine.call_fn_with_options::<Dynamic>(
                 options,
                 &mut self.scopes[i],
-                &script.ast,
+                &self.asts[i],
                 handler.name(),
                 (),
             ),
@@ -847,7 +928,7 @@ impl<'s> ScriptHost<'s> {
                 // rhai drops the position of a broken limit; find the line by
                 // running the call again, stepping, on a copy of the state.
                 error.line = locate(
-                    script,
+                    &self.asts[i],
                     handler,
                     again().as_ref(),
                     &self.states[i],
@@ -1117,5 +1198,39 @@ mod tests {
         assert_eq!(fmt_bytes(512), "512 B");
         assert_eq!(fmt_bytes(1536), "1.5 KiB");
         assert_eq!(fmt_bytes(3 << 20), "3.0 MiB");
+    }
+
+    #[test]
+    fn a_thread_compiles_a_script_once_and_each_thread_for_itself() {
+        let limits = ScriptLimits::default();
+        let engine = sandbox_engine(&limits);
+        let (script, _) = Script::compile_with_ast(&engine, "probe", "test", "fn on_close(c) { }")
+            .expect("compiles");
+        fn handlers(ast: &AST) -> Vec<String> {
+            ast.iter_functions().map(|f| f.name.to_string()).collect()
+        }
+        // What this thread keeps for the script is what its hosts run: a
+        // stand-in kept here is found, not compiled over.
+        let stand_in = engine.compile("fn on_packet(p) { }").expect("compiles");
+        keep_compiled(&script, &limits, stand_in);
+        let here = compiled(&engine, &script, &limits).expect("kept");
+        assert_eq!(handlers(&here), ["on_packet"]);
+        // Under other limits, or on another thread, it is compiled anew.
+        let tighter = ScriptLimits {
+            max_string: 1000,
+            ..limits
+        };
+        let anew = compiled(&sandbox_engine(&tighter), &script, &tighter).expect("compiles");
+        assert_eq!(handlers(&anew), ["on_close"]);
+        let there = std::thread::scope(|s| {
+            s.spawn(|| {
+                let engine = sandbox_engine(&limits);
+                let ast = compiled(&engine, &script, &limits).expect("compiles");
+                handlers(&ast)
+            })
+            .join()
+            .expect("thread")
+        });
+        assert_eq!(there, ["on_close"]);
     }
 }

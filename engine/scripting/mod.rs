@@ -64,12 +64,10 @@ pub fn load_file(path: &Path, limits: &ScriptLimits) -> Result<Script, LoadError
         .unwrap_or("script")
         .to_string();
     let engine = host::sandbox_engine(limits);
-    Ok(Script::compile(
-        &engine,
-        &name,
-        &path.display().to_string(),
-        &source,
-    )?)
+    let (script, ast) =
+        Script::compile_with_ast(&engine, &name, &path.display().to_string(), &source)?;
+    host::keep_compiled(&script, limits, ast);
+    Ok(script)
 }
 
 /// The built-in scripts (all, or those of one kind), with the `.rhai` files
@@ -102,7 +100,9 @@ pub fn load_with_rules(
         let other_kind =
             kind.is_some_and(|kind| Metadata::parse(source).is_ok_and(|meta| meta.kind != kind));
         if !other_kind {
-            scripts.push(Script::compile(&engine, name, "built-in", source)?);
+            let (script, ast) = Script::compile_with_ast(&engine, name, "built-in", source)?;
+            host::keep_compiled(&script, limits, ast);
+            scripts.push(script);
         }
     }
     if let Some(dir) = user_dir {

@@ -321,18 +321,27 @@ pub fn analyse_split(
     }
     let size = scripts.len().div_ceil(groups);
     let mut reports: Vec<CaptureReport> = std::thread::scope(|s| {
+        // Every group reads the whole capture: the first one counts, on
+        // this thread (which has its scripts compiled already).
         let handles: Vec<_> = scripts
             .chunks(size)
             .enumerate()
+            .skip(1)
             .map(|(g, chunk)| {
-                // Every group reads the whole capture: the first one counts.
-                let progress = progress.filter(|_| g == 0);
-                s.spawn(move || {
-                    analyse_group(path, chunk, g * size, limits, script_limits, progress)
-                })
+                s.spawn(move || analyse_group(path, chunk, g * size, limits, script_limits, None))
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        let first = scripts.chunks(size).next().unwrap_or(&[]);
+        let mut reports = vec![analyse_group(
+            path,
+            first,
+            0,
+            limits,
+            script_limits,
+            progress,
+        )];
+        reports.extend(handles.into_iter().filter_map(|h| h.join().ok()));
+        reports
     });
     if reports.is_empty() {
         return analyse_group(path, scripts, 0, limits, script_limits, None);
@@ -531,26 +540,32 @@ pub fn analyse_all(
     // sharding each capture's connections (or, asked for, to splitting its
     // scripts when they read every packet).
     let per_capture = (threads / workers).max(1);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(path) = paths.get(i) else {
+            break;
+        };
+        let report = analyse_split(
+            path,
+            scripts,
+            limits,
+            script_limits,
+            per_capture,
+            split_scripts,
+            progress,
+        );
+        let mut r = results.lock().unwrap_or_else(|p| p.into_inner());
+        r[i] = Some(report);
+    };
+    // This thread is one of the workers: it compiled the scripts when it
+    // loaded them, and a thread compiles each script it runs (see
+    // `Script::code`), so one worker fewer to spawn is one compilation
+    // fewer.
     std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(path) = paths.get(i) else {
-                    break;
-                };
-                let report = analyse_split(
-                    path,
-                    scripts,
-                    limits,
-                    script_limits,
-                    per_capture,
-                    split_scripts,
-                    progress,
-                );
-                let mut r = results.lock().unwrap_or_else(|p| p.into_inner());
-                r[i] = Some(report);
-            });
+        for _ in 1..workers {
+            s.spawn(work);
         }
+        work();
     });
     results
         .into_inner()

@@ -218,8 +218,11 @@ pub struct Script {
     pub origin: String,
     /// Its header.
     pub meta: Metadata,
-    /// The compiled code.
-    pub ast: Arc<AST>,
+    /// The code each thread compiles for itself ([`Script::compile_code`]):
+    /// the source, or its rewrite (state_writes.rs). rhai is built without
+    /// its `sync` feature, for speed (its reference counts and operation
+    /// count are then not atomic), so a compiled AST cannot cross threads.
+    pub code: Arc<str>,
     /// The source, for error messages.
     pub source: Arc<str>,
     handlers: u16,
@@ -250,6 +253,17 @@ impl Script {
         origin: &str,
         source: &str,
     ) -> Result<Script, CompileError> {
+        Self::compile_with_ast(engine, name, origin, source).map(|(script, _)| script)
+    }
+
+    /// [`Script::compile`], and the AST it compiled, for this thread to
+    /// run it without compiling it again.
+    pub fn compile_with_ast(
+        engine: &Engine,
+        name: &str,
+        origin: &str,
+        source: &str,
+    ) -> Result<(Script, AST), CompileError> {
         let file = if origin == "built-in" {
             format!("{name}.rhai (built-in)")
         } else {
@@ -280,9 +294,11 @@ impl Script {
         // Compiled as written first, so that errors point where the author
         // wrote; then, if it writes to `this` with a dot, as rewritten
         // (state_writes.rs says why), which keeps the lines as they are.
+        let mut code: Arc<str> = Arc::from(source);
         if let Cow::Owned(rewritten) = super::state_writes::index_state_writes(source) {
             if let Ok(indexed) = engine.compile(&rewritten) {
                 ast = indexed;
+                code = Arc::from(rewritten);
             }
         }
         ast.set_source(name);
@@ -315,16 +331,25 @@ impl Script {
                 handlers |= h.bit();
             }
         }
-        Ok(Script {
+        let script = Script {
             name: name.to_string(),
             origin: origin.to_string(),
             meta,
-            ast: Arc::new(ast),
+            code,
             source: Arc::from(source),
             handlers,
             reads_payload: source.contains("payload"),
             reads_body: reads_body(source),
-        })
+        };
+        Ok((script, ast))
+    }
+
+    /// Compiles the script's code with `engine`, for the thread that runs
+    /// it; it compiled once already, as [`Script::compile`] checked.
+    pub fn compile_code(&self, engine: &Engine) -> Result<AST, rhai::ParseError> {
+        let mut ast = engine.compile(&*self.code)?;
+        ast.set_source(self.name.as_str());
+        Ok(ast)
     }
 
     /// Whether the script defines `handler`.
