@@ -343,9 +343,6 @@ pub fn analyse_split(
         reports.extend(handles.into_iter().filter_map(|h| h.join().ok()));
         reports
     });
-    if reports.is_empty() {
-        return analyse_group(path, scripts, 0, limits, script_limits, None);
-    }
     let outputs: Vec<ScriptOutput> = reports
         .iter_mut()
         .map(|r| std::mem::take(&mut r.output))
