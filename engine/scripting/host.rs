@@ -729,19 +729,8 @@ impl<'s> ScriptHost<'s> {
         // Compiled once already when it was loaded, under the same limits:
         // only a script that changed meaning between two engines gets here.
         for (i, e) in broken {
-            let script = &scripts[i];
-            let line = e.1.line().unwrap_or(0);
-            host.stopped[i] = true;
-            recording(&host.collector, &host.running)
-                .output
-                .add_error(RuntimeError {
-                    script: script.name.clone(),
-                    handler: "top level".into(),
-                    line,
-                    frame: None,
-                    message: format!("does not compile on this thread: {}", e.0),
-                    source_line: script.line(line).to_string(),
-                });
+            let message = format!("does not compile on this thread: {}", e.0);
+            host.stop_at_top_level(i, e.1.line().unwrap_or(0), message);
         }
         for i in 0..scripts.len() {
             host.run_top_level(i);
@@ -771,6 +760,22 @@ impl<'s> ScriptHost<'s> {
                 .output
                 .add_error(error);
         }
+    }
+
+    /// Stops script `i` for a problem of its top level at `line`.
+    fn stop_at_top_level(&mut self, i: usize, line: usize, message: String) {
+        let script = &self.scripts[i];
+        self.stopped[i] = true;
+        recording(&self.collector, &self.running)
+            .output
+            .add_error(RuntimeError {
+                script: script.name.clone(),
+                handler: "top level".into(),
+                line,
+                frame: None,
+                message,
+                source_line: script.line(line).to_string(),
+            });
     }
 
     /// Reads the filters script `i` declares in its constants; a filter
@@ -819,17 +824,7 @@ impl<'s> ScriptHost<'s> {
                 .lines()
                 .position(|l| l.contains(&format!("const {name}")))
                 .map_or(0, |n| n + 1);
-            self.stopped[i] = true;
-            recording(&self.collector, &self.running)
-                .output
-                .add_error(RuntimeError {
-                    script: script.name.clone(),
-                    handler: "top level".into(),
-                    line,
-                    frame: None,
-                    message,
-                    source_line: script.line(line).to_string(),
-                });
+            self.stop_at_top_level(i, line, message);
         }
     }
 
