@@ -422,15 +422,21 @@ fn run_counted(
         }
         Ok(Box::new(file))
     };
-    let counting = counter.watched().then_some(counter);
     if threads > 1 {
         let overviews = app.then_some(chattcp::dissect::AppKinds::OVERVIEW);
         return chattcp::parallel::run_sharded(
-            open, limits, threads, overviews, rendering, counting, sink,
+            open,
+            limits,
+            threads,
+            overviews,
+            rendering,
+            Some(counter),
+            sink,
         );
     }
+    // Counting events is only cost when no bar is drawn.
     let mut counted;
-    let sink = match counting {
+    let sink = match counter.watched().then_some(counter) {
         Some(counter) => {
             counted = counter.sink(sink);
             &mut counted as &mut dyn EventSink

@@ -460,7 +460,8 @@ fn worker_limits(limits: Limits, shards: usize) -> Limits {
 /// handshakes, summaries and the end, in the order and with the connection
 /// numbers of a single run, and, when `dissect` is given, the application
 /// events of the kinds it names. Packet and data events are not sent;
-/// with `progress`, the workers count their packets and connections there.
+/// with `progress` (and its bar drawn), the workers count their packets
+/// and connections there.
 ///
 /// With `dissect`, every connection is dissected, whatever kinds are
 /// named: the kinds not named are dropped by the worker that found them

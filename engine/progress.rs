@@ -87,12 +87,7 @@ impl Progress {
     /// Passes the run's events on to `inner`, counting them for the bar;
     /// their end ends the bar's drawing.
     pub fn sink<'a>(&'a mut self, inner: &'a mut dyn EventSink) -> ProgressSink<'a> {
-        ProgressSink {
-            counters: &self.counters,
-            inner,
-            packets: 0,
-            ends_run: true,
-        }
+        ProgressSink::new(&self.counters, inner, true)
     }
 
     /// Removes the bar (the run ended).
@@ -143,12 +138,7 @@ impl ProgressCounter {
     /// Passes one thread's events on to `inner`, counting its packets and
     /// connections; its end is that thread's, not the run's.
     pub fn sink<'a>(&'a self, inner: &'a mut dyn EventSink) -> ProgressSink<'a> {
-        ProgressSink {
-            counters: &self.0,
-            inner,
-            packets: 0,
-            ends_run: false,
-        }
+        ProgressSink::new(&self.0, inner, false)
     }
 
     /// Packets counted so far (a thread's last 16,384 at most still its own).
@@ -185,6 +175,17 @@ pub struct ProgressSink<'a> {
     /// The end of these events is the end of the run (not of one thread's
     /// share of it): the bar stops being drawn.
     ends_run: bool,
+}
+
+impl<'a> ProgressSink<'a> {
+    fn new(counters: &'a Counters, inner: &'a mut dyn EventSink, ends_run: bool) -> Self {
+        ProgressSink {
+            counters,
+            inner,
+            packets: 0,
+            ends_run,
+        }
+    }
 }
 
 impl EventSink for ProgressSink<'_> {

@@ -676,9 +676,16 @@ impl<'s> ScriptHost<'s> {
             }
         });
 
-        let compiles: Vec<Result<AST, rhai::ParseError>> = scripts
+        let mut broken = Vec::new();
+        let asts = scripts
             .iter()
-            .map(|script| compiled(&engine, script, &limits))
+            .enumerate()
+            .map(|(i, script)| {
+                compiled(&engine, script, &limits).unwrap_or_else(|e| {
+                    broken.push((i, e));
+                    AST::empty()
+                })
+            })
             .collect();
         let mut any = [false; Handler::ALL.len()];
         for s in scripts {
@@ -686,17 +693,6 @@ impl<'s> ScriptHost<'s> {
                 any[h as usize] |= s.handles(h);
             }
         }
-        let mut broken = Vec::new();
-        let asts = compiles
-            .into_iter()
-            .enumerate()
-            .map(|(i, compiled)| {
-                compiled.unwrap_or_else(|e| {
-                    broken.push((i, e));
-                    AST::empty()
-                })
-            })
-            .collect();
         let mut host = ScriptHost {
             engine,
             scripts,

@@ -294,7 +294,8 @@ impl Script {
         // Compiled as written first, so that errors point where the author
         // wrote; then, if it writes to `this` with a dot, as rewritten
         // (state_writes.rs says why), which keeps the lines as they are.
-        let mut code: Arc<str> = Arc::from(source);
+        let shared_source: Arc<str> = Arc::from(source);
+        let mut code = shared_source.clone();
         if let Cow::Owned(rewritten) = super::state_writes::index_state_writes(source) {
             if let Ok(indexed) = engine.compile(&rewritten) {
                 ast = indexed;
@@ -336,7 +337,7 @@ impl Script {
             origin: origin.to_string(),
             meta,
             code,
-            source: Arc::from(source),
+            source: shared_source,
             handlers,
             reads_payload: source.contains("payload"),
             reads_body: reads_body(source),
