@@ -182,13 +182,34 @@ PY
 # The script host's own figures, in the same run and build: packets per
 # second through a rhai `on_packet` handler, and events per second through
 # `on_http_response` and `on_close` (benches/script_host.rs, built like the
-# binary above).
+# binary above). One process per round, `--runs` rounds: the machine's slow
+# stretches last seconds to minutes and take a whole process's figures down
+# with them, so one process's figure alone says more about the machine than
+# about the host. Printed: the median over the rounds, then the range.
 if [ "$SCRIPT_HOST" = 1 ]; then
   bench=(bench -q --profile dist --bench script_host -- --noplot)
-  if [ "$PGO" = 1 ]; then
-    "$ROOT/benches/pgo-build.sh" --cargo "${bench[@]}" 2>/dev/null
-  else
-    (cd "$ROOT" && cargo "${bench[@]}" 2>/dev/null)
-  fi \
-    | awk '/^on_[a-z_]*\// { name = $1 } /thrpt:/ && name { sub(/elem/, (name ~ /^on_packet/ ? " packets" : " events"), $5); printf "%-8s %-34s %9s %s\n", "script", name, $4, $5; name = "" }'
+  host_out=$OUT/script-host.txt
+  : >"$host_out"
+  for round in $(seq 1 "$RUNS"); do
+    if [ "$PGO" = 1 ]; then
+      "$ROOT/benches/pgo-build.sh" --cargo "${bench[@]}" 2>/dev/null
+    else
+      (cd "$ROOT" && cargo "${bench[@]}" 2>/dev/null)
+    fi \
+      | awk -v round="$round" '/^on_[a-z_]*\// { name = $1 } /thrpt:/ && name { print round, name, $4, $5; name = "" }' >>"$host_out"
+  done
+  python3 - "$host_out" <<'PY'
+import statistics, sys
+scale = {"elem/s": 1, "Kelem/s": 1e3, "Melem/s": 1e6, "Gelem/s": 1e9}
+figures = {}
+for line in open(sys.argv[1]):
+    _, name, value, unit = line.split()
+    figures.setdefault(name, []).append(float(value) * scale[unit])
+def short(v):
+    return f"{v / 1e6:.2f} M" if v >= 1e6 else f"{v / 1e3:.0f} K"
+for name, values in figures.items():
+    what = "packets/s" if name.startswith("on_packet") else "events/s"
+    spread = f"({short(min(values))}-{short(max(values))}, {len(values)} rounds)"
+    print(f"{'script':8} {name:34} {short(statistics.median(values)):>9} {what} {spread}")
+PY
 fi
