@@ -143,8 +143,8 @@ fn push_close_phrase(t: &mut Block, c: &ConnectionSummary) {
 }
 
 /// Appends `v` in decimal: `core::fmt` costs several times more, and a
-/// connection's block has a dozen numbers. Inlined: for the one to five
-/// digits of most of them, the call cost as much as the digits.
+/// connection's block has a dozen numbers. Inlined: for the few digits of
+/// most of them, the call cost as much as the digits.
 #[inline(always)]
 fn push_u64(s: &mut Block, mut v: u64) {
     // Two digits at a time from a table: half the divisions.

@@ -4,7 +4,9 @@
 //! A script defines handlers by event name (`on_packet(p)`, `on_close(c)`,
 //! ...; see [`Handler`]), keeps its state in `this` (an object map that lives
 //! for the capture), and reports through `note`, `finding`, `print` and
-//! `metric`. Scripts are compiled once per run ([`Script::compile`]); a
+//! `metric`. Scripts are checked and compiled when loaded
+//! ([`Script::compile`]), and compiled once more by each other thread that
+//! runs them (rhai is built without `sync`: see [`Script::code`]); a
 //! [`ScriptHost`] runs them over one capture in a sandbox, and events no
 //! script handles never reach rhai. `docs/writing-rules.md` is the guide.
 

@@ -320,18 +320,19 @@ pub fn analyse_split(
         return analyse_group(path, scripts, 0, limits, script_limits, progress);
     }
     let size = scripts.len().div_ceil(groups);
+    // Two groups or more: `size` is less than the scripts' count.
+    let (first, rest) = scripts.split_at(size.min(scripts.len()));
     let mut reports: Vec<CaptureReport> = std::thread::scope(|s| {
         // Every group reads the whole capture: the first one counts, on
         // this thread (which has its scripts compiled already).
-        let handles: Vec<_> = scripts
+        let handles: Vec<_> = rest
             .chunks(size)
             .enumerate()
-            .skip(1)
             .map(|(g, chunk)| {
-                s.spawn(move || analyse_group(path, chunk, g * size, limits, script_limits, None))
+                let offset = (g + 1) * size;
+                s.spawn(move || analyse_group(path, chunk, offset, limits, script_limits, None))
             })
             .collect();
-        let first = scripts.chunks(size).next().unwrap_or(&[]);
         let mut reports = vec![analyse_group(
             path,
             first,
