@@ -175,6 +175,51 @@ impl<T> ConnTable<T> {
     }
 }
 
+/// Bytes kept in a connection's slot, such as the lines of text a
+/// connection's block ends with, kept from the moment they are final until
+/// its summary. Up to [`ShortBytes::INLINE`] bytes (nearly all) sit in the
+/// slot itself, in a table's window where neighbouring connections' slots
+/// are neighbours in memory: kept for seconds, they are read back in about
+/// the order they were written, where a block of their own each would be
+/// a cold line anywhere in the heap, and an allocation and a free.
+#[derive(Clone, Debug)]
+pub enum ShortBytes {
+    /// Held in place.
+    Inline {
+        /// How many of `bytes` are used.
+        len: u8,
+        /// The bytes, then unused room.
+        bytes: [u8; ShortBytes::INLINE],
+    },
+    /// More than fit in place.
+    Boxed(Box<[u8]>),
+}
+
+impl ShortBytes {
+    /// Most bytes held in place: the whole value is then two cache lines.
+    pub const INLINE: usize = 126;
+
+    /// A copy of `bytes`.
+    pub fn new(bytes: &[u8]) -> Self {
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= Self::INLINE => {
+                let mut inline = [0; Self::INLINE];
+                inline[..bytes.len()].copy_from_slice(bytes);
+                ShortBytes::Inline { len, bytes: inline }
+            }
+            _ => ShortBytes::Boxed(Box::from(bytes)),
+        }
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            ShortBytes::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            ShortBytes::Boxed(bytes) => bytes,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +282,28 @@ mod tests {
         assert!(t.held() <= 2, "{}", t.held());
         // A number passed over with nothing kept starts afresh.
         assert!(matches!(t.slot(2), Slot::Empty));
+    }
+
+    #[test]
+    fn short_bytes_hold_any_length_in_place_or_boxed() {
+        for len in [
+            0,
+            1,
+            ShortBytes::INLINE - 1,
+            ShortBytes::INLINE,
+            ShortBytes::INLINE + 1,
+            300,
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let kept = ShortBytes::new(&bytes);
+            assert_eq!(kept.as_bytes(), &bytes[..], "{len} bytes");
+            assert_eq!(
+                matches!(kept, ShortBytes::Inline { .. }),
+                len <= ShortBytes::INLINE,
+                "{len} bytes"
+            );
+        }
+        assert_eq!(std::mem::size_of::<Slot<ShortBytes>>(), 128);
     }
 
     #[test]

@@ -29,8 +29,9 @@ pub enum Event<'a> {
     /// through a [`crate::dissect::Dissector`]).
     App(&'a AppEvent),
     /// What a connection carried at the application layer, in a few
-    /// numbers: just before its summary, from a
-    /// [`crate::dissect::Dissector`] asked for overviews.
+    /// numbers, from a [`crate::dissect::Dissector`] asked for overviews:
+    /// just before its summary, or, when asked so, as soon as it is final
+    /// ([`crate::dissect::Dissector::with_overviews_when_final`]).
     Overview(&'a crate::dissect::AppOverview),
     /// A connection's summary; no more events name it.
     Closed(&'a ConnectionSummary),

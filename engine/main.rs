@@ -365,7 +365,14 @@ fn run_parallel(
 ) -> anyhow::Result<ExitCode> {
     if threads <= 1 || path.as_os_str() == "-" {
         if app {
-            let mut dissector = Dissector::with_limits(sink, limits.decode).with_overviews();
+            let dissector = Dissector::with_limits(sink, limits.decode);
+            // The text keeps each connection's application lines until its
+            // summary, in place of its overview.
+            let mut dissector = if rendering.is_some() {
+                dissector.with_overviews_when_final()
+            } else {
+                dissector.with_overviews()
+            };
             return run(path, limits, &mut dissector);
         }
         return run(path, limits, sink);
@@ -444,11 +451,15 @@ fn run_counted(
         None => sink,
     };
     match open() {
-        Ok(file) if app => pipeline::run(
-            file,
-            limits,
-            &mut Dissector::with_limits(sink, limits.decode).with_overviews(),
-        ),
+        Ok(file) if app => {
+            let dissector = Dissector::with_limits(sink, limits.decode);
+            let mut dissector = if rendering.is_some() {
+                dissector.with_overviews_when_final()
+            } else {
+                dissector.with_overviews()
+            };
+            pipeline::run(file, limits, &mut dissector)
+        }
         Ok(file) => pipeline::run(file, limits, sink),
         Err(e) => Err(RunError::Capture(chattcp::capture::CaptureError::Io(e))),
     }

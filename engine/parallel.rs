@@ -23,7 +23,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use crate::capture::CaptureError;
-use crate::conn_table::{ConnTable, Slot};
+use crate::conn_table::{ConnTable, ShortBytes, Slot};
 use crate::dissect::{AppEvent, AppKinds, AppOverview, Dissector};
 use crate::events::{Event, EventSink, Handshake, AT_END};
 use crate::pipeline::{self, Limits, RunError, RunOutcome, Shard};
@@ -174,10 +174,11 @@ struct Collect {
     weight: usize,
     /// Summaries rendered here, when the merge's sink takes them so.
     rendering: Option<WorkerRendering>,
-    /// The application lines of the overview lent last, and its
-    /// connection: they end that connection's block, rendered next.
-    app_text: Vec<u8>,
-    app_text_conn: Option<u64>,
+    /// The application lines of overviews lent before their summaries,
+    /// by connection: they end the connection's block.
+    app_text: ConnTable<ShortBytes>,
+    /// Where an overview is rendered before it is kept.
+    scratch: Vec<u8>,
 }
 
 impl Collect {
@@ -206,8 +207,8 @@ impl Collect {
             deliver,
             weight: 0,
             rendering,
-            app_text: Vec::new(),
-            app_text_conn: None,
+            app_text: ConnTable::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -262,8 +263,8 @@ impl Collect {
     }
 
     /// A summary retired now, rendered here (with the application lines
-    /// of its overview, lent just before it), after the application
-    /// events flushed before it.
+    /// of its overview, lent before it), after the application events
+    /// flushed before it.
     fn retire_rendered(
         &mut self,
         render: WorkerRendering,
@@ -271,8 +272,8 @@ impl Collect {
     ) -> std::io::Result<()> {
         let start = self.batch.text.len();
         (render.summary)(summary, &mut self.batch.text);
-        if self.app_text_conn.take() == Some(summary.conn) {
-            self.batch.text.extend_from_slice(&self.app_text);
+        if let Slot::Live(lines) = self.app_text.close(summary.conn) {
+            self.batch.text.extend_from_slice(lines.as_bytes());
         }
         let len = self.batch.text.len() - start;
         self.weight += len;
@@ -363,9 +364,9 @@ impl EventSink for Collect {
             Event::App(_) => {}
             Event::Overview(o) if self.deliver.contains(AppKinds::OVERVIEW) => {
                 if let Some(render) = self.rendering {
-                    self.app_text.clear();
-                    (render.overview)(o, &mut self.app_text);
-                    self.app_text_conn = Some(o.conn);
+                    self.scratch.clear();
+                    (render.overview)(o, &mut self.scratch);
+                    *self.app_text.slot(o.conn) = Slot::Live(ShortBytes::new(&self.scratch));
                 } else {
                     self.overview = Some((*o).clone());
                 }
@@ -411,7 +412,13 @@ fn work<R: Read + Send>(
     let (result, mut collect) = if dissect.is_some() {
         let mut worker = Dissector::with_limits(collect, limits.decode);
         if dissect.is_some_and(|kinds| kinds.contains(AppKinds::OVERVIEW)) {
-            worker = worker.with_overviews();
+            // Rendered here, a connection's application lines are kept
+            // until its summary, in place of its overview.
+            worker = if rendering.is_some() {
+                worker.with_overviews_when_final()
+            } else {
+                worker.with_overviews()
+            };
         }
         let result = run(&mut worker);
         (result, worker.into_inner())

@@ -139,3 +139,77 @@ fn the_default_in_the_help_is_the_trackers() {
         "{entry}"
     );
 }
+
+/// `conns`'s text takes each connection's overview as soon as it is final
+/// (both directions ended) and keeps only its application lines through
+/// the close delay: the text is the one made from overviews lent just
+/// before each summary, while many overviews wait at once.
+#[test]
+fn overviews_lent_when_final_give_the_same_text() {
+    use chattcp::dissect::Dissector;
+    use chattcp::events::{Event, EventSink};
+    use chattcp::pipeline::{self, Limits};
+    use chattcp::render::text::{TextKind, TextWriter};
+    use std::collections::HashSet;
+
+    /// The text writer, counting overviews lent and not yet summarised.
+    struct Waiting<'a> {
+        text: TextWriter<&'a mut Vec<u8>>,
+        lent: HashSet<u64>,
+        most: usize,
+        overviews: usize,
+    }
+    impl EventSink for Waiting<'_> {
+        fn event(&mut self, event: &Event<'_>) -> std::io::Result<()> {
+            match event {
+                Event::Overview(o) => {
+                    assert!(self.lent.insert(o.conn), "overview {} lent twice", o.conn);
+                    self.overviews += 1;
+                    self.most = self.most.max(self.lent.len());
+                }
+                Event::Closed(c) => {
+                    self.lent.remove(&c.conn);
+                }
+                _ => {}
+            }
+            self.text.event(event)
+        }
+    }
+
+    let path = root().join("benches/pgo-train.pcap");
+    let run = |when_final: bool| {
+        let mut out = Vec::new();
+        let mut sink = Waiting {
+            text: TextWriter::new(&mut out, TextKind::Conns),
+            lent: HashSet::new(),
+            most: 0,
+            overviews: 0,
+        };
+        let limits = Limits::default();
+        let dissector = Dissector::with_limits(&mut sink, limits.decode);
+        let mut dissector = if when_final {
+            dissector.with_overviews_when_final()
+        } else {
+            dissector.with_overviews()
+        };
+        let file = std::fs::File::open(&path).expect("benches/pgo-train.pcap");
+        pipeline::run(file, limits, &mut dissector).expect("a run");
+        let (most, overviews) = (sink.most, sink.overviews);
+        drop(sink);
+        (out, most, overviews)
+    };
+    let (before_summary, most_before, overviews) = run(false);
+    let (when_final, most_when_final, overviews_when_final) = run(true);
+    assert_eq!(overviews, overviews_when_final);
+    assert!(overviews > 400, "{overviews} overviews");
+    assert_eq!(most_before, 1, "lent just before each summary");
+    assert!(
+        most_when_final > 100,
+        "{most_when_final} overviews waiting at most"
+    );
+    assert!(
+        String::from_utf8_lossy(&when_final).contains("     http      1 request (GET "),
+        "application lines in the text"
+    );
+    assert!(before_summary == when_final, "the same text either way");
+}

@@ -212,6 +212,12 @@ pub struct Dissector<S> {
     /// overview is lent to the consumer, not given: freed where it was
     /// made (see `overview`).
     overviews: Option<ConnTable<Box<AppOverview>>>,
+    /// Overviews are lent as soon as they are final
+    /// ([`Dissector::with_overviews_when_final`]).
+    overviews_when_final: bool,
+    /// A connection whose two directions just ended: its overview is
+    /// final (see `lend_finished`).
+    finished_now: Option<u64>,
 }
 
 impl<S: EventSink> Dissector<S> {
@@ -237,6 +243,8 @@ impl<S: EventSink> Dissector<S> {
             limits,
             kept_requests: Arc::default(),
             overviews: None,
+            overviews_when_final: false,
+            finished_now: None,
         }
     }
 
@@ -246,6 +254,19 @@ impl<S: EventSink> Dissector<S> {
     pub fn with_overviews(mut self) -> Self {
         self.overviews = Some(ConnTable::default());
         self
+    }
+
+    /// Like [`Dissector::with_overviews`], but each overview is sent as
+    /// soon as it is final: when both directions of its connection ended
+    /// (nothing more of it is read), else just before its summary. For a
+    /// consumer that keeps what it makes of an overview, smaller than the
+    /// overview, until the summary: `conns`'s text keeps a connection's
+    /// application lines (about 120 bytes where the overview is 576), and
+    /// the overview is made into them while it is still in the cache, not
+    /// read back cold seconds later, after the close delay.
+    pub fn with_overviews_when_final(mut self) -> Self {
+        self.overviews_when_final = true;
+        self.with_overviews()
     }
 
     /// The consumer.
@@ -354,6 +375,9 @@ impl<S: EventSink> Dissector<S> {
                 Self::end(app, dir, at, out);
                 if app.ended == [true, true] {
                     *slot = Slot::Finished;
+                    if self.overviews_when_final {
+                        self.finished_now = Some(conn);
+                    }
                 }
             }
         }
@@ -416,6 +440,21 @@ impl<S: EventSink> Dissector<S> {
         Ok(())
     }
 
+    /// Lends the overview of a connection whose two directions just ended
+    /// (nothing can change it any more), when overviews go as soon as
+    /// they are final.
+    fn lend_finished(&mut self) -> std::io::Result<()> {
+        let Some(conn) = self.finished_now.take() else {
+            return Ok(());
+        };
+        if let Some(overviews) = self.overviews.as_mut() {
+            if let Slot::Live(o) = overviews.close(conn) {
+                self.inner.event(&Event::Overview(&o))?;
+            }
+        }
+        Ok(())
+    }
+
     fn close(&mut self, conn: u64, at: At) {
         if !self.undecided.is_empty() {
             self.undecided.remove(&(conn, 0));
@@ -451,7 +490,8 @@ impl<S: EventSink> EventSink for Dissector<S> {
                     time: d.time,
                 };
                 self.data(d.conn, d.dir, d.chunk, at);
-                self.send_out()
+                self.send_out()?;
+                self.lend_finished()
             }
             Event::Closed(summary) => {
                 self.summarised(summary)?;

@@ -4,7 +4,8 @@
 //!
 //! An overview is kept by the [`super::Dissector`] that made the events,
 //! and lent to the consumer as one [`crate::events::Event::Overview`] just
-//! before the connection's summary. So a parallel run hands over one
+//! before the connection's summary, or as soon as it is final when the
+//! consumer asked so. So a parallel run hands over one
 //! small value per connection instead of every message, copied into the
 //! batch that carries the summary (see `crate::parallel`). It holds
 //! everything inline, with no allocation of its own, so that nothing a

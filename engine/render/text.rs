@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::conn_order::ConnOrder;
+use crate::conn_table::{ConnTable, ShortBytes, Slot};
 use crate::decode::flags::{ACK, CWR, ECE, FIN, PSH, RST, SYN, URG};
 use crate::dissect::AppOverview;
 use crate::events::{Event, EventSink};
@@ -281,10 +282,12 @@ pub struct TextWriter<W: Write> {
     order: ConnOrder<Vec<u8>>,
     /// Connections' text not yet written out, in order.
     buf: Block,
-    /// The application lines of the connection whose overview came last
-    /// (it comes just before the connection's summary), and its number.
-    app_lines: Block,
-    app_conn: Option<u64>,
+    /// The application lines of connections whose overview came before
+    /// their summary, by connection (an overview comes when the
+    /// connection's application data ended, or just before its summary).
+    app_lines: ConnTable<ShortBytes>,
+    /// Where an overview is rendered before it is kept.
+    scratch: Block,
     /// Flush after every line (for live pipes).
     pub flush_each: bool,
 }
@@ -308,8 +311,8 @@ impl<W: Write> TextWriter<W> {
             line: String::with_capacity(160),
             order: ConnOrder::default(),
             buf: Block::default(),
-            app_lines: Block::default(),
-            app_conn: None,
+            app_lines: ConnTable::default(),
+            scratch: Block::default(),
             flush_each: false,
         }
     }
@@ -483,15 +486,15 @@ impl<W: Write> EventSink for TextWriter<W> {
                 // writer's buffer, no allocation unless a block must wait.
                 let start = self.buf.len();
                 Self::render_conn(&mut self.buf, c);
-                if self.app_conn.take() == Some(c.conn) {
-                    self.buf.0.extend_from_slice(&self.app_lines.0);
+                if let Slot::Live(lines) = self.app_lines.close(c.conn) {
+                    self.buf.0.extend_from_slice(lines.as_bytes());
                 }
                 self.place_block(c.conn, start)
             }
             (TextKind::Conns, Event::Overview(o)) => {
-                self.app_lines.0.clear();
-                render_overview(&mut self.app_lines, o);
-                self.app_conn = Some(o.conn);
+                self.scratch.0.clear();
+                render_overview(&mut self.scratch, o);
+                *self.app_lines.slot(o.conn) = Slot::Live(ShortBytes::new(&self.scratch.0));
                 Ok(())
             }
             (_, Event::End(r)) => self.end(r),
