@@ -184,12 +184,14 @@ struct Collect {
 impl Collect {
     /// A collector sending its batches to `out`, reusing those that come
     /// back on `spent`, and keeping the application events of the kinds
-    /// in `deliver`.
+    /// in `deliver`; one of `shards` workers, which share the bound of one
+    /// thread's application lines waiting for their summaries.
     fn new(
         out: SyncSender<Batch>,
         spent: Receiver<Batch>,
         deliver: AppKinds,
         rendering: Option<WorkerRendering>,
+        shards: usize,
     ) -> Self {
         Collect {
             out,
@@ -207,7 +209,7 @@ impl Collect {
             deliver,
             weight: 0,
             rendering,
-            app_text: ConnTable::default(),
+            app_text: ConnTable::with_window((ShortBytes::WINDOW / shards.max(1)).max(1 << 10)),
             scratch: Vec::new(),
         }
     }
@@ -402,6 +404,7 @@ fn work<R: Read + Send>(
         spent,
         dissect.unwrap_or(AppKinds::NONE),
         rendering,
+        shard.count,
     );
     // The worker's own packets and connections, counted where they are
     // (none of its packets crosses to the merge).
@@ -933,7 +936,7 @@ mod tests {
     fn collect() -> (Collect, Receiver<Batch>) {
         let (out, rx) = sync_channel(IN_FLIGHT);
         let (_spent_tx, spent) = sync_channel(1);
-        let mut collect = Collect::new(out, spent, AppKinds::ALL, None);
+        let mut collect = Collect::new(out, spent, AppKinds::ALL, None, 1);
         collect.in_packet = true;
         (collect, rx)
     }

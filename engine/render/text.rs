@@ -311,7 +311,7 @@ impl<W: Write> TextWriter<W> {
             line: String::with_capacity(160),
             order: ConnOrder::default(),
             buf: Block::default(),
-            app_lines: ConnTable::default(),
+            app_lines: ConnTable::with_window(ShortBytes::WINDOW),
             scratch: Block::default(),
             flush_each: false,
         }
