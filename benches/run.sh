@@ -72,8 +72,10 @@ for f in "${FILES[@]}"; do
   fi
 done
 
-for f in "${FILES[@]}"; do
-  pcap=$DATA/$f.pcap
+# The commands timed on capture $1, in `cmds` (the warm-up's in `warm`);
+# `tshark_rounds` says whether tshark runs in every round.
+commands_for() {
+  local f=$1 pcap=$DATA/$1.pcap
   cmds=(-n "read floor (tcpdump -r F -w /dev/null)" "tcpdump -r $pcap -w /dev/null 2>/dev/null"
         -n "chattcp conns" "$BIN conns $pcap > /dev/null"
         -n "chattcp conns --threads 1" "$BIN conns --threads 1 $pcap > /dev/null"
@@ -95,17 +97,34 @@ for f in "${FILES[@]}"; do
     tshark_rounds=1
     cmds+=(-n "tshark -q -z conv,tcp" "tshark -q -z conv,tcp -r $pcap > /dev/null")
   fi
-  echo "== $f.pcap ($(du -h "$pcap" | cut -f1))" >&2
-  # One warm-up run brings the file into the page cache for every command
-  # alike. Then rounds: each round runs every command once, in turn, so that
-  # a machine slowing down or speeding up (a shared host's neighbours) moves
-  # all commands alike; the ratios are taken within each round.
+}
+
+# One warm-up run per capture brings the files into the page cache for
+# every command alike.
+for f in "${FILES[@]}"; do
+  commands_for "$f"
+  echo "== $f.pcap ($(du -h "$DATA/$f.pcap" | cut -f1))" >&2
   rm -f "$OUT/$f".round*.json
   hyperfine -N --runs 1 "${warm[@]}" >/dev/null 2>&1 || hyperfine --runs 1 "${warm[@]}" >/dev/null
-  for round in $(seq 1 "$RUNS"); do
+done
+# Then rounds: each round runs every command of a capture once, in turn,
+# so that a machine slowing down or speeding up (a shared host's
+# neighbours) moves all commands alike; the ratios are taken within each
+# round. The captures take turns round by round, so that each capture's
+# rounds are spread over the whole run: this machine's slow stretches last
+# minutes, and when one capture's rounds ran back to back, one stretch could
+# take most of them (many.pcap's five rounds took 2.5 minutes).
+for round in $(seq 1 "$RUNS"); do
+  for f in "${FILES[@]}"; do
+    commands_for "$f"
+    echo "== $f.pcap, round $round of $RUNS" >&2
     hyperfine -N --runs 1 --export-json "$OUT/$f.round$round.json" "${cmds[@]}" >/dev/null 2>&1 \
       || hyperfine --runs 1 --export-json "$OUT/$f.round$round.json" "${cmds[@]}" >/dev/null
   done
+done
+for f in "${FILES[@]}"; do
+  pcap=$DATA/$f.pcap
+  commands_for "$f"
   rm -f "$OUT/$f.tshark.time" "$OUT/$f.tshark.rss"
   if [ "$tshark_rounds" = 1 ]; then
     # Its peak memory, from one more run.
@@ -113,6 +132,7 @@ for f in "${FILES[@]}"; do
   elif [ "$TSHARK" = 1 ] && need tshark; then
     # One run, the file already cached; its wall time and peak memory
     # from the same run.
+    echo "== $f.pcap, tshark once" >&2
     /usr/bin/time -f "%e %M" -o "$OUT/$f.tshark.time" tshark -q -z conv,tcp -r "$pcap" >/dev/null 2>&1 || true
   fi
   for c in conns diagnose; do
