@@ -218,6 +218,10 @@ if [ "$SCRIPT_HOST" = 1 ]; then
     fi \
       | awk -v round="$round" '/^on_[a-z_]*\// { name = $1 } /thrpt:/ && name { print round, name, $4, $5; name = "" }' >>"$host_out"
   done
+  if [ ! -s "$host_out" ]; then
+    # Its build's and its own errors are not shown above.
+    echo "script host: no figures (run 'benches/pgo-build.sh --cargo bench --profile dist --bench script_host' to see why)" >&2
+  fi
   python3 - "$host_out" <<'PY'
 import statistics, sys
 scale = {"elem/s": 1, "Kelem/s": 1e3, "Melem/s": 1e6, "Gelem/s": 1e9}
