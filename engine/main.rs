@@ -365,14 +365,7 @@ fn run_parallel(
 ) -> anyhow::Result<ExitCode> {
     if threads <= 1 || path.as_os_str() == "-" {
         if app {
-            let dissector = Dissector::with_limits(sink, limits.decode);
-            // The text keeps each connection's application lines until its
-            // summary, in place of its overview.
-            let mut dissector = if rendering.is_some() {
-                dissector.with_overviews_when_final()
-            } else {
-                dissector.with_overviews()
-            };
+            let mut dissector = conns_dissector(sink, limits, rendering);
             return run(path, limits, &mut dissector);
         }
         return run(path, limits, sink);
@@ -387,6 +380,23 @@ fn run_parallel(
     let result = run_counted(path, limits, threads, app, rendering, &counter, sink);
     progress.finish();
     outcome_code(&name, result)
+}
+
+/// `conns`'s dissector on one thread, for overviews: the text (which
+/// takes `rendering`) keeps each connection's application lines until its
+/// summary, in place of its overview, so it takes overviews as soon as
+/// they are final; the JSON just before each summary.
+fn conns_dissector<S: EventSink>(
+    sink: S,
+    limits: Limits,
+    rendering: Option<WorkerRendering>,
+) -> Dissector<S> {
+    let dissector = Dissector::with_limits(sink, limits.decode);
+    if rendering.is_some() {
+        dissector.with_overviews_when_final()
+    } else {
+        dissector.with_overviews()
+    }
 }
 
 /// `conns`'s text, rendered by the worker threads of a sharded run (the
@@ -452,13 +462,7 @@ fn run_counted(
     };
     match open() {
         Ok(file) if app => {
-            let dissector = Dissector::with_limits(sink, limits.decode);
-            let mut dissector = if rendering.is_some() {
-                dissector.with_overviews_when_final()
-            } else {
-                dissector.with_overviews()
-            };
-            pipeline::run(file, limits, &mut dissector)
+            pipeline::run(file, limits, &mut conns_dissector(sink, limits, rendering))
         }
         Ok(file) => pipeline::run(file, limits, sink),
         Err(e) => Err(RunError::Capture(chattcp::capture::CaptureError::Io(e))),
