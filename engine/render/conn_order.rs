@@ -15,7 +15,8 @@ use std::io;
 /// by output: about 500 bytes of rendered text a connection, but a
 /// summary and its overview (about 1,600 bytes) for JSON, which renders
 /// it only when its turn comes. With a count (10,000) the JSON of
-/// many.pcap, where one connection open to the end keeps the rest waiting,
+/// many.pcap, where ports reused within the close delay end some waits
+/// early and put summaries up to 2 s out of order (benches/README.md),
 /// held 16 MiB where the text held 5, and `conns --json` peaked at
 /// 127-137 MiB (116-121 MiB with this budget, the text unchanged).
 pub const MAX_WAITING_BYTES: usize = 4 << 20;
