@@ -347,7 +347,7 @@ fn run(path: &Path, limits: Limits, sink: &mut dyn EventSink) -> anyhow::Result<
     };
     let mut progress = progress_for(path, false);
     let source = progress.reader(source);
-    let result = pipeline::run(source, limits, &mut progress.sink(sink));
+    let result = progress.with_sink(sink, |sink| pipeline::run(source, limits, sink));
     progress.finish();
     outcome_code(&name, result)
 }
@@ -700,14 +700,16 @@ fn chat(
     } = run;
     let mut collector = ChatCollector::new(only, max_packets);
     let source = progress.reader(source);
-    let result = run_with(
-        source,
-        scripts,
-        limits,
-        ScriptLimits::default(),
-        chosen,
-        &mut progress.sink(&mut collector),
-    );
+    let result = progress.with_sink(&mut collector, |sink| {
+        run_with(
+            source,
+            scripts,
+            limits,
+            ScriptLimits::default(),
+            chosen,
+            sink,
+        )
+    });
     progress.finish();
     match result {
         Ok((output, outcome)) => {
@@ -786,15 +788,17 @@ fn html_report(
                     Some(c) => LessonScope::Only(c),
                     None => LessonScope::Below(report_limits.full_connections as u64),
                 };
-                let result = run_scoped(
-                    source,
-                    scripts,
-                    limits,
-                    ScriptLimits::default(),
-                    options.chosen.as_deref(),
-                    lessons,
-                    &mut progress.sink(&mut collector),
-                );
+                let result = progress.with_sink(&mut collector, |sink| {
+                    run_scoped(
+                        source,
+                        scripts,
+                        limits,
+                        ScriptLimits::default(),
+                        options.chosen.as_deref(),
+                        lessons,
+                        sink,
+                    )
+                });
                 progress.finish();
                 match result {
                     Ok((out, outcome)) => {
