@@ -451,20 +451,14 @@ fn run_counted(
             sink,
         );
     }
-    // Counting events is only cost when no bar is drawn.
-    let mut counted;
-    let sink = match counter.watched().then_some(counter) {
-        Some(counter) => {
-            counted = counter.sink(sink);
-            &mut counted as &mut dyn EventSink
-        }
-        None => sink,
-    };
     match open() {
-        Ok(file) if app => {
-            pipeline::run(file, limits, &mut conns_dissector(sink, limits, rendering))
-        }
-        Ok(file) => pipeline::run(file, limits, sink),
+        Ok(file) => counter.with_sink(sink, |sink| {
+            if app {
+                pipeline::run(file, limits, &mut conns_dissector(sink, limits, rendering))
+            } else {
+                pipeline::run(file, limits, sink)
+            }
+        }),
         Err(e) => Err(RunError::Capture(chattcp::capture::CaptureError::Io(e))),
     }
 }

@@ -156,6 +156,20 @@ impl ProgressCounter {
         ProgressSink::new(&self.0, inner, false)
     }
 
+    /// Runs `run` with `inner`, through [`ProgressCounter::sink`] when a
+    /// bar is drawn (as [`Progress::with_sink`]).
+    pub fn with_sink<T>(
+        &self,
+        inner: &mut dyn EventSink,
+        run: impl FnOnce(&mut dyn EventSink) -> T,
+    ) -> T {
+        if self.watched() {
+            run(&mut self.sink(inner))
+        } else {
+            run(inner)
+        }
+    }
+
     /// Packets counted so far (a thread's last 16,384 at most still its own).
     pub fn packets(&self) -> u64 {
         self.0.packets.load(Ordering::Relaxed)

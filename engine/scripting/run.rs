@@ -482,8 +482,8 @@ fn analyse_group(
         },
         limits.decode,
     );
-    let result = match progress.filter(|p| p.watched()) {
-        Some(counter) => pipeline::run(source, limits, &mut counter.sink(&mut sink)),
+    let result = match progress {
+        Some(counter) => counter.with_sink(&mut sink, |sink| pipeline::run(source, limits, sink)),
         None => pipeline::run(source, limits, &mut sink),
     };
     drop(sink);
