@@ -98,11 +98,7 @@ impl Progress {
         inner: &mut dyn EventSink,
         run: impl FnOnce(&mut dyn EventSink) -> T,
     ) -> T {
-        if self.counters.watched {
-            run(&mut self.sink(inner))
-        } else {
-            run(inner)
-        }
+        counted(&self.counters, true, inner, run)
     }
 
     /// Removes the bar (the run ended).
@@ -163,11 +159,7 @@ impl ProgressCounter {
         inner: &mut dyn EventSink,
         run: impl FnOnce(&mut dyn EventSink) -> T,
     ) -> T {
-        if self.watched() {
-            run(&mut self.sink(inner))
-        } else {
-            run(inner)
-        }
+        counted(&self.0, false, inner, run)
     }
 
     /// Packets counted so far (a thread's last 16,384 at most still its own).
@@ -178,6 +170,21 @@ impl ProgressCounter {
     /// Connections counted so far.
     pub fn connections(&self) -> u64 {
         self.0.connections.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `run` with `inner`, counted in `counters` (as [`ProgressSink`]
+/// with `ends_run`) only when a bar is drawn.
+fn counted<T>(
+    counters: &Counters,
+    ends_run: bool,
+    inner: &mut dyn EventSink,
+    run: impl FnOnce(&mut dyn EventSink) -> T,
+) -> T {
+    if counters.watched {
+        run(&mut ProgressSink::new(counters, inner, ends_run))
+    } else {
+        run(inner)
     }
 }
 
