@@ -44,6 +44,10 @@ if [ "$ROUNDS" -gt 0 ] && [ -z "$TIMED" ]; then
   echo "--rounds needs --time FILE: the capture to time" >&2
   exit 2
 fi
+if [ "$ROUNDS" -eq 0 ] && [ -n "$TIMED" ]; then
+  echo "--time needs --rounds N: how many rounds to time" >&2
+  exit 2
+fi
 [ -x "$CHATTCP" ] || { echo "no chattcp binary at $CHATTCP (build with: cargo build --profile dist, or give --chattcp)" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "python3 is missing" >&2; exit 2; }
 if [ "$TSHARK" -eq 1 ] && ! command -v tshark >/dev/null; then

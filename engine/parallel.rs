@@ -409,7 +409,9 @@ fn work<R: Read + Send>(
     // The worker's own packets and connections, counted where they are
     // (none of its packets crosses to the merge).
     let run = |sink: &mut dyn EventSink| match &progress {
-        Some(counter) => pipeline::run_shard(source, limits, &mut counter.sink(sink), Some(shard)),
+        Some(counter) => counter.with_sink(sink, |sink| {
+            pipeline::run_shard(source, limits, sink, Some(shard))
+        }),
         None => pipeline::run_shard(source, limits, sink, Some(shard)),
     };
     let (result, mut collect) = if dissect.is_some() {
@@ -506,7 +508,7 @@ where
             let job = WorkerJob {
                 dissect,
                 rendering,
-                progress: progress.filter(|p| p.watched()).cloned(),
+                progress: progress.cloned(),
             };
             scope.spawn(move || {
                 work(

@@ -141,11 +141,6 @@ impl ProgressCounter {
         }
     }
 
-    /// Whether a bar is drawn: without one, counting events is only cost.
-    pub fn watched(&self) -> bool {
-        self.0.watched
-    }
-
     /// Passes one thread's events on to `inner`, counting its packets and
     /// connections; its end is that thread's, not the run's.
     pub fn sink<'a>(&'a self, inner: &'a mut dyn EventSink) -> ProgressSink<'a> {
